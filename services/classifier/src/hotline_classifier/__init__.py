@@ -1,0 +1,1 @@
+"""Hotline classifier service."""

@@ -1,0 +1,1 @@
+"""Hotline ingest service."""
