@@ -1,0 +1,3 @@
+"""Root conftest: shared fixtures for every test directory (tests/, services/*/tests/)."""
+
+pytest_plugins = ["hotline.testing.fixtures"]

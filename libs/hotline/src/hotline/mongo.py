@@ -1,0 +1,150 @@
+"""MongoDB access through motor, limited to what FerretDB 1.24 and MongoDB both support.
+
+See ../shared/FERRETDB.md: no TTL indexes, transactions, change streams or `$lookup` on the
+local database, so every write is atomic on one document (unique index, conditional update,
+`find_one_and_update`) and old documents are expired by an explicit periodic delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from hotline.logging import get_logger
+
+log = get_logger(__name__)
+
+MotorDatabase = AsyncIOMotorDatabase[dict[str, Any]]
+MotorClient = AsyncIOMotorClient[dict[str, Any]]
+
+
+def make_client(uri: str, app_name: str, **overrides: Any) -> MotorClient:
+    """A motor client with bounded timeouts, so an unavailable database fails fast."""
+    options: dict[str, Any] = {
+        "appname": app_name,
+        "serverSelectionTimeoutMS": 3_000,
+        "connectTimeoutMS": 3_000,
+        "socketTimeoutMS": 10_000,
+        "retryWrites": False,  # FerretDB has no retryable-write sessions
+        "tz_aware": True,
+        "maxPoolSize": 50,
+    }
+    options.update(overrides)
+    return AsyncIOMotorClient(uri, **options)
+
+
+async def mongo_ready(client: MotorClient, timeout_s: float = 2.0) -> None:
+    """Readiness: the server answers `ping`."""
+    async with asyncio.timeout(timeout_s):
+        await client.admin.command("ping")
+
+
+async def is_ferretdb(client: MotorClient) -> bool:
+    """FerretDB identifies itself in `buildInfo`; production MongoDB does not."""
+    info = await client.admin.command("buildInfo")
+    return "ferretdb" in info or "ferretdbVersion" in info
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index a repository needs. `expire_after` uses a TTL index on real MongoDB only."""
+
+    collection: str
+    keys: list[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+    expire_after: timedelta | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def model(self, allow_ttl: bool) -> IndexModel:
+        options: dict[str, Any] = dict(self.extra)
+        if self.unique:
+            options["unique"] = True
+        if self.name:
+            options["name"] = self.name
+        if self.expire_after is not None and allow_ttl:
+            options["expireAfterSeconds"] = int(self.expire_after.total_seconds())
+        return IndexModel(self.keys, **options)
+
+
+BASE_INDEXES = [IndexSpec("sequences", [("name", ASCENDING), ("n", ASCENDING)], name="name_n")]
+
+
+async def ensure_indexes(db: MotorDatabase, specs: list[IndexSpec]) -> None:
+    """Create indexes idempotently (plus the shared sequences index). TTL only on MongoDB."""
+    specs = [*BASE_INDEXES, *specs]
+    allow_ttl = not await is_ferretdb(db.client)
+    by_collection: dict[str, list[IndexModel]] = {}
+    for spec in specs:
+        by_collection.setdefault(spec.collection, []).append(spec.model(allow_ttl))
+    for collection, models in by_collection.items():
+        await db[collection].create_indexes(models)
+
+
+async def expire_older_than(
+    db: MotorDatabase, collection: str, field_name: str, cutoff: datetime
+) -> int:
+    """The explicit TTL: delete documents whose `field_name` is older than `cutoff`."""
+    result = await db[collection].delete_many({field_name: {"$lt": cutoff}})
+    return int(result.deleted_count)
+
+
+async def claim(db: MotorDatabase, key: str, **fields: Any) -> bool:
+    """Claim `key` once across every process: True for the one caller whose insert wins.
+
+    FerretDB 1.24 (SQLite) does not make `update_one`/`find_one_and_update` atomic under
+    concurrency: two conditional updates of the same document can both report a match, and
+    concurrent `$inc`s lose updates (tests/integration/test_mongo.py shows it). Inserts of a
+    unique `_id` are atomic on FerretDB and MongoDB alike, so every "exactly once" decision in
+    Hotline (an escalation step, a courtesy reply per day, a case number) is a claim document.
+    """
+    try:
+        await db["claims"].insert_one({"_id": key, **fields})
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def release(db: MotorDatabase, key: str) -> None:
+    """Give a claim back (e.g. the work it guarded failed and must be retried)."""
+    await db["claims"].delete_one({"_id": key})
+
+
+async def next_sequence(db: MotorDatabase, name: str) -> int:
+    """The next number of a named sequence (1, 2, 3, ...), unique across processes.
+
+    Allocated by inserting `<name>:<n>` (see `claim` for why not `$inc`): start from the highest
+    allocated number and step past any number another process took meanwhile.
+    """
+    sequences = db["sequences"]
+    last = await sequences.find_one({"name": name}, sort=[("n", -1)], projection={"n": 1})
+    n = int(last["n"]) + 1 if last else 1
+    for _ in range(1000):
+        try:
+            await sequences.insert_one({"_id": f"{name}:{n:010d}", "name": name, "n": n})
+            return n
+        except DuplicateKeyError:
+            n += 1
+    raise RuntimeError(f"sequence {name!r}: no free number after 1000 attempts")
+
+
+__all__ = [
+    "ASCENDING",
+    "IndexSpec",
+    "MotorClient",
+    "MotorDatabase",
+    "claim",
+    "ensure_indexes",
+    "expire_older_than",
+    "is_ferretdb",
+    "make_client",
+    "mongo_ready",
+    "next_sequence",
+    "release",
+]

@@ -1,0 +1,343 @@
+"""The consume → process → produce → commit loop, written once for every service.
+
+A service supplies only a `Handler`: given one decoded message, return the records to publish.
+The runner keeps three failure kinds apart (as getsentry/arroyo does):
+
+* **poison** — bytes that are not JSON, or JSON that fails the topic's schema, or a handler
+  that raises `Poison`: the message goes to the dead-letter topic with its reason and the
+  partition moves on. A handler that keeps failing with an unexpected error is treated the same
+  after `max_attempts`, so one bad message never blocks a partition.
+* **transient** — the database or the broker is unavailable: nothing is committed, the runner
+  backs off and retries the same message until it succeeds (nothing is lost, nothing skipped).
+* **everything else inside the runner itself** — it crashes; the process supervisor restarts it
+  and the group resumes from the last committed offsets.
+
+Offsets are committed only after every output and every dead letter of the batch was
+acknowledged by the broker. Partitions of a batch are processed concurrently, messages of one
+partition in order, so one citizen's messages (same key) keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from pydantic import BaseModel, ValidationError
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+from hotline.contracts.events import DeadLetter, DeadLetterReason
+from hotline.ids import new_event_id
+from hotline.kafka import Outgoing, Publisher, PublishError, topic_label
+from hotline.logging import get_logger
+from hotline.metrics import (
+    CONSUMED,
+    CONSUMER_LAG,
+    DEADLETTERS,
+    HANDLER_RETRIES,
+    PROCESSING_SECONDS,
+)
+
+log = get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+DEADLETTER_VALUE_LIMIT = 64 * 1024
+
+
+class Poison(Exception):
+    """Raised by a handler for a message that can never be processed; it is dead-lettered."""
+
+    def __init__(self, detail: str, reason: DeadLetterReason = DeadLetterReason.INVALID) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class Transient(Exception):
+    """Raised by a handler when a dependency is unavailable; the message is retried."""
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Transient,
+    PublishError,
+    AutoReconnect,
+    ConnectionFailure,
+    ServerSelectionTimeoutError,
+    KafkaConnectionError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class Message(Generic[M]):
+    """A decoded message with where it came from."""
+
+    value: M
+    record: ConsumerRecord[bytes, bytes]
+
+    @property
+    def key(self) -> str | None:
+        return self.record.key.decode("utf-8", "replace") if self.record.key else None
+
+
+Handler = Callable[[Message[M]], Awaitable[Sequence[Outgoing]]]
+
+
+@dataclass
+class RunnerConfig:
+    service: str
+    topic: str
+    deadletter_topic: str
+    max_attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    poll_timeout_ms: int = 500
+    batch_size: int = 500
+
+
+@dataclass
+class RunnerStats:
+    processed: int = 0
+    deadlettered: int = 0
+    retries: int = 0
+    batches: int = 0
+    last_error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Runner(Generic[M]):
+    """Runs a handler over a consumer group, with dead-lettering and commit-after-produce."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        publisher: Publisher,
+        model: type[M],
+        handler: Handler[M],
+        config: RunnerConfig,
+    ) -> None:
+        self.consumer = consumer
+        self.publisher = publisher
+        self.model = model
+        self.handler = handler
+        self.config = config
+        self.stats = RunnerStats()
+        self._stopping = asyncio.Event()
+        self._topic_label = topic_label(config.topic)
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return from `run`."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            batches = await self.consumer.getmany(
+                timeout_ms=self.config.poll_timeout_ms, max_records=self.config.batch_size
+            )
+            if not batches:
+                continue
+            await self.process_batches(batches)
+
+    async def process_batches(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Process one poll's worth of records and commit them (public for tests)."""
+        with PROCESSING_SECONDS.labels(self.config.service, self._topic_label).time():
+            results = await asyncio.gather(
+                *(self._process_partition(records) for records in batches.values())
+            )
+            outputs = [out for result in results for out in result]
+            await self._publish_with_retry(outputs)
+            offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # The group rebalanced under us: the new owner re-reads from the last commit and
+                # the idempotent handlers make the repeat harmless.
+                log.warning("commit failed, batch will be redelivered", extra={"error": str(exc)})
+        self.stats.batches += 1
+        for tp, records in batches.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None and records:
+                CONSUMER_LAG.labels(self.config.service, self._topic_label, str(tp.partition)).set(
+                    max(0, highwater - records[-1].offset - 1)
+                )
+
+    async def _process_partition(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[Outgoing]:
+        outputs: list[Outgoing] = []
+        for record in records:
+            outputs.extend(await self._process_record(record))
+        return outputs
+
+    async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> list[Outgoing]:
+        try:
+            value = self._decode(record)
+        except Poison as poison:
+            return [self._deadletter(record, poison.reason, poison.detail, attempts=1)]
+        attempts = 0
+        backoff = self.config.backoff_initial_s
+        while True:
+            attempts += 1
+            try:
+                outs = list(await self.handler(Message(value=value, record=record)))
+                CONSUMED.labels(self.config.service, self._topic_label, "processed").inc()
+                self.stats.processed += 1
+                return outs
+            except Poison as poison:
+                return [self._deadletter(record, poison.reason, poison.detail, attempts)]
+            except TRANSIENT_ERRORS as exc:
+                # A dependency is down: retry this same message for as long as it takes.
+                attempts -= 1
+                self.stats.retries += 1
+                self.stats.last_error = repr(exc)
+                HANDLER_RETRIES.labels(self.config.service, self._topic_label).inc()
+                log.warning(
+                    "dependency unavailable, retrying",
+                    extra={"error": repr(exc)[:300], "backoff_s": round(backoff, 2)},
+                )
+                if self._stopping.is_set():
+                    raise
+            except Exception as exc:
+                self.stats.last_error = repr(exc)
+                if attempts >= self.config.max_attempts:
+                    detail = "".join(traceback.format_exception_only(exc)).strip()
+                    log.exception("handler failed repeatedly, dead-lettering")
+                    return [
+                        self._deadletter(
+                            record, DeadLetterReason.HANDLER_ERROR, detail[:2000], attempts
+                        )
+                    ]
+                log.warning("handler error, retrying", extra={"error": repr(exc)[:300]})
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, self.config.backoff_max_s)
+
+    def _decode(self, record: ConsumerRecord[bytes, bytes]) -> M:
+        raw = record.value
+        if raw is None:
+            raise Poison("empty value (tombstone) on a non-compacted topic")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Poison(f"value is not UTF-8: {exc}", DeadLetterReason.UNDECODABLE) from exc
+        try:
+            return self.model.model_validate_json(raw)
+        except ValidationError as exc:
+            kind = DeadLetterReason.INVALID
+            if any(err.get("type") == "json_invalid" for err in exc.errors()):
+                kind = DeadLetterReason.UNDECODABLE
+            raise Poison(_summarise_validation(exc), kind) from exc
+
+    def _deadletter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: DeadLetterReason,
+        detail: str,
+        attempts: int,
+    ) -> Outgoing:
+        CONSUMED.labels(self.config.service, self._topic_label, "deadlettered").inc()
+        DEADLETTERS.labels(self.config.service, self._topic_label, reason.value).inc()
+        self.stats.deadlettered += 1
+        log.warning(
+            "dead-lettered",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": reason.value,
+                "detail": detail[:300],
+            },
+        )
+        return Outgoing.of(
+            self.config.deadletter_topic,
+            make_dead_letter(
+                service=self.config.service,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                reason=reason,
+                detail=detail,
+                attempts=attempts,
+            ),
+            key=record.key.decode("utf-8", "replace") if record.key else None,
+        )
+
+    async def _publish_with_retry(self, outputs: list[Outgoing]) -> None:
+        backoff = self.config.backoff_initial_s
+        while True:
+            try:
+                await self.publisher.publish_many(outputs)
+                return
+            except PublishError as exc:
+                self.stats.retries += 1
+                HANDLER_RETRIES.labels(self.config.service, self._topic_label).inc()
+                log.warning("publish failed, retrying batch", extra={"error": str(exc)[:300]})
+                if self._stopping.is_set():
+                    raise
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.config.backoff_max_s)
+
+
+def make_dead_letter(
+    *,
+    service: str,
+    topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: bytes | None,
+    value: bytes | None,
+    reason: DeadLetterReason,
+    detail: str,
+    attempts: int = 1,
+) -> DeadLetter:
+    """Wrap an unprocessable message, keeping its bytes (capped) so it can be replayed."""
+    raw = (value or b"")[:DEADLETTER_VALUE_LIMIT]
+    encoding: Literal["utf-8", "base64"]
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    return DeadLetter(
+        dlq_id=new_event_id(),
+        service=service,
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key.decode("utf-8", "replace") if key else None,
+        value=text,
+        value_encoding=encoding,
+        reason=reason,
+        detail=detail[:4000],
+        attempts=attempts,
+        failed_at=datetime.now(UTC),
+    )
+
+
+def _summarise_validation(exc: ValidationError) -> str:
+    """'field.path: message' for the first few errors, naming what was wrong."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(value)"
+        parts.append(f"{loc}: {err.get('msg')}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def describe(record: ConsumerRecord[Any, Any]) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"

@@ -1,0 +1,90 @@
+"""Settings base: one typed settings object per service, built at its entry point.
+
+Infrastructure variables are shared by every service and read without a prefix
+(`KAFKA_BOOTSTRAP_SERVERS`, `MONGODB_URI`, `MONGODB_DATABASE`, `HOTLINE_ENV`,
+`HOTLINE_TOPIC_NAMESPACE`, `LOG_LEVEL`); each service adds its own fields under its own prefix
+(`INGEST_`, `CLASSIFIER_`, `DISPATCHER_`, `NOTIFIER_`).
+
+Secrets are `SecretStr`. Outside development and test, a secret still set to a placeholder
+value (anything starting with `dev-` or `changeme`, or empty) refuses to start the service.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hotline.contracts.topics import TopicNames
+
+Environment = Literal["development", "test", "production"]
+
+PLACEHOLDER_PREFIXES = ("dev-", "changeme", "change-me", "placeholder", "example")
+
+
+def is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return not lowered or lowered.startswith(PLACEHOLDER_PREFIXES)
+
+
+class HotlineSettings(BaseSettings):
+    """Fields every service shares. Subclass it and set `env_prefix` in `model_config`."""
+
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore", frozen=True)
+
+    service_name: str = "hotline"
+    environment: Environment = Field(
+        default="development", validation_alias=AliasChoices("HOTLINE_ENV", "environment")
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    topic_namespace: str = Field(
+        default="",
+        description="prefix for every topic name (isolates tests and parallel stacks)",
+        validation_alias=AliasChoices("HOTLINE_TOPIC_NAMESPACE", "topic_namespace"),
+    )
+    mongodb_uri: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:27017/"),
+        validation_alias=AliasChoices("MONGODB_URI", "mongodb_uri"),
+    )
+    mongodb_database: str = Field(
+        default="hotline",
+        validation_alias=AliasChoices("MONGODB_DATABASE", "mongodb_database"),
+    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON", "log_json"))
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames.for_namespace(self.topic_namespace)
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment in ("development", "test")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> HotlineSettings:
+        if self.is_development:
+            return self
+        bad = [
+            name
+            for name, value in self
+            if isinstance(value, SecretStr) and is_placeholder(value.get_secret_value())
+        ]
+        if bad:
+            raise ValueError(
+                f"placeholder secret(s) {', '.join(sorted(bad))} are refused when "
+                f"HOTLINE_ENV={self.environment}; set real values"
+            )
+        return self
+
+
+def redacted(settings: BaseSettings) -> dict[str, Any]:
+    """The settings as a dict for a start-up log line; secrets stay masked by SecretStr."""
+    out: dict[str, Any] = {}
+    for name, value in settings:
+        out[name] = "**********" if isinstance(value, SecretStr) else value
+    return out

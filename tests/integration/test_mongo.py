@@ -1,0 +1,85 @@
+"""motor against the local MongoDB-wire database (FerretDB) — the subset the services use."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.errors import DuplicateKeyError
+
+from hotline.mongo import (
+    IndexSpec,
+    MotorDatabase,
+    claim,
+    ensure_indexes,
+    expire_older_than,
+    next_sequence,
+    release,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_insert_find_upsert(mongo_db: MotorDatabase) -> None:
+    cases = mongo_db["cases"]
+    await cases.insert_one({"_id": "HUE-1", "state": "new", "priority": "P1"})
+    found = await cases.find_one({"_id": "HUE-1"})
+    assert found is not None and found["state"] == "new"
+
+    result = await cases.update_one({"_id": "HUE-2"}, {"$set": {"state": "assigned"}}, upsert=True)
+    assert result.upserted_id == "HUE-2"
+    # A conditional update only moves a case from the state it is in.
+    moved = await cases.update_one(
+        {"_id": "HUE-1", "state": "new"}, {"$set": {"state": "assigned"}}
+    )
+    stale = await cases.update_one(
+        {"_id": "HUE-1", "state": "new"}, {"$set": {"state": "acknowledged"}}
+    )
+    assert (moved.modified_count, stale.modified_count) == (1, 0)
+    assert await cases.count_documents({"state": "assigned"}) == 2
+
+
+async def test_unique_index_rejects_a_duplicate(mongo_db: MotorDatabase) -> None:
+    await ensure_indexes(
+        mongo_db,
+        [IndexSpec("reports", [("event_id", 1)], unique=True, name="event_id_unique")],
+    )
+    await ensure_indexes(  # idempotent
+        mongo_db,
+        [IndexSpec("reports", [("event_id", 1)], unique=True, name="event_id_unique")],
+    )
+    await mongo_db["reports"].insert_one({"event_id": "e1"})
+    with pytest.raises(DuplicateKeyError):
+        await mongo_db["reports"].insert_one({"event_id": "e1"})
+    assert await mongo_db["reports"].count_documents({}) == 1
+
+
+async def test_sequence_numbers_are_unique_under_concurrency(mongo_db: MotorDatabase) -> None:
+    await ensure_indexes(mongo_db, [])
+    values = await asyncio.gather(*(next_sequence(mongo_db, "case:20240124") for _ in range(30)))
+    assert sorted(values) == list(range(1, 31))
+    assert await next_sequence(mongo_db, "case:20240125") == 1
+
+
+async def test_claims_are_won_exactly_once_under_concurrency(mongo_db: MotorDatabase) -> None:
+    # 4 "replicas" race for 25 escalation steps: each step is won exactly once.
+    results = await asyncio.gather(
+        *(claim(mongo_db, f"esc:{step}", by=f"r{r}") for step in range(25) for r in range(4))
+    )
+    assert sum(results) == 25
+    assert await mongo_db["claims"].count_documents({}) == 25
+    await release(mongo_db, "esc:0")
+    assert await claim(mongo_db, "esc:0")
+
+
+async def test_explicit_expiry_replaces_ttl_indexes(mongo_db: MotorDatabase) -> None:
+    now = datetime.now(UTC)
+    await ensure_indexes(
+        mongo_db, [IndexSpec("dedup", [("seen_at", 1)], expire_after=timedelta(days=7))]
+    )
+    await mongo_db["dedup"].insert_many(
+        [{"k": "old", "seen_at": now - timedelta(days=8)}, {"k": "new", "seen_at": now}]
+    )
+    assert await expire_older_than(mongo_db, "dedup", "seen_at", now - timedelta(days=7)) == 1
+    assert [d["k"] async for d in mongo_db["dedup"].find({})] == ["new"]
