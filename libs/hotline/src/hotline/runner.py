@@ -341,3 +341,52 @@ def _summarise_validation(exc: ValidationError) -> str:
 
 def describe(record: ConsumerRecord[Any, Any]) -> str:
     return f"{record.topic}[{record.partition}]@{record.offset}"
+
+
+class ConsumerWorker(Generic[M]):
+    """A runner with its own group consumer, attachable to a service's lifecycle.
+
+    The publisher (one producer per process) is shared with the rest of the service.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        model: type[M],
+        handler: Handler[M],
+        config: RunnerConfig,
+        publisher: Publisher,
+        **consumer_overrides: Any,
+    ) -> None:
+        from hotline.kafka import make_consumer
+
+        self.consumer = make_consumer(
+            bootstrap_servers,
+            group_id,
+            [config.topic],
+            client_id=f"{config.service}-{group_id}",
+            **consumer_overrides,
+        )
+        self.runner: Runner[M] = Runner(self.consumer, publisher, model, handler, config)
+        self._started = False
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self._started = True
+
+    async def run(self) -> None:
+        await self.runner.run()
+
+    async def stop(self) -> None:
+        self.runner.stop()
+        if self._started:
+            await self.consumer.stop()
+            self._started = False
+
+    def attach(self, lifecycle: Any) -> None:
+        """Register start, run and stop with a `hotline.service.Lifecycle`."""
+        lifecycle.on_startup(self.start)
+        lifecycle.run_in_background(self.run)
+        lifecycle.on_shutdown(self.stop)
