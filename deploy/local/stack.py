@@ -608,10 +608,19 @@ def reset() -> None:
     progress(f"wiped {p.state}")
 
 
+def stack_env() -> dict[str, str]:
+    """Connection variables for programs run against this stack (ports may be overridden)."""
+    pt = ports()
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{pt['kafka']}",
+        "MONGODB_URI": f"mongodb://127.0.0.1:{pt['mongo']}/",
+    }
+
+
 def with_stack(cmd: list[str]) -> int:
     started = up()
     try:
-        return subprocess.call(cmd)
+        return subprocess.call(cmd, env={**os.environ, **stack_env()})
     finally:
         if started:
             progress(f"stopping what this run started: {', '.join(started)}")
