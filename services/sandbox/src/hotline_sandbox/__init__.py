@@ -1,0 +1,1 @@
+"""Hotline provider sandbox: every outbound provider played locally (dev and tests only)."""
