@@ -1,0 +1,226 @@
+"""The faust-streaming app: an agent from `hotline.inbound.v1` to `hotline.triaged.v1`.
+
+Faust owns consumption (group membership, partition assignment, offsets). Publishing goes
+through the project's own producer (`hotline.kafka`: acks=all, idempotence, lz4) and every
+batch's outputs and dead letters are acknowledged by the broker *before* the agent asks for the
+next batch, which is when faust marks the batch's events as processed and may commit them. A
+crash in between re-delivers the batch; the output carries the same event id, and the
+dispatcher deduplicates by it.
+
+Poison (bytes that are not an InboundEvent) goes to the dead-letter topic with the reason and
+the agent keeps going; it never blocks the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from faust.web import Request, Response, View
+from pydantic import ValidationError
+
+from hotline.clock import Clock
+from hotline.contracts import DeadLetterReason, InboundEvent
+from hotline.kafka import Outgoing, Publisher, ensure_topics, kafka_ready, make_producer
+from hotline.logging import get_logger
+from hotline.metrics import CONSUMED, DEADLETTERS, DEPENDENCY_UP, render_latest
+from hotline.runner import make_dead_letter
+from hotline_classifier.engine import TriageEngine
+from hotline_classifier.pipeline import triage_events
+from hotline_classifier.settings import ClassifierSettings
+
+log = get_logger(__name__)
+
+SERVICE = "classifier"
+
+
+class Classifier:
+    """The classifier process: faust app, producer, engine, clock."""
+
+    def __init__(self, settings: ClassifierSettings, engine: TriageEngine, clock: Clock) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.producer: AIOKafkaProducer | None = None
+        self.publisher: Publisher | None = None
+        self.processed = 0
+        self.deadlettered = 0
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ faust wiring
+
+    def _build_app(self) -> faust.App:
+        s = self.settings
+        app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{b}" for b in s.kafka_bootstrap_servers.split(",")],
+            value_serializer="raw",
+            key_serializer="raw",
+            web_enabled=True,
+            web_bind=s.host,
+            web_port=s.port,
+            web_host=s.host,
+            consumer_auto_offset_reset="earliest",
+            topic_allow_declare=False,
+            topic_disable_leader=False,
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            stream_buffer_maxsize=4096,
+            producer_acks=-1,
+            store="memory://",
+            table_standby_replicas=0,
+            topic_replication_factor=1,
+            web_in_thread=False,
+            logging_config=None,
+            loghandlers=[],
+        )
+        inbound = app.topic(s.topics.inbound, value_type=bytes, key_type=bytes)
+
+        @app.agent(inbound, name="triage")
+        async def triage(stream: faust.StreamT[bytes]) -> None:
+            async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
+                await self.process_batch(events)
+
+        @app.task
+        async def prepare() -> None:  # runs before the agent gets partitions
+            await self.start_producer()
+
+        @app.timer(interval=5.0)
+        async def keep_ready_metric() -> None:
+            await self._check_kafka()
+
+        classifier = self
+
+        @app.page("/healthz")
+        class Healthz(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "ok", "service": SERVICE})
+
+        @app.page("/readyz")
+        class Readyz(View):
+            async def get(self, request: Request) -> Response:
+                ok, detail = await classifier._check_kafka()
+                body = {
+                    "status": "ready" if ok else "not ready",
+                    "service": SERVICE,
+                    "checks": {"kafka": detail},
+                    "model_version": classifier.engine.model_version,
+                }
+                return self.json(body, status=200 if ok else 503)
+
+        @app.page("/metrics")
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                body, content_type = render_latest()
+                return self.bytes(body, content_type=content_type.split(";")[0])
+
+        return app
+
+    async def start_producer(self) -> None:
+        if self.producer is not None:
+            return
+        s = self.settings
+        await ensure_topics(s.kafka_bootstrap_servers, s.topics)
+        self.producer = make_producer(s.kafka_bootstrap_servers, client_id="classifier")
+        await self.producer.start()
+        self.publisher = Publisher(self.producer, SERVICE, timeout_s=s.publish_timeout_s)
+
+    async def stop_producer(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def _check_kafka(self) -> tuple[bool, str]:
+        if self.producer is None:
+            DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
+            return False, "starting"
+        try:
+            await kafka_ready(self.producer)
+        except Exception as exc:
+            DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
+            return False, f"failed: {type(exc).__name__}"
+        DEPENDENCY_UP.labels(SERVICE, "kafka").set(1)
+        return True, "ok"
+
+    # ------------------------------------------------------------------ processing
+
+    async def process_batch(self, events: list[Any]) -> None:
+        """Triage a batch of faust events and publish results and dead letters, acked."""
+        await self.start_producer()
+        assert self.publisher is not None
+        s = self.settings
+        good: list[tuple[Any, InboundEvent]] = []
+        outputs: list[Outgoing] = []
+        for event in events:
+            message = event.message
+            raw: bytes | None = event.value
+            try:
+                if raw is None:
+                    raise ValueError("empty value")
+                good.append((event, InboundEvent.model_validate_json(raw)))
+            except (ValidationError, ValueError) as exc:
+                outputs.append(self._dead_letter(message, raw, exc))
+        try:
+            triaged = triage_events(self.engine, [inbound for _, inbound in good], self.clock)
+        except Exception as exc:  # a bug on one message must not stop the partition
+            log.exception("batch triage failed; triaging one by one")
+            triaged = []
+            for event, inbound in good:
+                try:
+                    triaged.extend(triage_events(self.engine, [inbound], self.clock))
+                except Exception as one_exc:
+                    outputs.append(self._dead_letter(event.message, event.value, one_exc))
+            del exc
+        for result in triaged:
+            outputs.append(Outgoing.of(s.topics.triaged, result, key=result.key))
+        # Wait for the broker before faust may commit these offsets; retry while it is away.
+        backoff = 0.2
+        while True:
+            try:
+                await self.publisher.publish_many(outputs)
+                break
+            except Exception as exc:
+                log.warning("publish failed, retrying batch", extra={"error": str(exc)[:300]})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        CONSUMED.labels(SERVICE, "hotline.inbound.v1", "processed").inc(len(triaged))
+        self.processed += len(triaged)
+
+    def _dead_letter(self, message: Any, raw: bytes | None, exc: Exception) -> Outgoing:
+        reason = DeadLetterReason.INVALID
+        if isinstance(exc, ValidationError):
+            if any(err.get("type") == "json_invalid" for err in exc.errors()):
+                reason = DeadLetterReason.UNDECODABLE
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in err.get('loc', ())) or '(value)'}: {err.get('msg')}"
+                for err in exc.errors()[:5]
+            )
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+            reason = DeadLetterReason.HANDLER_ERROR if raw else DeadLetterReason.INVALID
+        if raw is not None:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                reason, detail = DeadLetterReason.UNDECODABLE, "value is not UTF-8"
+        CONSUMED.labels(SERVICE, "hotline.inbound.v1", "deadlettered").inc()
+        DEADLETTERS.labels(SERVICE, "hotline.inbound.v1", reason.value).inc()
+        self.deadlettered += 1
+        log.warning(
+            "dead-lettered",
+            extra={"partition": message.partition, "offset": message.offset, "reason": reason},
+        )
+        letter = make_dead_letter(
+            service=SERVICE,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=raw,
+            reason=reason,
+            detail=detail,
+        )
+        key = message.key.decode("utf-8", "replace") if message.key else None
+        return Outgoing.of(self.settings.topics.deadletter, letter, key=key)

@@ -1,0 +1,295 @@
+"""The triage engine: text (+ channel, kind, time) → category, priority, location, language.
+
+Pure and synchronous: the faust agent calls :meth:`TriageEngine.triage_many` on a batch, the
+CLI does the same on JSON Lines. Statistical models decide category and priority; rules decide
+only where they are better than a model (TRIAGE.md's fixed cases: missed calls, texts without
+words, P4 for greetings and only for greetings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, cast
+
+import numpy as np
+
+from hotline_classifier.features import signal_features, text_features
+from hotline_classifier.gazetteer import Gazetteer, Location
+from hotline_classifier.labels import Category, District, Language, Priority
+from hotline_classifier.model import TriageModel
+from hotline_classifier.normalize import MAX_CHARS, Normalized, normalize
+from hotline_classifier.phrases import split_phrases
+from hotline_classifier.signals import (
+    CALM_SIGNALS,
+    NOW_SIGNALS,
+    PAST_SIGNALS,
+    URGENT_SIGNALS,
+    SignalDetector,
+    Signals,
+)
+
+# A call that reached nobody and left no words: someone must call back soon (TRIAGE.md).
+MISSED_CALL_KINDS: Final = frozenset({"call_missed"})
+# Channels where an empty item is a call, not an empty chat message.
+CALL_CHANNELS: Final = frozenset({"voice", "desk", "call", "phone"})
+# Texts made only of these words carry no report ("ok", "alo", "dạ vâng ạ", "test").
+FILLER_WORDS: Final = frozenset(
+    """ok oke okay okie okê ừ ừm ừa uh um dạ vâng da vang ạ a alo test thử hi hello chào
+    anh em chị hihi haha hehe kk kkk hì yes yeah ờ nha nhé hí""".split()
+)
+FILLER_MAX_WORDS: Final = 4
+
+# Decision thresholds, tuned on the held-out split (see train.py): a message is only called
+# a greeting when the model is fairly sure, because dropping an incident is the worst error;
+# P1 is chosen when its probability is high enough even if not the largest.
+GREETING_MIN_PROBABILITY: Final = 0.5
+P1_MIN_PROBABILITY: Final = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class TriageResult:
+    """The classifier's verdict on one message (fields of TRIAGE.md plus reasons, version)."""
+
+    category: Category
+    actionable: bool
+    priority: Priority
+    location: District | None
+    language: Language
+    confidence: float
+    reasons: tuple[str, ...]
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping (``reasons`` as a list)."""
+        return {
+            "category": self.category,
+            "actionable": self.actionable,
+            "priority": self.priority,
+            "location": self.location,
+            "language": self.language,
+            "confidence": self.confidence,
+            "reasons": list(self.reasons),
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    norm: Normalized
+    signals: Signals
+    location: Location
+    rule: tuple[Category, Priority, str] | None
+    extra_reasons: tuple[str, ...]
+
+
+def _is_filler(norm: Normalized) -> bool:
+    words = norm.folded.replace("?", " ").replace("!", " ").replace(".", " ").split()
+    words = [w.strip(",;:~-") for w in words]
+    words = [w for w in words if w]
+    return 0 < len(words) <= FILLER_MAX_WORDS and all(w in FILLER_WORDS for w in words)
+
+
+def _time_hint(signals: Signals, received_at: datetime | None) -> tuple[set[str], list[str]]:
+    """Signals implied by the receiving time ("sáng nay" read in the afternoon is past)."""
+    if received_at is None or not signals.has("today_earlier"):
+        return set(), []
+    if received_at.hour >= 12:
+        phrase = signals.found["today_earlier"]
+        return {"past"}, [f"time: '{phrase}' → past (received {received_at:%H:%M})"]
+    return set(), []
+
+
+class TriageEngine:
+    """Loaded model + gazetteer + signal detector. Thread-safe: holds no per-call state."""
+
+    def __init__(
+        self, model: TriageModel, gazetteer: Gazetteer, detector: SignalDetector | None = None
+    ) -> None:
+        self.model = model
+        self.gazetteer = gazetteer
+        self.detector = detector or SignalDetector()
+        categories = model.category.classes
+        self._categories = cast(tuple[Category, ...], categories)
+        self._priorities = cast(tuple[Priority, ...], model.priority.classes)
+        self._greeting = categories.index("greeting")
+
+    @property
+    def model_version(self) -> str:
+        return self.model.version
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, gazetteer: str | Path | None = None
+    ) -> TriageEngine:
+        """Load the model directory (default: packaged artefact) and a gazetteer YAML."""
+        model = TriageModel.load(Path(path) if path is not None else None)
+        return cls(model, Gazetteer.load(gazetteer))
+
+    # ------------------------------------------------------------------ public API
+
+    def triage(
+        self,
+        text: str | None,
+        channel: str | None = None,
+        kind: str | None = None,
+        received_at: datetime | None = None,
+    ) -> TriageResult:
+        """Triage one message (see :meth:`triage_many`)."""
+        return self.triage_many([text], [channel], [kind], [received_at])[0]
+
+    def triage_many(
+        self,
+        texts: Sequence[str | None],
+        channels: Sequence[str | None] | None = None,
+        kinds: Sequence[str | None] | None = None,
+        received_ats: Sequence[datetime | None] | None = None,
+    ) -> list[TriageResult]:
+        """Triage a batch; the optional sequences align with ``texts`` (None = unknown).
+
+        ``kind`` is the inbound kind (``call_missed`` for a missed call); ``received_at`` lets
+        relative times like "sáng nay" be read against the clock.
+        """
+        n = len(texts)
+        channels = channels if channels is not None else [None] * n
+        kinds = kinds if kinds is not None else [None] * n
+        received_ats = received_ats if received_ats is not None else [None] * n
+        if not len(channels) == len(kinds) == len(received_ats) == n:
+            raise ValueError("texts, channels, kinds and received_ats must have equal lengths")
+        prepared = [
+            self._prepare(t, c, k, r)
+            for t, c, k, r in zip(texts, channels, kinds, received_ats, strict=True)
+        ]
+        todo = [i for i, p in enumerate(prepared) if p.rule is None]
+        results: list[TriageResult | None] = [None] * n
+        for i, p in enumerate(prepared):
+            if p.rule is not None:
+                results[i] = self._rule_result(p)
+        if todo:
+            for i, result in zip(todo, self._model_results([prepared[i] for i in todo]), strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    # ------------------------------------------------------------------ internals
+
+    def _prepare(
+        self, text: str | None, channel: str | None, kind: str | None, received_at: datetime | None
+    ) -> _Prepared:
+        norm = normalize(text, MAX_CHARS)
+        phrases = split_phrases(norm.folded)
+        signals = self.detector.detect(phrases)
+        extra, extra_reasons = _time_hint(signals, received_at)
+        if extra:
+            signals = Signals({**signals.found, **{s: "(clock)" for s in extra}})
+        location = self.gazetteer.locate(phrases)
+        rule: tuple[Category, Priority, str] | None = None
+        if kind in MISSED_CALL_KINDS and not norm.has_words:
+            rule = ("other", "P2", "missed call: call back soon")
+        elif not norm.has_words:
+            if norm.sticker:
+                rule = ("greeting", "P4", "sticker only")
+            elif norm.emoji_only:
+                rule = ("greeting", "P4", "emoji only")
+            elif norm.folded:
+                rule = ("greeting", "P4", "no words")
+            elif channel is None or channel in CALL_CHANNELS:
+                # An empty call item is a call nobody transcribed: the caller may be in danger.
+                rule = ("other", "P2", "call without words: call back soon")
+            else:
+                rule = ("greeting", "P4", "empty message")
+        elif _is_filler(norm):
+            rule = ("greeting", "P4", f"filler only: '{norm.folded[:30]}'")
+        return _Prepared(norm, signals, location, rule, tuple(extra_reasons))
+
+    def _rule_result(self, p: _Prepared) -> TriageResult:
+        assert p.rule is not None
+        category, priority, why = p.rule
+        return TriageResult(
+            category=category,
+            actionable=category != "greeting",
+            priority=priority,
+            location=p.location.district,
+            language=p.norm.language,
+            confidence=1.0,
+            reasons=(f"rule: {why}", *p.location.reasons[:1]),
+            model_version=self.model.version,
+        )
+
+    def _model_results(self, batch: Sequence[_Prepared]) -> list[TriageResult]:
+        model = self.model
+        text_matrix = model.vectorizer.transform([text_features(p.norm) for p in batch])
+        cat_probs = model.category.probabilities(model.category.scores(text_matrix))
+        chosen: list[int] = []
+        for row in cat_probs:
+            best = int(np.argmax(row))
+            if best == self._greeting and row[best] < GREETING_MIN_PROBABILITY:
+                masked = row.copy()
+                masked[self._greeting] = -1.0
+                best = int(np.argmax(masked))
+            chosen.append(best)
+        categories = [self._categories[c] for c in chosen]
+        signal_rows = [
+            signal_features(cat, p.signals.names) for cat, p in zip(categories, batch, strict=True)
+        ]
+        pri_probs = model.priority.probabilities(
+            model.priority_scores(text_matrix, model.signal_matrix(signal_rows))
+        )
+        out: list[TriageResult] = []
+        for p, category, c_index, c_row, p_row in zip(
+            batch, categories, chosen, cat_probs, pri_probs, strict=True
+        ):
+            priority = self._choose_priority(category, p_row)
+            reasons = [f"category: {category} ({float(c_row[c_index]):.2f})"]
+            reasons.extend(self._priority_reasons(priority, p.signals))
+            reasons.extend(p.extra_reasons)
+            reasons.extend(p.location.reasons)
+            confidence = float(c_row[c_index])
+            out.append(
+                TriageResult(
+                    category=category,
+                    actionable=category != "greeting",
+                    priority=priority,
+                    location=p.location.district,
+                    language=p.norm.language,
+                    confidence=round(confidence, 4) if math.isfinite(confidence) else 0.0,
+                    reasons=tuple(reasons),
+                    model_version=model.version,
+                )
+            )
+        return out
+
+    def _choose_priority(self, category: Category, row: np.ndarray[Any, Any]) -> Priority:
+        if category == "greeting":
+            return "P4"
+        classes = self._priorities
+        scores = {cls: float(row[i]) for i, cls in enumerate(classes) if cls != "P4"}
+        if scores.get("P1", 0.0) >= P1_MIN_PROBABILITY:
+            return "P1"
+        return max(scores, key=lambda k: scores[k])
+
+    @staticmethod
+    def _priority_reasons(priority: Priority, signals: Signals) -> list[str]:
+        if priority == "P4":
+            return ["priority: greeting, no action"]
+        wanted = {
+            "P1": (URGENT_SIGNALS, "urgency"),
+            "P2": (NOW_SIGNALS | URGENT_SIGNALS, "time"),
+            "P3": (PAST_SIGNALS | CALM_SIGNALS, "time"),
+        }[priority]
+        names, label = wanted
+        reasons: list[str] = []
+        for name, phrase in signals.found.items():
+            if name in names:
+                kind = "urgency" if name in URGENT_SIGNALS else label
+                note = ""
+                if name in PAST_SIGNALS:
+                    note = " → past"
+                elif name in {"now", "just", "tonight"}:
+                    note = " → now"
+                reasons.append(f"{kind}: '{phrase}'{note}")
+            if len(reasons) >= 3:
+                break
+        return reasons

@@ -1,0 +1,272 @@
+"""Where an incident happens: district code from a gazetteer of unambiguous place names.
+
+The gazetteer (``data/gazetteer.yaml``) is configuration; this module holds the reading rules
+of TRIAGE.md:
+
+* whole place names within one phrase, with or without diacritics, any case;
+* ``huong`` written without diacritics before a place is the word "hướng" (towards), not the
+  town of Hương Thủy/Hương Trà/Hương Phú;
+* the incident place wins over the sender's residence, which wins over a place the suspect
+  was merely heading towards; a place the suspect fled to or hides in is never the location;
+* a page pretending to be the police names no district.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import yaml
+
+from hotline_classifier.labels import DISTRICTS, District
+from hotline_classifier.normalize import fold, strip_diacritics
+from hotline_classifier.phrases import Match, Phrase, PhraseMatcher
+
+DEFAULT_GAZETTEER: Final = "gazetteer.yaml"
+
+# Ranks of a place mention; the highest-ranked mention decides, the earliest among equals.
+_RANK_INCIDENT: Final = 4
+_RANK_RESIDENCE: Final = 3
+_RANK_ORIGIN: Final = 2
+_RANK_TOWARDS: Final = 1
+
+
+class GazetteerError(ValueError):
+    """The gazetteer file is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A gazetteer entry. ``district`` is None for an ambiguous name (a blocker)."""
+
+    name: str
+    district: District | None
+    ascii_districts: frozenset[District]
+    """Districts of every listed name spelled like this one without diacritics."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Result of :meth:`Gazetteer.locate`."""
+
+    district: District | None
+    reasons: tuple[str, ...]
+
+
+# Words (diacritic-free, so they also catch unaccented text) that say how a place relates to
+# the incident when they come right before it in the same phrase.
+_FLED_CUES: Final = (
+    ("tron", "ve"),
+    ("tron", "vao"),
+    ("tron", "ra"),
+    ("tron", "len"),
+    ("tron", "sang"),
+    ("tron", "o"),
+    ("tron", "tai"),
+    ("tron", "den"),
+    ("bo", "tron"),
+    ("lan", "tron"),
+    ("tau", "thoat"),
+    ("chay", "tron"),
+    ("fled",),
+    ("escaped",),
+    ("hiding",),
+    ("hide",),
+)
+_TOWARDS_CUES: Final = (
+    ("huong",),
+    ("ve", "phia"),
+    ("ra", "phia"),
+    ("len", "phia"),
+    ("xuong", "phia"),
+    ("vao", "phia"),
+    ("towards",),
+    ("toward",),
+    ("heading",),
+    ("direction",),
+)
+_RESIDENCE_CUES: Final = (
+    ("nha", "o"),
+    ("nha", "toi", "o"),
+    ("nha", "em", "o"),
+    ("nha", "tui", "o"),
+    ("nha", "minh", "o"),
+    ("nha", "con", "o"),
+    ("toi", "o"),
+    ("em", "o"),
+    ("tui", "o"),
+    ("con", "o"),
+    ("minh", "o"),
+    ("que",),
+    ("que", "o"),
+    ("song", "o"),
+    ("thuong", "tru"),
+    ("tam", "tru"),
+    ("ho", "khau"),
+    ("dia", "chi"),
+    ("staying",),
+    ("live",),
+    ("living",),
+)
+_ORIGIN_CUES: Final = (("tu",), ("from",), ("xuat", "phat", "tu"))
+# A page or account impersonating the police: the place in its name is not an incident place.
+_IMPERSONATION_WORDS: Final = frozenset(
+    {"mao", "gia", "fake", "impersonating", "impersonate", "pretending", "fanpage", "page"}
+)
+_POLICE_WORDS: Final = (("cong", "an"), ("police",), ("ca",), ("canh", "sat"))
+
+
+def _ends_with(words: Sequence[str], cue: tuple[str, ...]) -> bool:
+    n = len(cue)
+    return len(words) >= n and tuple(words[-n:]) == cue
+
+
+def _has_cue(before: Sequence[str], cues: Sequence[tuple[str, ...]], window: int) -> bool:
+    """A cue ends at most ``window`` words before the place ("trốn về quê ở <place>")."""
+    for cut in range(len(before), max(len(before) - window, 0) - 1, -1):
+        head = before[:cut]
+        if any(_ends_with(head, cue) for cue in cues):
+            return True
+    return False
+
+
+def _impersonation(phrases: Sequence[Phrase]) -> bool:
+    words = [t.ascii for phrase in phrases for t in phrase]
+    joined = " ".join(words)
+    if "gia mao" in joined or "mao danh" in joined or "gia danh" in joined:
+        return True
+    return any(w in _IMPERSONATION_WORDS for w in words) and (
+        "fake" in words or "impersonating" in words or "pretending" in words
+    )
+
+
+class Gazetteer:
+    """Compiled gazetteer: place names → district codes."""
+
+    def __init__(self, places: Mapping[District, Sequence[str]], ambiguous: Sequence[str]) -> None:
+        by_name: dict[str, set[District]] = {}
+        display: dict[str, str] = {}
+        for district, names in places.items():
+            for name in names:
+                key = fold(name).strip()
+                by_name.setdefault(key, set()).add(district)
+                display.setdefault(key, name)
+        blocked = {fold(name).strip() for name in ambiguous}
+        by_ascii: dict[str, set[District]] = {}
+        for key, districts in by_name.items():
+            by_ascii.setdefault(strip_diacritics(key), set()).update(districts)
+        entries: list[tuple[str, Place]] = []
+        for key, districts in by_name.items():
+            unique = next(iter(districts)) if len(districts) == 1 and key not in blocked else None
+            entries.append(
+                (key, Place(display[key], unique, frozenset(by_ascii[strip_diacritics(key)])))
+            )
+        for key in blocked - by_name.keys():
+            entries.append((key, Place(key, None, frozenset())))
+        self._matcher: PhraseMatcher[Place] = PhraseMatcher(entries)
+        self.size = len(by_name)
+
+    @classmethod
+    def from_mapping(cls, data: object) -> Gazetteer:
+        """Build from the parsed YAML document (see ``data/gazetteer.yaml``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("districts"), dict):
+            raise GazetteerError("gazetteer: expected a mapping with a 'districts' mapping")
+        places: dict[District, list[str]] = {}
+        for code, body in data["districts"].items():
+            if code not in DISTRICTS:
+                raise GazetteerError(f"gazetteer: unknown district code {code!r}")
+            names = body.get("places") if isinstance(body, dict) else None
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise GazetteerError(f"gazetteer: district {code!r} needs a list of places")
+            district: District = code
+            places[district] = list(names)
+            if isinstance(body.get("name"), str):
+                places[district].append(body["name"])
+        ambiguous = data.get("ambiguous", [])
+        if not isinstance(ambiguous, list) or not all(isinstance(n, str) for n in ambiguous):
+            raise GazetteerError("gazetteer: 'ambiguous' must be a list of names")
+        return cls(places, ambiguous)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Gazetteer:
+        """Load a gazetteer YAML file (default: the packaged Thừa Thiên Huế gazetteer)."""
+        if path is None:
+            text = (
+                resources.files("hotline_classifier")
+                .joinpath("data", DEFAULT_GAZETTEER)
+                .read_text(encoding="utf-8")
+            )
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        return cls.from_mapping(yaml.safe_load(text))
+
+    def matches(self, phrases: Sequence[Phrase]) -> list[Match[Place]]:
+        """Non-overlapping place mentions (longest first), after the "huong" rule."""
+        found = self._matcher.find(phrases)
+        # "huong <place>" without diacritics: if the words after "huong" are a place by
+        # themselves, "huong" is the word "hướng" (towards) and not part of a town name.
+        starts = {(m.phrase, m.start) for m in found}
+        kept = [
+            m
+            for m in found
+            if not (
+                phrases[m.phrase][m.start].text == "huong"
+                and (m.phrase, m.start + 1) in starts
+            )
+        ]
+        kept.sort(key=lambda m: (-(m.end - m.start), m.phrase, m.start))
+        taken: set[tuple[int, int]] = set()
+        chosen: list[Match[Place]] = []
+        for m in kept:
+            span = {(m.phrase, i) for i in range(m.start, m.end)}
+            if span & taken:
+                continue
+            taken |= span
+            chosen.append(m)
+        chosen.sort(key=lambda m: (m.phrase, m.start))
+        return chosen
+
+    def locate(self, phrases: Sequence[Phrase]) -> Location:
+        """District where the incident happens (or the person needing help is), or None."""
+        impersonation = _impersonation(phrases)
+        best: tuple[int, int, District, str] | None = None
+        reasons: list[str] = []
+        for order, m in enumerate(self.matches(phrases)):
+            place = m.pattern.payload
+            district = place.district
+            if district is None:
+                continue
+            if not m.exact and len(place.ascii_districts) > 1:
+                # Written without diacritics and spelled like a place in another district.
+                continue
+            before = [t.ascii for t in phrases[m.phrase][: m.start]]
+            if impersonation and any(_has_cue(before, (cue,), 6) for cue in _POLICE_WORDS):
+                reasons.append(f"place: '{place.name}' ignored (page impersonating police)")
+                continue
+            if _has_cue(before, _FLED_CUES, 4):
+                reasons.append(f"place: '{place.name}' ignored (where the suspect fled)")
+                continue
+            if _has_cue(before, _TOWARDS_CUES, 3):
+                rank = _RANK_TOWARDS
+            elif _has_cue(before, _RESIDENCE_CUES, 2):
+                rank = _RANK_RESIDENCE
+            elif _has_cue(before, _ORIGIN_CUES, 0):
+                rank = _RANK_ORIGIN
+            else:
+                rank = _RANK_INCIDENT
+            if best is None or rank > best[0]:
+                best = (rank, order, district, place.name)
+        if best is None:
+            return Location(None, tuple(reasons))
+        rank, _, district, name = best
+        how = {
+            _RANK_INCIDENT: "",
+            _RANK_RESIDENCE: " (residence)",
+            _RANK_ORIGIN: " (origin)",
+            _RANK_TOWARDS: " (heading towards)",
+        }[rank]
+        return Location(district, (f"place: '{name}' → {district}{how}", *reasons))
+

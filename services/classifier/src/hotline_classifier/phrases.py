@@ -1,0 +1,129 @@
+"""Whole-phrase matching that tolerates missing diacritics but never crosses punctuation.
+
+Used by the gazetteer (place names) and by the urgency/time signals. A text token written
+*with* diacritics must equal the pattern token exactly ("làng" is not "lăng"); a token written
+*without* any diacritics matches the pattern's diacritic-free form ("lang" matches "lăng"). So
+"Lang Co", "LĂNG CÔ" and "lăng cô" all name Lăng Cô, while "làng có" does not. Punctuation ends
+a phrase, so "…cua lang, co…" cannot match either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+from hotline_classifier.normalize import fold, strip_diacritics
+
+T = TypeVar("T")
+
+# Punctuation that separates phrases. An intra-word hyphen ("A-Lưới") does not; a spaced or
+# long dash does. Abbreviation dots ("tp. Huế") are removed first so they do not split a name.
+_ABBREV_DOT_RE: Final = re.compile(r"\b(tp|tx|tt|q|p|x|h|đ|st|mt|ng|ql|tl|no)\.", re.IGNORECASE)
+_SPLIT_RE: Final = re.compile(r"[.,;:!?…()\[\]{}\"“”«»/\\|\n\r\t•*]+|\s[-–—]+\s|[–—]")
+_TOKEN_RE: Final = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a phrase: folded form and its diacritic-free form."""
+
+    text: str
+    ascii: str
+
+    @property
+    def plain(self) -> bool:
+        """Written without any diacritics (so it may stand for several accented words)."""
+        return self.text == self.ascii
+
+
+Phrase = tuple[Token, ...]
+
+
+def split_phrases(folded: str) -> list[Phrase]:
+    """Split a folded text into punctuation-free phrases of tokens."""
+    phrases: list[Phrase] = []
+    for chunk in _SPLIT_RE.split(_ABBREV_DOT_RE.sub(r"\1 ", folded)):
+        words = _TOKEN_RE.findall(chunk)
+        if words:
+            phrases.append(tuple(Token(w, strip_diacritics(w)) for w in words))
+    return phrases
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern(Generic[T]):
+    """A phrase to look for and what it means."""
+
+    name: str
+    tokens: tuple[str, ...]
+    ascii_tokens: tuple[str, ...]
+    payload: T
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Generic[T]):
+    """Where a pattern matched: phrase index and token span ``[start, end)``."""
+
+    phrase: int
+    start: int
+    end: int
+    pattern: Pattern[T]
+    exact: bool
+    """Every token matched with its diacritics (no token relied on the diacritic-free form)."""
+
+
+def _token_matches(token: Token, pattern_token: str, pattern_ascii: str) -> bool:
+    if token.text == pattern_token:
+        return True
+    return token.plain and token.text == pattern_ascii
+
+
+class PhraseMatcher(Generic[T]):
+    """Finds every occurrence of a set of phrases in a tokenised text."""
+
+    def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
+        index: dict[str, list[Pattern[T]]] = {}
+        for name, payload in entries:
+            words = tuple(_TOKEN_RE.findall(fold(name)))
+            if not words:
+                continue
+            pattern = Pattern(
+                name=name,
+                tokens=words,
+                ascii_tokens=tuple(strip_diacritics(w) for w in words),
+                payload=payload,
+            )
+            index.setdefault(pattern.ascii_tokens[0], []).append(pattern)
+        for patterns in index.values():
+            patterns.sort(key=lambda p: -len(p.tokens))
+        self._index = index
+
+    def find(self, phrases: Sequence[Phrase]) -> list[Match[T]]:
+        """All matches, in text order (overlaps are kept; callers decide which win)."""
+        found: list[Match[T]] = []
+        index = self._index
+        for p, phrase in enumerate(phrases):
+            n = len(phrase)
+            for start, token in enumerate(phrase):
+                candidates = index.get(token.ascii)
+                if candidates is None:
+                    continue
+                for pattern in candidates:
+                    end = start + len(pattern.tokens)
+                    if end > n:
+                        continue
+                    exact = True
+                    for offset, (word, ascii_word) in enumerate(
+                        zip(pattern.tokens, pattern.ascii_tokens, strict=True)
+                    ):
+                        tok = phrase[start + offset]
+                        if tok.text == word:
+                            continue
+                        if tok.plain and tok.text == ascii_word:
+                            exact = False
+                            continue
+                        break
+                    else:
+                        found.append(Match(p, start, end, pattern, exact))
+        return found
