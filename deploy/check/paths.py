@@ -1,0 +1,34 @@
+"""Where things are, and the pinned versions the checks use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+KUSTOMIZE_VERSION = "v5.8.2"
+"""Newest kustomize whose module builds with Go 1.26 (v5.8.3 needs Go 1.27)."""
+KUSTOMIZE_MODULE = "sigs.k8s.io/kustomize/kustomize/v5"
+KUBERNETES_VERSION = "1.33.0"
+"""The Kubernetes version core objects are validated against (kubernetes-validate schemas)."""
+
+OVERLAYS = ("dev", "prod")
+SERVICES = ("ingest", "classifier", "dispatcher", "notifier")
+"""The pipeline's services: one Dockerfile target, one Deployment and one Service each."""
+
+
+def cache_dir() -> Path:
+    """The Hotline cache outside the clone (the same one deploy/local/stack.py uses)."""
+    env = os.environ.get("HOTLINE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "hotline"
+
+
+def shared_dir(repo: Path = REPO) -> Path:
+    """`shared/` sits beside the clone, locally and in CI (HOTLINE_SHARED_DIR overrides)."""
+    env = os.environ.get("HOTLINE_SHARED_DIR")
+    return Path(env) if env else repo.parent / "shared"
+
+
+def crd_dir(repo: Path = REPO) -> Path:
+    return shared_dir(repo) / "k8s-crds"
