@@ -17,31 +17,13 @@ from typing import Any, Final, cast
 
 import numpy as np
 
-from hotline_classifier.features import signal_features, text_features
-from hotline_classifier.gazetteer import Gazetteer, Location
-from hotline_classifier.labels import Category, District, Language, Priority
-from hotline_classifier.model import TriageModel
-from hotline_classifier.normalize import MAX_CHARS, Normalized, normalize
-from hotline_classifier.phrases import split_phrases
-from hotline_classifier.signals import (
-    CALM_SIGNALS,
-    NOW_SIGNALS,
-    PAST_SIGNALS,
-    URGENT_SIGNALS,
-    SignalDetector,
-    Signals,
-)
-
-# A call that reached nobody and left no words: someone must call back soon (TRIAGE.md).
-MISSED_CALL_KINDS: Final = frozenset({"call_missed"})
-# Channels where an empty item is a call, not an empty chat message.
-CALL_CHANNELS: Final = frozenset({"voice", "desk", "call", "phone"})
-# Texts made only of these words carry no report ("ok", "alo", "dạ vâng ạ", "test").
-FILLER_WORDS: Final = frozenset(
-    """ok oke okay okie okê ừ ừm ừa uh um dạ vâng da vang ạ a alo test thử hi hello chào
-    anh em chị hihi haha hehe kk kkk hì yes yeah ờ nha nhé hí""".split()
-)
-FILLER_MAX_WORDS: Final = 4
+from .analysis import Analyser, Analysis
+from .cues import Cues
+from .features import signal_features, signal_names
+from .gazetteer import Gazetteer
+from .labels import Category, District, Language, Priority
+from .model import TriageModel
+from .signals import CALM_SIGNALS, NOW_SIGNALS, PAST_SIGNALS, URGENT_SIGNALS
 
 # Decision thresholds, tuned on the held-out split (see train.py): a message is only called
 # a greeting when the model is fairly sure, because dropping an incident is the worst error;
@@ -77,41 +59,12 @@ class TriageResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    norm: Normalized
-    signals: Signals
-    location: Location
-    rule: tuple[Category, Priority, str] | None
-    extra_reasons: tuple[str, ...]
-
-
-def _is_filler(norm: Normalized) -> bool:
-    words = norm.folded.replace("?", " ").replace("!", " ").replace(".", " ").split()
-    words = [w.strip(",;:~-") for w in words]
-    words = [w for w in words if w]
-    return 0 < len(words) <= FILLER_MAX_WORDS and all(w in FILLER_WORDS for w in words)
-
-
-def _time_hint(signals: Signals, received_at: datetime | None) -> tuple[set[str], list[str]]:
-    """Signals implied by the receiving time ("sáng nay" read in the afternoon is past)."""
-    if received_at is None or not signals.has("today_earlier"):
-        return set(), []
-    if received_at.hour >= 12:
-        phrase = signals.found["today_earlier"]
-        return {"past"}, [f"time: '{phrase}' → past (received {received_at:%H:%M})"]
-    return set(), []
-
-
 class TriageEngine:
     """Loaded model + gazetteer + signal detector. Thread-safe: holds no per-call state."""
 
-    def __init__(
-        self, model: TriageModel, gazetteer: Gazetteer, detector: SignalDetector | None = None
-    ) -> None:
+    def __init__(self, model: TriageModel, gazetteer: Gazetteer) -> None:
         self.model = model
-        self.gazetteer = gazetteer
-        self.detector = detector or SignalDetector()
+        self.analyser = Analyser(gazetteer)
         categories = model.category.classes
         self._categories = cast(tuple[Category, ...], categories)
         self._priorities = cast(tuple[Priority, ...], model.priority.classes)
@@ -160,7 +113,7 @@ class TriageEngine:
         if not len(channels) == len(kinds) == len(received_ats) == n:
             raise ValueError("texts, channels, kinds and received_ats must have equal lengths")
         prepared = [
-            self._prepare(t, c, k, r)
+            self.analyser.analyse(t, c, k, r)
             for t, c, k, r in zip(texts, channels, kinds, received_ats, strict=True)
         ]
         todo = [i for i, p in enumerate(prepared) if p.rule is None]
@@ -169,42 +122,15 @@ class TriageEngine:
             if p.rule is not None:
                 results[i] = self._rule_result(p)
         if todo:
-            for i, result in zip(todo, self._model_results([prepared[i] for i in todo]), strict=True):
+            for i, result in zip(
+                todo, self._model_results([prepared[i] for i in todo]), strict=True
+            ):
                 results[i] = result
         return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ internals
 
-    def _prepare(
-        self, text: str | None, channel: str | None, kind: str | None, received_at: datetime | None
-    ) -> _Prepared:
-        norm = normalize(text, MAX_CHARS)
-        phrases = split_phrases(norm.folded)
-        signals = self.detector.detect(phrases)
-        extra, extra_reasons = _time_hint(signals, received_at)
-        if extra:
-            signals = Signals({**signals.found, **{s: "(clock)" for s in extra}})
-        location = self.gazetteer.locate(phrases)
-        rule: tuple[Category, Priority, str] | None = None
-        if kind in MISSED_CALL_KINDS and not norm.has_words:
-            rule = ("other", "P2", "missed call: call back soon")
-        elif not norm.has_words:
-            if norm.sticker:
-                rule = ("greeting", "P4", "sticker only")
-            elif norm.emoji_only:
-                rule = ("greeting", "P4", "emoji only")
-            elif norm.folded:
-                rule = ("greeting", "P4", "no words")
-            elif channel is None or channel in CALL_CHANNELS:
-                # An empty call item is a call nobody transcribed: the caller may be in danger.
-                rule = ("other", "P2", "call without words: call back soon")
-            else:
-                rule = ("greeting", "P4", "empty message")
-        elif _is_filler(norm):
-            rule = ("greeting", "P4", f"filler only: '{norm.folded[:30]}'")
-        return _Prepared(norm, signals, location, rule, tuple(extra_reasons))
-
-    def _rule_result(self, p: _Prepared) -> TriageResult:
+    def _rule_result(self, p: Analysis) -> TriageResult:
         assert p.rule is not None
         category, priority, why = p.rule
         return TriageResult(
@@ -218,9 +144,9 @@ class TriageEngine:
             model_version=self.model.version,
         )
 
-    def _model_results(self, batch: Sequence[_Prepared]) -> list[TriageResult]:
+    def _model_results(self, batch: Sequence[Analysis]) -> list[TriageResult]:
         model = self.model
-        text_matrix = model.vectorizer.transform([text_features(p.norm) for p in batch])
+        text_matrix = model.vectorizer.transform([p.features() for p in batch])
         cat_probs = model.category.probabilities(model.category.scores(text_matrix))
         chosen: list[int] = []
         for row in cat_probs:
@@ -232,7 +158,8 @@ class TriageEngine:
             chosen.append(best)
         categories = [self._categories[c] for c in chosen]
         signal_rows = [
-            signal_features(cat, p.signals.names) for cat, p in zip(categories, batch, strict=True)
+            signal_features(cat, signal_names(p.signals))
+            for cat, p in zip(categories, batch, strict=True)
         ]
         pri_probs = model.priority.probabilities(
             model.priority_scores(text_matrix, model.signal_matrix(signal_rows))
@@ -271,7 +198,7 @@ class TriageEngine:
         return max(scores, key=lambda k: scores[k])
 
     @staticmethod
-    def _priority_reasons(priority: Priority, signals: Signals) -> list[str]:
+    def _priority_reasons(priority: Priority, signals: Cues) -> list[str]:
         if priority == "P4":
             return ["priority: greeting, no action"]
         wanted = {

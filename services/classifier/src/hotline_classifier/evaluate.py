@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hotline_classifier.labels import CATEGORIES
+from .labels import CATEGORIES
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -47,7 +47,7 @@ def score(
             else:
                 counts["fn"] += 1
         per_category[str(g["category"])]["n"] += 1
-    order = {c: i for i, c in enumerate(CATEGORIES)}
+    order: dict[str, int] = {c: i for i, c in enumerate(CATEGORIES)}
     f1 = {
         label: round(_f1(c["tp"], c["fp"], c["fn"]), 4)
         for label, c in sorted(per_category.items(), key=lambda kv: order.get(kv[0], 99))
@@ -55,8 +55,9 @@ def score(
     support = {label: per_category[label]["n"] for label in f1}
 
     def accuracy(field: str) -> float | None:
-        return _ratio(sum(1 for g, p in zip(gold, predicted, strict=True)
-                          if g.get(field) == p.get(field)), n)
+        return _ratio(
+            sum(1 for g, p in zip(gold, predicted, strict=True) if g.get(field) == p.get(field)), n
+        )
 
     actionable = [p for g, p in zip(gold, predicted, strict=True) if g.get("actionable")]
     p1_gold = [p for g, p in zip(gold, predicted, strict=True) if g.get("priority") == "P1"]
@@ -68,11 +69,11 @@ def score(
         "category_macro_f1": macro,
         "category_f1": f1,
         "category_support": support,
-        "actionable_recall": _ratio(sum(1 for p in actionable if p.get("actionable")),
-                                    len(actionable)),
+        "actionable_recall": _ratio(
+            sum(1 for p in actionable if p.get("actionable")), len(actionable)
+        ),
         "p1_recall": _ratio(sum(1 for p in p1_gold if p.get("priority") == "P1"), len(p1_gold)),
-        "p1_precision": _ratio(sum(1 for g in p1_pred if g.get("priority") == "P1"),
-                               len(p1_pred)),
+        "p1_precision": _ratio(sum(1 for g in p1_pred if g.get("priority") == "P1"), len(p1_pred)),
         "priority_accuracy": accuracy("priority"),
         "location_accuracy": accuracy("location"),
         "language_accuracy": accuracy("language"),

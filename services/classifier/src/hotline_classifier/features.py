@@ -6,7 +6,9 @@ Text features are strings with a block prefix:
 * ``a:`` the same on the diacritic-free form,
 * ``c:`` character n-grams (2-5, within word boundaries) of the diacritic-free form,
 * ``d:`` character n-grams of words that carry diacritics,
-* ``f:`` a few shape flags (emoji, length, language).
+* ``f:`` a few shape flags (emoji, length, language),
+* ``k:`` category lexicon cues (``k:theft``, ``k:not_violence`` when negated),
+* ``u:`` urgency/time signals.
 
 The priority model adds the urgency/time signals, alone and crossed with the category.
 """
@@ -14,13 +16,15 @@ The priority model adds the urgency/time signals, alone and crossed with the cat
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Final
 
-from hotline_classifier.labels import CATEGORIES, Category
-from hotline_classifier.normalize import Normalized
-from hotline_classifier.signals import SIGNALS
+from .cues import Cues
+from .labels import CATEGORIES, Category
+from .normalize import Normalized
+from .signals import SIGNALS
 
-FEATURE_VERSION: Final = "f3"
+FEATURE_VERSION: Final = "f4"
 """Bumped whenever extraction changes, so an artefact never meets features it was not built on."""
 
 CHAR_MIN: Final = 2
@@ -36,14 +40,16 @@ def _char_grams(prefix: str, word: str, out: list[str]) -> None:
             out.append(prefix + padded[i : i + n])
 
 
-def text_features(norm: Normalized) -> list[str]:
+def text_features(
+    norm: Normalized, lexicon: Cues | None = None, signals: Cues | None = None
+) -> list[str]:
     """Feature strings of one normalised message (duplicates are counted)."""
     words = norm.text.split()
     ascii_words = norm.ascii.split()
     out: list[str] = ["w:" + w for w in words]
-    out.extend(f"w:{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    out.extend(f"w:{a} {b}" for a, b in pairwise(words))
     out.extend("a:" + w for w in ascii_words)
-    out.extend(f"a:{a} {b}" for a, b in zip(ascii_words, ascii_words[1:], strict=False))
+    out.extend(f"a:{a} {b}" for a, b in pairwise(ascii_words))
     for word, plain in zip(words, ascii_words, strict=False):
         if word in _MARKS:
             continue
@@ -51,13 +57,37 @@ def text_features(norm: Normalized) -> list[str]:
         if word != plain:
             _char_grams("d:", word, out)
     n = len(words)
-    out.append("f:len0" if n == 0 else "f:len1" if n <= 3 else "f:len2" if n <= 8 else
-               "f:len3" if n <= 20 else "f:len4")
+    out.append(
+        "f:len0"
+        if n == 0
+        else "f:len1"
+        if n <= 3
+        else "f:len2"
+        if n <= 8
+        else "f:len3"
+        if n <= 20
+        else "f:len4"
+    )
     if norm.has_emoji:
         out.append("f:emoji")
     if norm.language != "vi":
         out.append("f:lang_" + norm.language)
+    if lexicon is not None:
+        out.extend("k:" + name for name in lexicon.found)
+        out.extend("k:not_" + name for name in lexicon.negated)
+    if signals is not None:
+        out.extend("u:" + name for name in signals.found)
+        if signals.negated:
+            out.append("u:negated")
     return out
+
+
+def signal_names(signals: Cues) -> list[str]:
+    """Signal names of a message for the priority block (a negated danger is "negated")."""
+    names = list(signals.found)
+    if signals.negated:
+        names.append("negated")
+    return names
 
 
 def signal_feature_names() -> tuple[str, ...]:

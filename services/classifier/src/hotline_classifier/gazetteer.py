@@ -21,9 +21,9 @@ from typing import Final
 
 import yaml
 
-from hotline_classifier.labels import DISTRICTS, District
-from hotline_classifier.normalize import fold, strip_diacritics
-from hotline_classifier.phrases import Match, Phrase, PhraseMatcher
+from .labels import DISTRICTS, District
+from .normalize import fold, strip_diacritics
+from .phrases import Match, Phrase, PhraseMatcher
 
 DEFAULT_GAZETTEER: Final = "gazetteer.yaml"
 
@@ -213,8 +213,7 @@ class Gazetteer:
             m
             for m in found
             if not (
-                phrases[m.phrase][m.start].text == "huong"
-                and (m.phrase, m.start + 1) in starts
+                phrases[m.phrase][m.start].text == "huong" and (m.phrase, m.start + 1) in starts
             )
         ]
         kept.sort(key=lambda m: (-(m.end - m.start), m.phrase, m.start))
@@ -229,12 +228,18 @@ class Gazetteer:
         chosen.sort(key=lambda m: (m.phrase, m.start))
         return chosen
 
-    def locate(self, phrases: Sequence[Phrase]) -> Location:
-        """District where the incident happens (or the person needing help is), or None."""
+    def locate(
+        self, phrases: Sequence[Phrase], matches: Sequence[Match[Place]] | None = None
+    ) -> Location:
+        """District where the incident happens (or the person needing help is), or None.
+
+        ``matches`` may pass in :meth:`matches` already computed for these phrases.
+        """
         impersonation = _impersonation(phrases)
         best: tuple[int, int, District, str] | None = None
         reasons: list[str] = []
-        for order, m in enumerate(self.matches(phrases)):
+        found = self.matches(phrases) if matches is None else matches
+        for order, m in enumerate(found):
             place = m.pattern.payload
             district = place.district
             if district is None:
@@ -269,4 +274,3 @@ class Gazetteer:
             _RANK_TOWARDS: " (heading towards)",
         }[rank]
         return Location(district, (f"place: '{name}' → {district}{how}", *reasons))
-

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from hotline_classifier.features import FEATURE_VERSION
+from .features import FEATURE_VERSION
 
 FloatArray = npt.NDArray[np.float32]
 

@@ -18,8 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from hotline_classifier.labels import Language
-from hotline_classifier.language import detect_language
+from .labels import Language
+from .language import detect_language
 
 MAX_CHARS: Final = 2000
 """Input is truncated to this many characters before anything else (bounded work per item)."""
@@ -210,7 +210,7 @@ class Normalized:
     """All forms of one message the rest of the engine needs."""
 
     folded: str
-    """NFC, case-folded, tone-unified, emoji/media removed, whitespace collapsed, punctuation kept."""
+    """NFC, case-folded, tone-unified, emoji/media removed, spaces collapsed, punctuation kept."""
     text: str
     """Model form: word tokens with abbreviations expanded and digit runs as "0"."""
     ascii: str

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
-from hotline_classifier.normalize import fold, strip_diacritics
+from .normalize import fold, strip_diacritics
 
 T = TypeVar("T")
 
@@ -53,12 +53,18 @@ def split_phrases(folded: str) -> list[Phrase]:
 
 @dataclass(frozen=True, slots=True)
 class Pattern(Generic[T]):
-    """A phrase to look for and what it means."""
+    """A phrase to look for and what it means.
+
+    A *strict* pattern (written with a leading "=") only matches text that carries the
+    diacritics: without them, words like "cháy" (burning) and "chạy" (running), "máu" (blood)
+    and "mau" (quickly) are the same string, so such words need other evidence.
+    """
 
     name: str
     tokens: tuple[str, ...]
     ascii_tokens: tuple[str, ...]
     payload: T
+    strict: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +79,14 @@ class Match(Generic[T]):
     """Every token matched with its diacritics (no token relied on the diacritic-free form)."""
 
 
-def _token_matches(token: Token, pattern_token: str, pattern_ascii: str) -> bool:
-    if token.text == pattern_token:
-        return True
-    return token.plain and token.text == pattern_ascii
-
-
 class PhraseMatcher(Generic[T]):
     """Finds every occurrence of a set of phrases in a tokenised text."""
 
     def __init__(self, entries: Iterable[tuple[str, T]]) -> None:
         index: dict[str, list[Pattern[T]]] = {}
-        for name, payload in entries:
+        for raw_name, payload in entries:
+            strict = raw_name.startswith("=")
+            name = raw_name[1:] if strict else raw_name
             words = tuple(_TOKEN_RE.findall(fold(name)))
             if not words:
                 continue
@@ -93,6 +95,7 @@ class PhraseMatcher(Generic[T]):
                 tokens=words,
                 ascii_tokens=tuple(strip_diacritics(w) for w in words),
                 payload=payload,
+                strict=strict,
             )
             index.setdefault(pattern.ascii_tokens[0], []).append(pattern)
         for patterns in index.values():
@@ -113,6 +116,7 @@ class PhraseMatcher(Generic[T]):
                     end = start + len(pattern.tokens)
                     if end > n:
                         continue
+                    strict = pattern.strict
                     exact = True
                     for offset, (word, ascii_word) in enumerate(
                         zip(pattern.tokens, pattern.ascii_tokens, strict=True)
@@ -120,10 +124,35 @@ class PhraseMatcher(Generic[T]):
                         tok = phrase[start + offset]
                         if tok.text == word:
                             continue
-                        if tok.plain and tok.text == ascii_word:
+                        if not strict and tok.plain and tok.text == ascii_word:
                             exact = False
                             continue
                         break
                     else:
                         found.append(Match(p, start, end, pattern, exact))
         return found
+
+
+def mask_spans(phrases: Sequence[Phrase], spans: Iterable[tuple[int, int, int]]) -> list[Phrase]:
+    """Phrases with the token spans ``(phrase, start, end)`` cut out (each cut splits a phrase).
+
+    Used to hide place names from the urgency cues: "Phú Mậu" must not read as "máu".
+    """
+    cuts: dict[int, list[tuple[int, int]]] = {}
+    for p, start, end in spans:
+        cuts.setdefault(p, []).append((start, end))
+    if not cuts:
+        return list(phrases)
+    out: list[Phrase] = []
+    for p, phrase in enumerate(phrases):
+        if p not in cuts:
+            out.append(phrase)
+            continue
+        position = 0
+        for start, end in sorted(cuts[p]):
+            if start > position:
+                out.append(phrase[position:start])
+            position = max(position, end)
+        if position < len(phrase):
+            out.append(phrase[position:])
+    return out

@@ -23,20 +23,20 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from hotline_classifier.engine import TriageEngine
-from hotline_classifier.evaluate import format_report, score
-from hotline_classifier.features import (
+from .analysis import Analyser
+from .engine import TriageEngine
+from .evaluate import format_report, score
+from .features import (
     FEATURE_VERSION,
     signal_feature_names,
     signal_features,
-    text_features,
+    signal_names,
 )
-from hotline_classifier.gazetteer import Gazetteer
-from hotline_classifier.labels import ACTIONABLE_PRIORITIES, CATEGORIES, Category
-from hotline_classifier.model import LinearHead, TriageModel, Vectorizer, default_model_dir
-from hotline_classifier.normalize import normalize
-from hotline_classifier.phrases import split_phrases
-from hotline_classifier.signals import SIGNAL_PHRASES, SignalDetector
+from .gazetteer import Gazetteer
+from .labels import ACTIONABLE_PRIORITIES, CATEGORIES, Category
+from .lexicon import CATEGORY_CUES
+from .model import LinearHead, TriageModel, Vectorizer, default_model_dir
+from .signals import SIGNAL_PHRASES
 
 PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 CORPUS_DIR: Final = PACKAGE_ROOT / "data" / "corpus"
@@ -66,14 +66,19 @@ def digest(paths: Sequence[Path], params: dict[str, Any]) -> str:
     h.update(json.dumps(params, sort_keys=True).encode())
     h.update(FEATURE_VERSION.encode())
     h.update(json.dumps(SIGNAL_PHRASES, sort_keys=True, ensure_ascii=False).encode())
+    h.update(json.dumps(CATEGORY_CUES, sort_keys=True, ensure_ascii=False).encode())
     return h.hexdigest()
 
 
-def fit(records: Sequence[dict[str, Any]], params: dict[str, Any], version: str) -> TriageModel:
-    """Train both heads on labelled records."""
-    detector = SignalDetector()
-    norms = [normalize(r["text"]) for r in records]
-    docs = [text_features(n) for n in norms]
+def fit(
+    records: Sequence[dict[str, Any]],
+    params: dict[str, Any],
+    version: str,
+    analyser: Analyser,
+) -> TriageModel:
+    """Train both heads on labelled records (``analyser`` supplies text analysis only)."""
+    analyses = [analyser.analyse(r["text"], r.get("channel")) for r in records]
+    docs = [a.features() for a in analyses]
     vectorizer = Vectorizer.fit(docs, min_df=int(params["min_df"]))
     x_text = vectorizer.transform(docs)
 
@@ -91,11 +96,11 @@ def fit(records: Sequence[dict[str, Any]], params: dict[str, Any], version: str)
     rows: list[int] = []
     cols: list[int] = []
     keep: list[int] = []
-    for i, (record, norm) in enumerate(zip(records, norms, strict=True)):
+    for i, (record, analysis) in enumerate(zip(records, analyses, strict=True)):
         if record["priority"] not in ACTIONABLE_PRIORITIES:
             continue
         keep.append(i)
-        found = detector.detect(split_phrases(norm.folded)).names
+        found = signal_names(analysis.signals)
         for feature in set(signal_features(record["category"], found)):
             rows.append(len(keep) - 1)
             cols.append(index[feature])
@@ -149,10 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     records = load_jsonl(train_path)
     version = "tri-" + FEATURE_VERSION + "-" + digest([train_path], PARAMS)[:12]
-    model = fit(records, PARAMS, version)
+    model = fit(records, PARAMS, version, Analyser(Gazetteer.load()))
     model.save(args.out)
-    print(f"trained {version} on {len(records)} messages in {time.perf_counter() - started:.1f}s"
-          f" → {args.out}")
+    print(
+        f"trained {version} on {len(records)} messages in {time.perf_counter() - started:.1f}s"
+        f" → {args.out}"
+    )
 
     engine = TriageEngine(TriageModel.load(args.out), Gazetteer.load())
     for name, path in (("held-out split", heldout_path), ("shared sample", args.sample)):
