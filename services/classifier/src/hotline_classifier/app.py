@@ -79,15 +79,15 @@ class Classifier:
         inbound = app.topic(s.topics.inbound, value_type=bytes, key_type=bytes)
 
         @app.agent(inbound, name="triage")
-        async def triage(stream: faust.StreamT[bytes]) -> None:
+        async def triage(stream: Any) -> None:  # faust.Stream; take_events is untyped
             async for events in stream.take_events(s.batch_size, within=s.batch_within_s):
                 await self.process_batch(events)
 
-        @app.task
+        @app.task  # type: ignore[untyped-decorator]
         async def prepare() -> None:  # runs before the agent gets partitions
             await self.start_producer()
 
-        @app.timer(interval=5.0)
+        @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
         async def keep_ready_metric() -> None:
             await self._check_kafka()
 
