@@ -1,0 +1,172 @@
+"""From normalised events to acknowledged Kafka records: flood control, dedup, publish.
+
+The order matters: flood control first (a flooding sender costs no database write), then the
+claim (never publish what we cannot deduplicate: fail closed), then the publish, and only a
+broker acknowledgement makes the request succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from hotline.contracts.events import InboundEvent, encode
+from hotline.kafka import Outgoing, Publisher, PublishError
+from hotline.logging import get_logger
+from hotline_ingest.dedup import Decision, DedupLedger, DedupUnavailable, Reservation, dedup_key
+from hotline_ingest.metrics import ACCEPTED, DUPLICATES, PUBLISH_SECONDS, REJECTED, Rejection
+from hotline_ingest.ratelimit import TokenBucketLimiter
+
+log = get_logger(__name__)
+
+NEW, RETRY = Decision.NEW, Decision.RETRY
+
+
+class FloodPolicy(Enum):
+    """What to do with an item from a sender over their rate.
+
+    DROP: answer the provider 2xx and publish nothing (a provider retries a 429 or 5xx for
+    hours or days, which would turn one flood into a longer one, and may disable the webhook).
+    REJECT: answer 429 with Retry-After (people at a form or a desk can wait and resend).
+    """
+
+    DROP = "drop"
+    REJECT = "reject"
+
+
+class Unavailable(Exception):
+    """Answer 503 with Retry-After: the provider must retry later."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(detail)
+        self.dependency = dependency
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("too many requests")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class IntakeResult:
+    accepted: list[str] = field(default_factory=list)  # event ids published now
+    duplicates: list[str | None] = field(default_factory=list)  # event ids published before
+    dropped: int = 0  # flood-limited items acknowledged without publishing
+
+
+class Intake:
+    def __init__(
+        self,
+        publisher: Publisher,
+        ledger: DedupLedger,
+        topic: str,
+        sender_limiter: TokenBucketLimiter,
+    ) -> None:
+        self.publisher = publisher
+        self.ledger = ledger
+        self.topic = topic
+        self.sender_limiter = sender_limiter
+
+    async def submit(
+        self, channel: str, events: Sequence[InboundEvent], flood: FloodPolicy
+    ) -> IntakeResult:
+        """Publish each event exactly once; raises Unavailable (503) or RateLimited (429)."""
+        result = IntakeResult()
+        admitted: list[tuple[str, InboundEvent]] = []
+        seen: set[str] = set()
+        for event in events:
+            key = dedup_key(channel, event.provider_message_id)
+            if key in seen:  # the same message twice in one batch
+                DUPLICATES.labels(channel).inc()
+                result.duplicates.append(None)
+                continue
+            seen.add(key)
+            wait = self.sender_limiter.try_acquire(event.key)
+            if wait > 0:
+                REJECTED.labels(channel, Rejection.RATE_LIMITED.value).inc()
+                if flood is FloodPolicy.REJECT:
+                    raise RateLimited(wait)
+                result.dropped += 1
+                log.warning(
+                    "sender over its rate: item acknowledged, not published",
+                    extra={"channel": channel, "dedup_key": key},
+                )
+                continue
+            admitted.append((key, event))
+        if not admitted:
+            return result
+
+        outcomes = await asyncio.gather(
+            *(self.ledger.reserve(key, ev.event_id, ev.received_at) for key, ev in admitted),
+            return_exceptions=True,
+        )
+        reservations: list[tuple[Reservation, InboundEvent]] = []
+        failure: BaseException | None = None
+        for (_, event), outcome in zip(admitted, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+            else:
+                reservations.append((outcome, event))
+        if failure is not None:
+            # Fail closed: without a dedup answer nothing is published. Claims won meanwhile
+            # were never handed to the broker, so they are given back for the retry; claims
+            # of earlier failed attempts stay as they are (their record may still land).
+            await self.ledger.abandon([r.key for r, _ in reservations if r.decision is NEW])
+            self.ledger.forget([r.key for r, _ in reservations if r.decision is RETRY])
+            if isinstance(failure, DedupUnavailable):
+                raise Unavailable("mongodb", str(failure)) from failure
+            raise failure
+
+        to_publish: dict[str, InboundEvent] = {}
+        in_flight = False
+        for reservation, event in reservations:
+            if reservation.decision is Decision.DUPLICATE:
+                DUPLICATES.labels(channel).inc()
+                result.duplicates.append(reservation.event_id)
+            elif reservation.decision is Decision.IN_FLIGHT:
+                in_flight = True
+            elif reservation.decision is Decision.RETRY:
+                # Same event id (and arrival time) as the attempt that may still reach the
+                # broker, so consumers see one event even if both records land.
+                to_publish[reservation.key] = event.model_copy(
+                    update={
+                        "event_id": reservation.event_id or event.event_id,
+                        "received_at": reservation.received_at or event.received_at,
+                    }
+                )
+            else:
+                to_publish[reservation.key] = event
+
+        if to_publish:
+            await self._publish(channel, to_publish)
+            result.accepted.extend(ev.event_id for ev in to_publish.values())
+        if in_flight:
+            raise Unavailable("in_flight", "the same delivery is being processed; retry later")
+        return result
+
+    async def _publish(self, channel: str, events: dict[str, InboundEvent]) -> None:
+        records = [Outgoing(self.topic, encode(ev), key=ev.key) for ev in events.values()]
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish_many(records)
+        except PublishError as exc:
+            await self.ledger.failed(list(events))
+            raise Unavailable("kafka", str(exc)) from exc
+        except BaseException:
+            # Cancelled (client gone, shutdown) while the record may be on its way: treat it as
+            # a failed attempt, recorded in the background because we are being cancelled.
+            task = asyncio.ensure_future(self.ledger.failed(list(events)))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            raise
+        PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        self.ledger.succeeded({key: ev.event_id for key, ev in events.items()})
+        for event in events.values():
+            ACCEPTED.labels(channel, event.kind.value).inc()
+            log.info(
+                "accepted",
+                extra={"event_id": event.event_id, "channel": channel, "kind": event.kind.value},
+            )
