@@ -1,0 +1,160 @@
+"""Every PromQL expression in the rules and dashboards: parsed, and each metric it names
+checked against what the services export (deploy.check.catalog)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import yaml
+
+from deploy.check.catalog import BUILTIN_SERIES, TARGET_LABELS, MetricCatalog
+
+
+@dataclass
+class Expr:
+    where: str  # file and rule/panel, for messages
+    text: str  # as written
+    promql: str  # Grafana variables substituted
+
+
+@dataclass
+class Selector:
+    name: str | None
+    labels: set[str]
+    where: str
+
+
+GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+GRAFANA_VARS = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*|\[\[[A-Za-z_][A-Za-z0-9_]*\]\]")
+LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(.*?)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
+
+
+def substitute_grafana(expr: str) -> str:
+    """Grafana's template variables → something PromQL parses: intervals become 5m, other
+    variables (they stand inside label matchers' quotes) a plain word."""
+    expr = GRAFANA_INTERVALS.sub("5m", expr)
+    return GRAFANA_VARS.sub("grafana_variable", expr)
+
+
+def rule_expressions(rules_file: Path, label: str | None = None) -> Iterator[Expr]:
+    doc = yaml.safe_load(rules_file.read_text())
+    for group in doc.get("groups", []):
+        for rule in group.get("rules", []):
+            name = rule.get("alert") or rule.get("record")
+            where = f"{label or rules_file.name}: {group['name']}/{name}"
+            yield Expr(where, rule["expr"], rule["expr"])
+
+
+def recorded_names(rules_file: Path) -> dict[str, str]:
+    """Recording rule name → its expression."""
+    doc = yaml.safe_load(rules_file.read_text())
+    return {
+        rule["record"]: rule["expr"]
+        for group in doc.get("groups", [])
+        for rule in group.get("rules", [])
+        if "record" in rule
+    }
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def dashboard_expressions(path: Path) -> Iterator[Expr]:
+    doc = json.loads(path.read_text())
+    for panel in _panels(doc.get("panels", [])):
+        for target in panel.get("targets", []):
+            if "expr" in target:
+                where = f"{path.name}: panel {panel.get('title')!r} ({target.get('refId')})"
+                yield Expr(where, target["expr"], substitute_grafana(target["expr"]))
+    for var in doc.get("templating", {}).get("list", []):
+        if var.get("type") != "query":
+            continue
+        query = var.get("query")
+        text = query.get("query", "") if isinstance(query, dict) else str(query or "")
+        where = f"{path.name}: variable ${var.get('name')}"
+        m = LABEL_VALUES.match(text)
+        if m:
+            yield Expr(where, text, substitute_grafana(m.group(1)))
+        elif text.startswith("query_result("):
+            yield Expr(where, text, substitute_grafana(text[len("query_result(") : -1]))
+        elif text.strip():
+            yield Expr(where, text, substitute_grafana(text))
+
+
+def selectors(expr: Expr) -> tuple[list[Selector], str | None]:
+    """The vector selectors in an expression, or the parse error."""
+    try:
+        ast = promql_parser.parse(expr.promql)
+    except ValueError as exc:
+        return [], f"{expr.where}: does not parse: {exc}\n    {expr.text.strip()}"
+    found: list[Selector] = []
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, promql_parser.VectorSelector):
+            name = node.name
+            labels = set()
+            for m in node.matchers.matchers:
+                if m.name == "__name__" and str(m.op).endswith("Equal"):
+                    name = m.value
+                elif m.name != "__name__":
+                    labels.add(m.name)
+            found.append(Selector(name, labels, expr.where))
+        return True
+
+    promql_parser.walk(ast, visit)
+    return found, None
+
+
+def check_expressions(
+    exprs: list[Expr], catalog: MetricCatalog, recorded: dict[str, str]
+) -> list[str]:
+    """Parse each expression; every metric it selects must be exported (or recorded), and every
+    label it matches on must be one of that metric's labels (or a target label)."""
+    problems: list[str] = []
+    recorded_labels = {name: _labels_in(expr, catalog) for name, expr in recorded.items()}
+    for expr in exprs:
+        sels, error = selectors(expr)
+        if error:
+            problems.append(error)
+            continue
+        for sel in sels:
+            if sel.name is None:
+                problems.append(f"{expr.where}: selector without a metric name: {expr.text.strip()}")
+                continue
+            if sel.name in BUILTIN_SERIES:
+                continue
+            if sel.name in recorded:
+                known = recorded_labels[sel.name]
+            elif sel.name in catalog.series:
+                known = set(catalog.series[sel.name])
+            else:
+                problems.append(
+                    f"{expr.where}: metric {sel.name} is not exported by any service "
+                    f"(nor recorded by a rule)"
+                )
+                continue
+            unknown = sel.labels - known - TARGET_LABELS
+            if unknown:
+                problems.append(
+                    f"{expr.where}: {sel.name} has no label(s) {', '.join(sorted(unknown))} "
+                    f"(it has: {', '.join(sorted(known)) or 'none'})"
+                )
+    return problems
+
+
+def _labels_in(expr: str, catalog: MetricCatalog) -> set[str]:
+    """Labels a recording rule's output may carry: those of the series it reads."""
+    sels, _ = selectors(Expr("", expr, expr))
+    labels: set[str] = set()
+    for sel in sels:
+        labels |= set(catalog.series.get(sel.name or "", frozenset()))
+    return labels

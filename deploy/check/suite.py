@@ -1,0 +1,146 @@
+"""The checks, by name, over one repository tree (the real one, or a broken copy in tests)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.check import catalog, consistency, generate, kube, promql, render, static
+from deploy.check.paths import OVERLAYS, REPO, SERVICES, crd_dir
+
+
+@dataclass
+class Suite:
+    root: Path = REPO
+    overlays: tuple[str, ...] = OVERLAYS
+    services: tuple[str, ...] = SERVICES
+    notes: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ inputs (built once)
+
+    @functools.cached_property
+    def rendered(self) -> dict[str, render.Rendered]:
+        missing = render.missing_generator_sources(self.root)
+        if missing:
+            raise render.BuildError(
+                "files the ConfigMaps are generated from are missing:\n  " + "\n  ".join(missing)
+            )
+        return render.build_overlays(self.root, self.overlays)
+
+    @functools.cached_property
+    def metrics(self) -> catalog.MetricCatalog:
+        cat = catalog.metric_catalog()
+        if cat.fallbacks:
+            self.notes.append(
+                "metrics of " + ", ".join(cat.fallbacks)
+                + " taken from docs/architecture.md (their metrics module does not exist yet)"
+            )
+        return cat
+
+    @functools.cached_property
+    def settings(self) -> dict[str, catalog.ServiceSettings | None]:
+        found = {svc: catalog.service_settings(svc) for svc in self.services}
+        absent = [svc for svc, s in found.items() if s is None]
+        if absent:
+            self.notes.append(
+                "settings of " + ", ".join(absent)
+                + " not checked field by field (their settings module does not exist yet)"
+            )
+        return found
+
+    @functools.cached_property
+    def example_secrets(self) -> dict[str, dict[str, str]]:
+        dev = self.rendered.get("dev") or render.Rendered(
+            "dev", render.build(self.root / "deploy" / "k8s" / "overlays" / "dev")
+        )
+        return consistency.example_secret_data(dev)
+
+    # ------------------------------------------------------------------ checks
+
+    def each_overlay(self, fn: Callable[[render.Rendered], list[str]]) -> list[str]:
+        return [p for r in self.rendered.values() for p in fn(r)]
+
+    def check_generated(self) -> list[str]:
+        """Generated manifests (KafkaTopics, PrometheusRule) are up to date."""
+        return generate.stale(self.root)
+
+    def check_schemas(self) -> list[str]:
+        """Core objects against Kubernetes' schemas, custom resources against the CRDs."""
+        crds = crd_dir(self.root)
+        if not crds.is_dir():
+            return [f"CRD directory {crds} not found (shared/k8s-crds beside the repository)"]
+        return [f"[{r.overlay}] {p}" for r in self.rendered.values() for p in kube.validate_all(r.objects, crds)]
+
+    def check_security(self) -> list[str]:
+        return self.each_overlay(consistency.check_pod_security)
+
+    def check_services(self) -> list[str]:
+        return self.each_overlay(lambda r: consistency.check_services(r, self.services, self.settings))
+
+    def check_env(self) -> list[str]:
+        shared = catalog.shared_env()
+        return self.each_overlay(
+            lambda r: consistency.check_env(r, self.services, self.settings, shared, self.example_secrets)
+        )
+
+    def check_references(self) -> list[str]:
+        return self.each_overlay(lambda r: consistency.check_references(r, self.example_secrets))
+
+    def check_topics(self) -> list[str]:
+        return self.each_overlay(consistency.check_topics)
+
+    def check_autoscaling(self) -> list[str]:
+        return self.each_overlay(lambda r: consistency.check_autoscaling(r, self.services, self.settings))
+
+    def check_monitoring(self) -> list[str]:
+        return self.each_overlay(lambda r: consistency.check_monitoring(r, self.root, self.services))
+
+    def check_network(self) -> list[str]:
+        return self.each_overlay(consistency.check_network)
+
+    def check_overlays(self) -> list[str]:
+        return self.each_overlay(lambda r: consistency.check_overlay(r, self.services))
+
+    def check_placeholders(self) -> list[str]:
+        if "dev" not in self.rendered:
+            return []
+        return consistency.check_placeholders_refused(self.rendered["dev"], self.settings, self.services)
+
+    def check_promql(self) -> list[str]:
+        rules = self.root / "deploy" / "prometheus" / "rules.yml"
+        exprs = list(promql.rule_expressions(rules))
+        for path in sorted((self.root / "deploy" / "grafana").glob("*.json")):
+            exprs += list(promql.dashboard_expressions(path))
+        return promql.check_expressions(exprs, self.metrics, promql.recorded_names(rules))
+
+    def check_promtool(self) -> list[str]:
+        groups = None
+        for r in self.rendered.values():
+            prs = r.of_kind("PrometheusRule")
+            if prs:
+                groups = prs[0]["spec"]["groups"]
+                break
+        return static.run_promtool(self.root, groups)
+
+    def check_runbooks(self) -> list[str]:
+        return static.check_runbooks(self.root)
+
+    def check_dashboards(self) -> list[str]:
+        return static.check_dashboards(self.root)
+
+    def check_dockerfile(self) -> list[str]:
+        return static.check_dockerfile(self.root, self.services)
+
+
+CHECKS: dict[str, str] = {
+    name[len("check_"):]: (getattr(Suite, name).__doc__ or "").strip().split("\n")[0]
+    for name in dir(Suite)
+    if name.startswith("check_")
+}
+
+
+def run(suite: Suite, name: str) -> list[str]:
+    result: list[str] = getattr(suite, f"check_{name}")()
+    return result
