@@ -1,0 +1,158 @@
+"""One interface for every outbound channel, and the HTTP plumbing they share.
+
+A channel turns a rendered message into one provider request and reports the answer as a
+`SendResult` or a `SendError` that says whether trying again may help (`transient`) and how
+long the provider asked us to wait (`retry_after`). Retrying, backoff, rate limiting and
+falling back to the next channel are the delivery engine's job (`hotline_notifier.delivery`),
+so each channel stays a small class that knows only its provider's wire format.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What to say to one recipient, already rendered in their language."""
+
+    subject: str
+    text: str
+    delivery_id: str
+    tracking_id: str
+    purpose: str
+    language: str = "vi"
+    template_params: dict[str, str] = field(default_factory=dict)
+    within_session: bool = False
+    """The addressee wrote to us recently (WhatsApp 24-h window): free text is allowed."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider: str
+    provider_message_id: str
+
+
+class SendError(Exception):
+    """A send that did not go through; `transient` errors are worth retrying."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.retry_after is not None
+
+
+class Channel(ABC):
+    """One outbound channel (a `Contact.channel`) spoken through one provider."""
+
+    name: ClassVar[str]
+    provider: ClassVar[str]
+    max_text: ClassVar[int] = 4096
+
+    def provider_for(self, address: str) -> str:
+        """The provider (rate-limit bucket and sandbox name) used for this address."""
+        return self.provider
+
+    @abstractmethod
+    async def send(self, address: str, message: OutboundMessage) -> SendResult:
+        """Send one message; raise SendError when the provider did not accept it."""
+
+    def clip(self, text: str) -> str:
+        return text if len(text) <= self.max_text else text[: self.max_text - 1] + "…"
+
+
+class HttpChannel(Channel):
+    """A channel whose provider is an HTTP API, using the process's shared httpx client."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request; network failures become transient SendErrors, 429/5xx too."""
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise SendError(
+                f"{self.provider}: timeout ({type(exc).__name__})", transient=True
+            ) from exc
+        except httpx.TransportError as exc:
+            raise SendError(
+                f"{self.provider}: connection failed ({type(exc).__name__})", transient=True
+            ) from exc
+        if response.status_code == 429:
+            raise SendError(
+                f"{self.provider}: 429 too many requests",
+                transient=True,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                status=429,
+            )
+        if response.status_code >= 500:
+            raise SendError(
+                f"{self.provider}: HTTP {response.status_code}",
+                transient=True,
+                status=response.status_code,
+            )
+        return response
+
+    def json(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object of an answer; anything else is a provider fault (transient)."""
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise SendError(
+                f"{self.provider}: answer is not JSON (HTTP {response.status_code})",
+                transient=True,
+                status=response.status_code,
+            ) from exc
+        if not isinstance(body, dict):
+            raise SendError(f"{self.provider}: answer is not a JSON object", transient=True)
+        return body
+
+    def refuse(self, response: httpx.Response, detail: str) -> SendError:
+        """A permanent refusal (a 4xx other than 429): this channel fails at once."""
+        return SendError(
+            f"{self.provider}: HTTP {response.status_code}: {detail[:200]}",
+            transient=False,
+            status=response.status_code,
+        )
+
+
+def parse_retry_after(value: str | None, default: float = 1.0) -> float:
+    """`Retry-After` as seconds (it may be a number of seconds or an HTTP date)."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def monotonic() -> float:
+    return time.monotonic()

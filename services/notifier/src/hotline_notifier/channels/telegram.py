@@ -1,0 +1,66 @@
+"""Telegram Bot API `sendMessage` (the token is part of the path)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import httpx
+
+from .base import HttpChannel, OutboundMessage, SendError, SendResult
+
+
+class TelegramChannel(HttpChannel):
+    """Text to a chat id; 429 answers carry `parameters.retry_after` in the body."""
+
+    name = "telegram"
+    provider = "telegram"
+    max_text = 4096
+
+    def __init__(self, http: httpx.AsyncClient, *, base_url: str, bot_token: str) -> None:
+        super().__init__(http)
+        self.url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
+
+    async def send(self, address: str, message: OutboundMessage) -> SendResult:
+        chat_id: int | str = int(address) if address.lstrip("-").isdigit() else address
+        response = await self.request(
+            "POST", self.url, json={"chat_id": chat_id, "text": self.clip(message.text)}
+        )
+        body = self.json(response)
+        if not body.get("ok"):
+            description = str(body.get("description", ""))[:200]
+            raise SendError(
+                f"telegram: {body.get('error_code')} {description}",
+                transient=False,
+                status=response.status_code,
+            )
+        result = body.get("result") or {}
+        return SendResult(self.provider, str(result.get("message_id", "")))
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """As the base, but a 429 takes its wait from the body's `parameters.retry_after`."""
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise SendError(f"telegram: timeout ({type(exc).__name__})", transient=True) from exc
+        except httpx.TransportError as exc:
+            raise SendError(
+                f"telegram: connection failed ({type(exc).__name__})", transient=True
+            ) from exc
+        if response.status_code == 429:
+            retry_after = 1.0
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                retry_after = float(response.json()["parameters"]["retry_after"])
+            raise SendError(
+                "telegram: 429 too many requests",
+                transient=True,
+                retry_after=retry_after,
+                status=429,
+            )
+        if response.status_code >= 500:
+            raise SendError(
+                f"telegram: HTTP {response.status_code}",
+                transient=True,
+                status=response.status_code,
+            )
+        return response

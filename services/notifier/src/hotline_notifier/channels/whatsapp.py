@@ -1,0 +1,98 @@
+"""WhatsApp Cloud API: free text inside the 24-hour window, an approved template outside it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from .base import HttpChannel, OutboundMessage, SendError, SendResult
+
+OUTSIDE_WINDOW = 131047  # "re-engagement message": more than 24 h since the user wrote
+RATE_LIMITED = {130429, 131056, 80007}  # throughput per number, per pair, per account
+
+
+def template_text(value: str) -> str:
+    """Template parameters may not contain newlines, tabs or more than 4 spaces in a row."""
+    return re.sub(r"\s{2,}", " ", re.sub(r"[\n\t]+", " · ", value)).strip()[:1000]
+
+
+class WhatsAppChannel(HttpChannel):
+    """`POST /{version}/{phone-number-id}/messages` with a Bearer token."""
+
+    name = "whatsapp"
+    provider = "whatsapp"
+    max_text = 4096
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_version: str,
+        phone_number_id: str,
+        token: str,
+        template_name: str,
+    ) -> None:
+        super().__init__(http)
+        self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.template_name = template_name
+
+    async def send(self, address: str, message: OutboundMessage) -> SendResult:
+        to = re.sub(r"\D", "", address)
+        if to.startswith("0"):
+            to = "84" + to[1:]
+        if message.within_session:
+            try:
+                return await self._post(self._text(to, message))
+            except SendError as exc:
+                if exc.status != OUTSIDE_WINDOW:
+                    raise
+        return await self._post(self._template(to, message))
+
+    def _text(self, to: str, message: OutboundMessage) -> dict[str, Any]:
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"body": self.clip(message.text), "preview_url": False},
+        }
+
+    def _template(self, to: str, message: OutboundMessage) -> dict[str, Any]:
+        params = [
+            {"type": "text", "text": template_text(value)}
+            for value in message.template_params.values()
+        ]
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": self.template_name,
+                "language": {"code": "vi" if message.language == "vi" else "en"},
+                "components": [{"type": "body", "parameters": params}],
+            },
+        }
+
+    async def _post(self, payload: dict[str, Any]) -> SendResult:
+        response = await self.request("POST", self.url, json=payload, headers=self.headers)
+        body = self.json(response)
+        if response.status_code >= 400 or "error" in body:
+            error = body.get("error") or {}
+            code = error.get("code") if isinstance(error, dict) else None
+            detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+            if code in RATE_LIMITED:
+                raise SendError(
+                    f"whatsapp: {code} {detail[:200]}", transient=True, retry_after=6.0, status=code
+                )
+            raise SendError(
+                f"whatsapp: HTTP {response.status_code} error {code}: {detail[:200]}",
+                transient=False,
+                status=code if isinstance(code, int) else response.status_code,
+            )
+        messages = body.get("messages") or [{}]
+        return SendResult(self.provider, str(messages[0].get("id", "")))

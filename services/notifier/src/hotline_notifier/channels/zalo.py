@@ -1,0 +1,166 @@
+"""Zalo OA: consultation (cs) messages to a user id, ZNS templates to a phone that never chatted.
+
+Auth is the OA access token in a header literally named `access_token`. Error `-216` means the
+token expired: the channel refreshes it once (single flight, the new refresh token is stored,
+since Zalo refresh tokens are single-use) and repeats the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Protocol
+
+import httpx
+
+from .base import HttpChannel, OutboundMessage, SendError, SendResult
+from .sms import e164
+
+TOKEN_INVALID = -216
+
+
+class TokenStore(Protocol):
+    """Where the current Zalo tokens are kept so every replica and restart uses the latest."""
+
+    async def load_tokens(self, provider: str) -> dict[str, Any] | None: ...
+
+    async def save_tokens(self, provider: str, tokens: dict[str, Any]) -> None: ...
+
+
+def is_phone(address: str) -> bool:
+    """A phone number ('+84…' or '0…') rather than a Zalo user id (a long opaque number)."""
+    compact = re.sub(r"[\s.\-]", "", address)
+    return bool(re.fullmatch(r"(\+\d{8,14})|(0\d{8,10})", compact))
+
+
+class ZaloTokens:
+    """The OA access token, refreshed on demand with the stored refresh token."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        oauth_base_url: str,
+        app_id: str,
+        app_secret: str,
+        access_token: str,
+        refresh_token: str,
+        store: TokenStore | None = None,
+    ) -> None:
+        self.http = http
+        self.url = f"{oauth_base_url.rstrip('/')}/v4/oa/access_token"
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.store = store
+        self._lock = asyncio.Lock()
+        self._loaded = False
+
+    async def current(self) -> str:
+        if not self._loaded and self.store is not None:
+            saved = await self.store.load_tokens("zalo")
+            if saved:
+                self.access_token = str(saved["access_token"])
+                self.refresh_token = str(saved["refresh_token"])
+            self._loaded = True
+        return self.access_token
+
+    async def refresh(self, stale: str) -> str:
+        """A fresh access token (only one refresh at a time; others reuse its result)."""
+        async with self._lock:
+            if self.access_token != stale:
+                return self.access_token
+            if self.store is not None:  # another replica may have refreshed already
+                saved = await self.store.load_tokens("zalo")
+                if saved and saved["access_token"] != stale:
+                    self.access_token = str(saved["access_token"])
+                    self.refresh_token = str(saved["refresh_token"])
+                    return self.access_token
+            try:
+                response = await self.http.post(
+                    self.url,
+                    headers={"secret_key": self.app_secret},
+                    data={
+                        "refresh_token": self.refresh_token,
+                        "app_id": self.app_id,
+                        "grant_type": "refresh_token",
+                    },
+                )
+                body = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise SendError(f"zalo: token refresh failed ({exc!r})", transient=True) from exc
+            if not isinstance(body, dict) or "access_token" not in body:
+                raise SendError(f"zalo: token refresh refused: {str(body)[:200]}", transient=False)
+            self.access_token = str(body["access_token"])
+            self.refresh_token = str(body.get("refresh_token") or self.refresh_token)
+            if self.store is not None:
+                await self.store.save_tokens(
+                    "zalo",
+                    {
+                        "access_token": self.access_token,
+                        "refresh_token": self.refresh_token,
+                        "expires_in": body.get("expires_in"),
+                    },
+                )
+            return self.access_token
+
+
+class ZaloChannel(HttpChannel):
+    """`POST /v3.0/oa/message/cs` for user ids; `POST /message/template` (ZNS) for phones."""
+
+    name = "zalo"
+    provider = "zalo"
+    max_text = 2000
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        business_base_url: str,
+        tokens: ZaloTokens,
+        zns_template_id: str,
+    ) -> None:
+        super().__init__(http)
+        self.cs_url = f"{base_url.rstrip('/')}/v3.0/oa/message/cs"
+        self.zns_url = f"{business_base_url.rstrip('/')}/message/template"
+        self.tokens = tokens
+        self.zns_template_id = zns_template_id
+
+    def provider_for(self, address: str) -> str:
+        return "zns" if is_phone(address) else "zalo"
+
+    async def send(self, address: str, message: OutboundMessage) -> SendResult:
+        if is_phone(address):
+            payload: dict[str, Any] = {
+                "phone": e164(address).lstrip("+"),
+                "template_id": self.zns_template_id,
+                "template_data": message.template_params,
+                "tracking_id": message.tracking_id,
+            }
+            url, provider = self.zns_url, "zns"
+        else:
+            payload = {
+                "recipient": {"user_id": address},
+                "message": {"text": self.clip(message.text)},
+            }
+            url, provider = self.cs_url, "zalo"
+        token = await self.tokens.current()
+        body = await self._post(url, payload, token)
+        if body.get("error") == TOKEN_INVALID:
+            token = await self.tokens.refresh(token)
+            body = await self._post(url, payload, token)
+        error = body.get("error")
+        if error != 0:
+            raise SendError(
+                f"{provider}: error {error}: {str(body.get('message', ''))[:200]}", transient=False
+            )
+        data = body.get("data") or {}
+        return SendResult(provider, str(data.get("message_id") or data.get("msg_id") or ""))
+
+    async def _post(self, url: str, payload: dict[str, Any], token: str) -> dict[str, Any]:
+        response = await self.request("POST", url, json=payload, headers={"access_token": token})
+        if response.status_code >= 400:
+            raise self.refuse(response, response.text)
+        return self.json(response)

@@ -1,0 +1,221 @@
+"""Turning alerts, case events and decisions into rendered notifications (pure, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hotline.clock import LOCAL_TZ
+from hotline.contracts.events import (
+    Contact,
+    DeliveryPurpose,
+    Recipient,
+    Reporter,
+)
+from hotline.contracts.labels import Channel
+from hotline.ids import stable_id
+from hotline.privacy import mask_address, mask_name, mask_text
+
+from .delivery import FirstAlert, Notification
+from .models import AlertState
+from .templates import Templates, language_of
+
+REPLYABLE = {Channel.SMS, Channel.ZALO, Channel.VIBER, Channel.WHATSAPP, Channel.TELEGRAM}
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def local_time(value: datetime | None) -> str:
+    return value.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y") if value else ""
+
+
+def reporter_line(reporter: Reporter, may_see: bool) -> str:
+    """How the reporter is shown to a recipient: in full only if their role may see it."""
+    parts: list[str] = []
+    if reporter.display_name:
+        parts.append(reporter.display_name if may_see else mask_name(reporter.display_name))
+    contact = reporter.phone or reporter.address
+    if contact:
+        parts.append(contact if may_see else mask_address(contact))
+    channel = reporter.channel.value
+    return f"{', '.join(parts)} ({channel})" if parts else f"({channel})"
+
+
+def waited(seconds: int, language: str) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} phút" if language == "vi" else f"{minutes} min"
+
+
+def recipient_language(recipient: Recipient) -> str:
+    """Officers read Vietnamese."""
+    return "vi"
+
+
+class Composer:
+    def __init__(self, templates: Templates, public_base_url: str) -> None:
+        self.templates = templates
+        self.public_base_url = public_base_url.rstrip("/")
+
+    def ack_url(self, token: str) -> str:
+        return f"{self.public_base_url}/ack/{token}"
+
+    def _case_fields(self, state: AlertState, recipient: Recipient, lang: str) -> dict[str, str]:
+        t = self.templates
+        summary = state.summary if recipient.may_see_reporter else mask_text(state.summary)
+        return {
+            "case_id": state.case_id,
+            "priority": state.priority.value,
+            "priority_label": t.label("priority", state.priority.value, lang),
+            "category": t.label("category", state.category.value, lang),
+            "location": t.label("location", state.location.value if state.location else None, lang),
+            "summary": summary,
+            "reporter": reporter_line(state.reporter, recipient.may_see_reporter),
+            "unit": state.unit or "",
+            "received_at": local_time(state.received_at),
+            "acked_at": local_time(state.acked_at),
+        }
+
+    def for_level(
+        self,
+        state: AlertState,
+        level: int,
+        recipient: Recipient,
+        token: str | None,
+        *,
+        purpose: DeliveryPurpose,
+        step: str,
+        first_alert: FirstAlert | None = None,
+    ) -> Notification:
+        """An alert, escalation, repeat, callback task or inform message for one recipient."""
+        lang = recipient_language(recipient)
+        kind = {
+            DeliveryPurpose.ALERT: "alert",
+            DeliveryPurpose.ESCALATION: "escalation",
+            DeliveryPurpose.CALLBACK_TASK: "callback_task",
+            DeliveryPurpose.INFORM: "inform",
+            DeliveryPurpose.REMINDER: "reminder",
+        }[purpose]
+        fields = self._case_fields(state, recipient, lang)
+        previous = next((lvl for lvl in state.chain if lvl.level == level - 1), None)
+        fields.update(
+            {
+                "ack_url": self.ack_url(token) if token else "",
+                "level": str(level),
+                "role": self.templates.label("role", recipient.role.value, lang),
+                "waited": waited(previous.timeout_s if previous else 0, lang),
+            }
+        )
+        rendered = self.templates.render(kind, lang, fields)
+        params = {
+            "case_id": state.case_id,
+            "priority": fields["priority_label"],
+            "category": fields["category"],
+            "location": fields["location"],
+            "summary": fields["summary"][:300],
+            "ack_url": fields["ack_url"],
+        }
+        return Notification(
+            source_id=state.source_id,
+            step=step,
+            purpose=purpose,
+            recipient_id=recipient.person_id,
+            recipient_role=recipient.role.value,
+            contacts=list(recipient.contacts),
+            subject=rendered.subject,
+            text=rendered.text,
+            case_id=state.case_id,
+            event_id=state.source_id,
+            level=level,
+            language=lang,
+            template_params=params,
+            received_at=state.received_at,
+            first_alert=first_alert,
+        )
+
+    def for_directive(
+        self,
+        *,
+        source_id: str,
+        case_id: str,
+        recipient: Recipient,
+        text: str,
+        deadline: datetime | None,
+        reminder: bool,
+    ) -> Notification:
+        lang = recipient_language(recipient)
+        kind = "directive_reminder" if reminder else "directive"
+        rendered = self.templates.render(
+            kind,
+            lang,
+            {"case_id": case_id, "directive": text, "deadline": local_time(deadline)},
+        )
+        return Notification(
+            source_id=source_id,
+            step=kind,
+            purpose=DeliveryPurpose.REMINDER if reminder else DeliveryPurpose.DIRECTIVE,
+            recipient_id=recipient.person_id,
+            recipient_role=recipient.role.value,
+            contacts=list(recipient.contacts),
+            subject=rendered.subject,
+            text=rendered.text,
+            case_id=case_id,
+            event_id=source_id,
+            language=lang,
+            template_params={"case_id": case_id, "directive": text[:300]},
+        )
+
+    def for_citizen(
+        self,
+        *,
+        source_id: str,
+        purpose: DeliveryPurpose,
+        reporter: Reporter,
+        case_id: str | None,
+        now: datetime,
+        received_at: datetime | None,
+    ) -> Notification:
+        """A receipt, courtesy reply or closure notice on the citizen's own channel."""
+        kind = {
+            DeliveryPurpose.CITIZEN_RECEIPT: "citizen_receipt",
+            DeliveryPurpose.CITIZEN_COURTESY: "citizen_courtesy",
+            DeliveryPurpose.CITIZEN_CLOSURE: "citizen_closure",
+        }[purpose]
+        lang = language_of(reporter.language.value)
+        rendered = self.templates.render(kind, lang, {"case_id": case_id or ""})
+        return Notification(
+            source_id=source_id,
+            step=kind,
+            purpose=purpose,
+            recipient_id=citizen_id(reporter),
+            recipient_role="citizen",
+            contacts=citizen_contacts(reporter),
+            subject=rendered.subject,
+            text=rendered.text,
+            case_id=case_id,
+            event_id=source_id,
+            language=lang,
+            template_params={"case_id": case_id or "", "text": rendered.text},
+            within_session=received_at is not None and now - received_at < WHATSAPP_WINDOW,
+            received_at=received_at,
+        )
+
+
+def citizen_contacts(reporter: Reporter) -> list[Contact]:
+    """The citizen's original channel first; SMS to their phone as the fallback.
+
+    Voice, desk and web reporters are answered by SMS when a phone number is known.
+    """
+    contacts: list[Contact] = []
+    if reporter.channel in REPLYABLE:
+        address = reporter.address or (reporter.phone if reporter.channel == Channel.SMS else None)
+        if address:
+            contacts.append(Contact(channel=reporter.channel.value, address=address))
+    if reporter.phone and not any(
+        c.channel == "sms" and c.address == reporter.phone for c in contacts
+    ):
+        contacts.append(Contact(channel="sms", address=reporter.phone))
+    return contacts
+
+
+def citizen_id(reporter: Reporter) -> str:
+    """A stable pseudonymous id for a citizen (never the phone number itself)."""
+    key = reporter.address or reporter.phone or ""
+    return "citizen-" + stable_id(reporter.channel.value, key)[:16]

@@ -1,0 +1,345 @@
+"""The delivery engine: reach one recipient once, over their channels in preference order.
+
+For each (step, recipient, channel) there is one idempotency key, the `delivery_id`
+(`stable_id(source, step, recipient, channel)`), claimed in MongoDB before the provider is
+called. A redelivered decision or a restarted notifier finds the claim and republishes the
+stored outcome instead of sending again. A channel that fails transiently (5xx, timeouts, 429
+beyond the allowed wait) is retried with exponential backoff and jitter, honouring
+`Retry-After`; then its claim is released (so a later retry may use it) and the next channel is
+tried; any other 4xx fails the channel at once. When every channel failed the recipient is
+DEAD: the caller dead-letters it and escalates at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hotline.clock import Clock, ensure_utc
+from hotline.contracts.events import Contact, DeliveryOutcome, DeliveryPurpose, DeliveryStatus
+from hotline.ids import stable_id
+from hotline.logging import get_logger
+from hotline.privacy import mask_address, mask_text
+
+from .channels import Channel, ChannelRegistry, OutboundMessage, SendError, SendResult
+from .metrics import CITIZEN_REPLIES, END_TO_END, NOTIFICATIONS, PROVIDER_SECONDS
+from .ratelimit import RateLimited, RateLimiter
+from .repository import Repository
+
+log = get_logger(__name__)
+
+CITIZEN_KINDS = {
+    DeliveryPurpose.CITIZEN_RECEIPT: "receipt",
+    DeliveryPurpose.CITIZEN_COURTESY: "courtesy",
+    DeliveryPurpose.CITIZEN_CLOSURE: "closure",
+}
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 3
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_retry_after_s: float = 30.0
+    lease_s: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter in [0.5, 1.5) of the nominal delay."""
+        nominal = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** (attempt - 1))
+        return float(nominal * (0.5 + random.random()))
+
+
+@dataclass
+class FirstAlert:
+    """Marks the first alert of a case accepted by a provider (end-to-end latency, once)."""
+
+    received_at: datetime
+    priority: str
+    taken: bool = False
+
+    def take(self) -> bool:
+        if self.taken:
+            return False
+        self.taken = True
+        return True
+
+
+@dataclass
+class Notification:
+    """One message to one person at one step of a flow."""
+
+    source_id: str
+    step: str
+    purpose: DeliveryPurpose
+    recipient_id: str
+    recipient_role: str
+    contacts: list[Contact]
+    subject: str
+    text: str
+    case_id: str | None = None
+    event_id: str | None = None
+    level: int | None = None
+    language: str = "vi"
+    template_params: dict[str, str] = field(default_factory=dict)
+    within_session: bool = False
+    received_at: datetime | None = None
+    first_alert: FirstAlert | None = None
+
+
+@dataclass
+class Report:
+    """What happened to one notification."""
+
+    outcomes: list[DeliveryOutcome]
+    sent: bool = False
+    dead: bool = False
+    replayed: bool = False
+    in_flight: bool = False
+
+
+@dataclass
+class _Target:
+    contact: Contact
+    channel: Channel
+    key: str
+    delivery_id: str
+    label: str
+
+
+class Deliverer:
+    def __init__(
+        self,
+        repo: Repository,
+        channels: ChannelRegistry,
+        limiter: RateLimiter,
+        clock: Clock,
+        policy: RetryPolicy,
+    ) -> None:
+        self.repo = repo
+        self.channels = channels
+        self.limiter = limiter
+        self.clock = clock
+        self.policy = policy
+
+    def _targets(self, n: Notification) -> list[_Target]:
+        targets: list[_Target] = []
+        seen: dict[str, int] = {}
+        for contact in n.contacts:
+            for index, channel in enumerate(self.channels.for_contact(contact.channel)):
+                label = contact.channel if index == 0 else f"{contact.channel}/{channel.provider}"
+                repeat = seen.get(label, 0)
+                seen[label] = repeat + 1
+                if repeat:
+                    label = f"{label}#{repeat}"
+                delivery_id = stable_id(n.source_id, n.step, n.recipient_id, label)
+                targets.append(_Target(contact, channel, f"dlv:{delivery_id}", delivery_id, label))
+        return targets
+
+    def _outcome(
+        self,
+        n: Notification,
+        delivery_id: str,
+        channel: str,
+        address: str,
+        status: DeliveryStatus,
+        attempts: int,
+        *,
+        provider_message_id: str | None = None,
+        error: str | None = None,
+        first_alert: bool = False,
+    ) -> DeliveryOutcome:
+        return DeliveryOutcome(
+            delivery_id=delivery_id,
+            case_id=n.case_id,
+            event_id=n.event_id,
+            purpose=n.purpose,
+            level=n.level,
+            recipient_id=n.recipient_id,
+            recipient_role=n.recipient_role,
+            channel=channel,
+            address_masked=mask_address(address) if address else "",
+            status=status,
+            attempts=attempts,
+            provider_message_id=provider_message_id,
+            error=mask_text(error)[:500] if error else None,
+            first_alert=first_alert,
+            received_at=n.received_at,
+            at=self.clock.now(),
+        )
+
+    def suppressed(self, n: Notification, reason: str, step: str | None = None) -> DeliveryOutcome:
+        """An outcome for a notification not sent on purpose (quiet hours, no address...)."""
+        contact = n.contacts[0] if n.contacts else None
+        delivery_id = stable_id(n.source_id, step or n.step, n.recipient_id, "suppressed")
+        NOTIFICATIONS.labels(
+            contact.channel if contact else "none", n.purpose.value, "suppressed"
+        ).inc()
+        return self._outcome(
+            n,
+            delivery_id,
+            contact.channel if contact else "none",
+            contact.address if contact else "",
+            DeliveryStatus.SUPPRESSED,
+            0,
+            error=reason,
+        )
+
+    async def deliver(self, n: Notification) -> Report:
+        """Reach the recipient on the first channel that works; exactly once per target."""
+        targets = self._targets(n)
+        done_key = f"rcp:{stable_id(n.source_id, n.step, n.recipient_id)}"
+        existing = await self.repo.get_claims([done_key, *(t.key for t in targets)])
+        if done_key in existing:
+            return _replay(existing[done_key].get("outcomes", []), dead_ok=True)
+        outcomes: list[DeliveryOutcome] = []
+        in_flight = False
+        now = self.clock.now()
+        for target in targets:
+            doc = existing.get(target.key)
+            if doc is None and not await self.repo.claim(target.key, now, status="sending"):
+                doc = await self.repo.get_claim(target.key)
+            if doc is not None:
+                status = doc.get("status")
+                if status == "sent":
+                    return _replay([*[o.model_dump(mode="json") for o in outcomes], doc["outcome"]])
+                if status == "failed":
+                    outcomes.append(DeliveryOutcome.model_validate(doc["outcome"]))
+                    continue
+                # "sending": somebody else is on it, or died on it.
+                started = ensure_utc(doc["at"])
+                if (now - started).total_seconds() < self.policy.lease_s or not (
+                    await self.repo.take_over(target.key, doc["at"], now, status="sending")
+                ):
+                    in_flight = True
+                    continue
+            outcome = await self._attempt(n, target)
+            outcomes.append(outcome)
+            if outcome.status == DeliveryStatus.SENT:
+                await self.repo.update_claim(
+                    target.key, status="sent", outcome=outcome.model_dump(mode="json")
+                )
+                if len(outcomes) > 1:  # a fallback: remember the recipient was reached
+                    await self.repo.claim(
+                        done_key, now, outcomes=[o.model_dump(mode="json") for o in outcomes]
+                    )
+                return Report(outcomes, sent=True)
+            if outcome.error and outcome.error.startswith("permanent"):
+                await self.repo.update_claim(
+                    target.key, status="failed", outcome=outcome.model_dump(mode="json")
+                )
+            else:
+                await self.repo.release(target.key)
+        if in_flight:
+            return Report(outcomes, in_flight=True)
+        contact = n.contacts[0] if n.contacts else None
+        dead = self._outcome(
+            n,
+            stable_id(n.source_id, n.step, n.recipient_id, "dead"),
+            contact.channel if contact else "none",
+            contact.address if contact else "",
+            DeliveryStatus.DEAD,
+            sum(o.attempts for o in outcomes),
+            error="every channel failed"
+            + (": " + "; ".join(o.error or "" for o in outcomes) if outcomes else ": no contact"),
+        )
+        NOTIFICATIONS.labels(dead.channel, n.purpose.value, "dead").inc()
+        outcomes.append(dead)
+        if not await self.repo.claim(
+            done_key, now, outcomes=[o.model_dump(mode="json") for o in outcomes]
+        ):
+            stored = await self.repo.get_claim(done_key)
+            return _replay((stored or {}).get("outcomes", []), dead_ok=True)
+        return Report(outcomes, dead=True)
+
+    async def _attempt(self, n: Notification, target: _Target) -> DeliveryOutcome:
+        channel, address = target.channel, target.contact.address
+        provider = channel.provider_for(address)
+        message = OutboundMessage(
+            subject=n.subject,
+            text=n.text,
+            delivery_id=target.delivery_id,
+            tracking_id=n.case_id or n.source_id,
+            purpose=n.purpose.value,
+            language=n.language,
+            template_params=n.template_params,
+            within_session=n.within_session,
+        )
+        attempts = 0
+        error: SendError | None = None
+        result: SendResult | None = None
+        while attempts < self.policy.attempts:
+            attempts += 1
+            try:
+                await self.limiter.acquire(provider, address)
+            except RateLimited as exc:
+                error = SendError(str(exc), transient=True)
+                break
+            started = time.perf_counter()
+            try:
+                result = await channel.send(address, message)
+                break
+            except SendError as exc:
+                error = exc
+            finally:
+                PROVIDER_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
+            if not error.transient or attempts >= self.policy.attempts:
+                break
+            if error.retry_after is not None:
+                if error.retry_after > self.policy.max_retry_after_s:
+                    break
+                await asyncio.sleep(error.retry_after)
+            else:
+                await asyncio.sleep(self.policy.backoff(attempts))
+        if result is not None:
+            first = bool(n.first_alert and n.first_alert.take())
+            NOTIFICATIONS.labels(channel.name, n.purpose.value, "sent").inc()
+            if n.purpose in CITIZEN_KINDS:
+                CITIZEN_REPLIES.labels(CITIZEN_KINDS[n.purpose], channel.name).inc()
+            if first and n.first_alert is not None:
+                END_TO_END.labels(n.first_alert.priority).observe(
+                    max(0.0, (self.clock.now() - n.first_alert.received_at).total_seconds())
+                )
+            return self._outcome(
+                n,
+                target.delivery_id,
+                channel.name,
+                address,
+                DeliveryStatus.SENT,
+                attempts,
+                provider_message_id=result.provider_message_id,
+                first_alert=first,
+            )
+        assert error is not None
+        NOTIFICATIONS.labels(channel.name, n.purpose.value, "failed").inc()
+        kind = "transient" if error.transient else "permanent"
+        log.warning(
+            "channel failed, trying the next one",
+            extra={
+                "case_id": n.case_id,
+                "delivery_id": target.delivery_id,
+                "channel": target.label,
+                "attempts": attempts,
+                "error": error.detail[:300],
+            },
+        )
+        return self._outcome(
+            n,
+            target.delivery_id,
+            channel.name,
+            address,
+            DeliveryStatus.FAILED,
+            attempts,
+            error=f"{kind}: {error.detail}",
+        )
+
+
+def _replay(stored: Sequence[dict[str, Any]], dead_ok: bool = False) -> Report:
+    outcomes = [DeliveryOutcome.model_validate(o) for o in stored]
+    sent = any(o.status == DeliveryStatus.SENT for o in outcomes)
+    dead = dead_ok and any(o.status == DeliveryStatus.DEAD for o in outcomes)
+    return Report(outcomes, sent=sent, dead=dead, replayed=True)

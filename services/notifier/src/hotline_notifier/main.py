@@ -1,0 +1,67 @@
+"""`hotline-notifier` / `python -m hotline_notifier.main`: build the dependencies, serve."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from hotline.clock import SystemClock
+from hotline.kafka import Publisher, make_producer
+from hotline.logging import configure_logging, get_logger
+from hotline.mongo import make_client
+from hotline.service import Lifecycle, serve
+from hotline.settings import redacted
+
+from .service import Notifier
+from .settings import NotifierSettings
+
+log = get_logger(__name__)
+
+
+def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
+    """One HTTP client for every provider, with bounded timeouts and a connection pool."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.http_read_timeout_s, connect=settings.http_connect_timeout_s
+        ),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        headers={"User-Agent": "hotline-notifier/0.1"},
+    )
+
+
+def build_app(settings: NotifierSettings) -> FastAPI:
+    lifecycle = Lifecycle()
+    http = build_http(settings)
+    producer = make_producer(settings.kafka_bootstrap_servers, "notifier")
+    publisher = Publisher(producer, "notifier")
+    mongo = make_client(settings.mongodb_uri.get_secret_value(), "hotline-notifier")
+    notifier = Notifier.build(
+        settings,
+        http=http,
+        publisher=publisher,
+        db=mongo[settings.mongodb_database],
+        clock=SystemClock(),
+    )
+
+    async def start_producer() -> None:
+        await producer.start()
+
+    async def close() -> None:
+        await producer.stop()
+        await http.aclose()
+        mongo.close()
+
+    lifecycle.on_startup(start_producer)
+    lifecycle.on_shutdown(close)
+    return notifier.app(lifecycle)
+
+
+def main() -> None:
+    settings = NotifierSettings()
+    configure_logging("notifier", settings.log_level, settings.log_json)
+    log.info("starting", extra={"settings": redacted(settings)})
+    serve(build_app(settings), settings.host, settings.port, settings.log_level)
+
+
+if __name__ == "__main__":
+    main()

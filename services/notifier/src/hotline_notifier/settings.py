@@ -1,0 +1,158 @@
+"""Notifier settings (prefix `NOTIFIER_`), built once in `main()` and passed down.
+
+Provider base URLs default to the local provider sandbox (`hotline-sandbox`, port 8009) and
+credentials to its `dev-…` placeholders, which `HotlineSettings` refuses outside development.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from hotline.contracts.labels import Priority
+from hotline.settings import HotlineSettings
+
+SANDBOX = "http://127.0.0.1:8009"
+DEFAULT_TEMPLATES = Path(__file__).parent / "config" / "templates.yaml"
+
+
+class RateLimit(BaseModel):
+    """A token bucket: `rate` sends per second on average, bursts of up to `burst`."""
+
+    rate: float = Field(gt=0)
+    burst: float = Field(ge=1)
+
+
+def default_rate_limits() -> dict[str, RateLimit]:
+    """Provider limits from ../shared/PROVIDERS.md (per replica; divide by replica count).
+
+    Keys are `<provider>` (the whole account or sending number) and `<provider>:recipient`
+    (one addressee). Limits PROVIDERS.md does not state are conservative guesses, configurable.
+    """
+    return {
+        # Telegram: about 30 msg/s overall and 1 msg/s per chat.
+        "telegram": RateLimit(rate=30, burst=30),
+        "telegram:recipient": RateLimit(rate=1, burst=1),
+        # WhatsApp Cloud: 80 msg/s per number; about 1 message per 6 s to the same user.
+        "whatsapp": RateLimit(rate=80, burst=80),
+        "whatsapp:recipient": RateLimit(rate=1 / 6, burst=2),
+        # Viber: 100 messages per user per hour without a reply.
+        "viber:recipient": RateLimit(rate=100 / 3600, burst=100),
+        # Zalo OA: 8 free replies within 48 h per user (then paid "proactive" quota).
+        "zalo:recipient": RateLimit(rate=8 / (48 * 3600), burst=8),
+        # Not stated in PROVIDERS.md (account-level throughput): configurable.
+        "twilio": RateLimit(rate=100, burst=200),
+        "esms": RateLimit(rate=50, burst=100),
+        "zns": RateLimit(rate=50, burst=100),
+        "smtp": RateLimit(rate=20, burst=40),
+        "webhook": RateLimit(rate=200, burst=400),
+    }
+
+
+class NotifierSettings(HotlineSettings):
+    """Everything the notifier reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", frozen=True)
+
+    service_name: str = "notifier"
+    host: str = "127.0.0.1"
+    port: int = 8004
+    consumer_group: str = "notifier"
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8004", description="where officers' ack links point"
+    )
+
+    # Acknowledgement links
+    ack_signing_key: SecretStr = SecretStr("dev-notifier-ack-signing-key")
+    ack_token_ttl_s: int = Field(default=24 * 3600, gt=0)
+
+    # Escalation, quiet hours, reminders
+    scheduler_interval_s: float = Field(default=1.0, gt=0)
+    scheduler_batch: int = Field(default=200, gt=0)
+    step_lease_s: float = Field(
+        default=60.0, gt=0, description="a claimed step not finished by then is taken over"
+    )
+    quiet_hours_start: time = time(22, 0)
+    quiet_hours_end: time = time(6, 0)
+    quiet_hours_priorities: list[Priority] = Field(default=[Priority.P3, Priority.P4])
+    reminder_interval_s: int = Field(default=3600, gt=0)
+    max_reminders: int = Field(default=24, ge=0)
+    top_level_repeats: int = Field(default=3, ge=0)
+    default_timeout_s: int = Field(default=300, gt=0)
+    retention_days: int = Field(default=30, gt=0)
+
+    # Delivery reliability
+    http_connect_timeout_s: float = 3.0
+    http_read_timeout_s: float = 5.0
+    send_attempts: int = Field(default=3, ge=1, description="tries per channel before fallback")
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    max_retry_after_s: float = Field(
+        default=30.0, description="a longer Retry-After fails the channel and falls back"
+    )
+    max_rate_wait_s: float = Field(
+        default=10.0, description="waiting longer than this for a rate-limit token falls back"
+    )
+    rate_limits: dict[str, RateLimit] = Field(default_factory=default_rate_limits)
+    templates_path: Path = DEFAULT_TEMPLATES
+
+    # SMS: Twilio first, eSMS.vn as the second provider
+    sms_providers: list[Literal["twilio", "esms"]] = Field(default=["twilio", "esms"])
+    twilio_base_url: str = f"{SANDBOX}/twilio"
+    twilio_account_sid: str = "ACdev00000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("dev-twilio-auth-token")
+    twilio_from: str = "+842343822222"
+    twilio_messaging_service_sid: str | None = None
+    esms_base_url: str = f"{SANDBOX}/esms"
+    esms_api_key: SecretStr = SecretStr("dev-esms-api-key")
+    esms_secret_key: SecretStr = SecretStr("dev-esms-secret-key")
+    esms_brandname: str = "CA-TTHUE"
+    esms_sms_type: Literal["2", "8"] = "2"
+
+    # Zalo OA (consultation messages), ZNS templates, OAuth refresh
+    zalo_base_url: str = f"{SANDBOX}/zalo"
+    zalo_oauth_base_url: str = f"{SANDBOX}/zalo-oauth"
+    zalo_business_base_url: str = f"{SANDBOX}/zalo-business"
+    zalo_app_id: str = "dev-zalo-app-id"
+    zalo_app_secret: SecretStr = SecretStr("dev-zalo-app-secret")
+    zalo_access_token: SecretStr = SecretStr("dev-zalo-access-token")
+    zalo_refresh_token: SecretStr = SecretStr("dev-zalo-refresh-token")
+    zalo_zns_template_id: str = "dev-zns-alert"
+
+    # Viber
+    viber_base_url: str = f"{SANDBOX}/viber"
+    viber_auth_token: SecretStr = SecretStr("dev-viber-auth-token")
+    viber_sender_name: str = Field(default="CA Thừa Thiên Huế", max_length=28)
+
+    # WhatsApp Cloud API
+    whatsapp_base_url: str = f"{SANDBOX}/graph"
+    whatsapp_api_version: str = "v19.0"
+    whatsapp_phone_number_id: str = "109876543210"
+    whatsapp_token: SecretStr = SecretStr("dev-whatsapp-token")
+    whatsapp_template_name: str = "hotline_alert"
+
+    # Telegram
+    telegram_base_url: str = f"{SANDBOX}/telegram"
+    telegram_bot_token: SecretStr = SecretStr("dev-123456:telegram-bot-token")
+
+    # E-mail
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = "hotline"
+    smtp_password: SecretStr = SecretStr("dev-smtp-password")
+    smtp_from: str = "Đường dây nóng CA tỉnh <hotline@congan.thuathienhue.gov.vn>"
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False
+
+    # Generic signed webhook
+    webhook_base_url: str = f"{SANDBOX}/webhook"
+    webhook_signing_secret: SecretStr = SecretStr("dev-webhook-signing-secret")
+
+    @field_validator("public_base_url", "twilio_base_url", "esms_base_url", "zalo_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
