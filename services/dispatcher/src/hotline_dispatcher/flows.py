@@ -1,0 +1,836 @@
+"""The dispatch flow: triaged events in, decisions and case writes out, in batches.
+
+`Dispatcher.dispatch_many` is the only implementation; the Kafka handler calls it with one
+event or with a whole poll's worth (see `handlers.BatchRunner`). Per batch:
+
+1. claim `dispatch:<event id>` for every event (one insert): a lost claim is a redelivery, whose
+   stored decision is re-published (and its writes re-applied, in case the earlier attempt died
+   between the decision and the case writes); a claim whose decision is missing means the
+   earlier attempt died before deciding, so the event is decided afresh;
+2. decide every fresh event in order, in memory (routing, roster, merging, load), later events
+   seeing earlier ones through an `IndexView`;
+3. allocate case numbers, claim daily courtesy replies, apply officers' acknowledgements;
+4. insert the decisions (the write-ahead record), then the cases and timeline entries;
+5. only then update the in-memory working set and the metrics, and return the records to publish.
+
+Steps 4-5 make every step safe to repeat: nothing in memory changes unless the database has it,
+and every write has a deterministic id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hotline.clock import Clock, ensure_utc
+from hotline.contracts.events import (
+    Actor,
+    CaseEvent,
+    CaseEventType,
+    CitizenReply,
+    DispatchAction,
+    DispatchDecision,
+    EscalationLevel,
+    Recipient,
+    Reporter,
+    TriagedEvent,
+)
+from hotline.contracts.labels import Category, InboundKind, Priority
+from hotline.contracts.topics import TopicNames
+from hotline.ids import stable_id
+from hotline.kafka import Outgoing
+from hotline.logging import get_logger
+from hotline_dispatcher import metrics
+from hotline_dispatcher.assignment import (
+    choose,
+    duty_for,
+    escalation_chain,
+    informed_recipients,
+    on_call,
+)
+from hotline_dispatcher.cases import CaseState, format_case_id, more_urgent
+from hotline_dispatcher.config import Organisation, Person, normalise_phone
+from hotline_dispatcher.labels_vi import CATEGORY_VI, DISTRICT_VI
+from hotline_dispatcher.merging import IndexView, MergeMatch, OpenCase
+from hotline_dispatcher.repository import Repository
+from hotline_dispatcher.routing import RouteInput, RouteResult, route
+from hotline_dispatcher.state import WorkingSet, open_case_from_doc
+from hotline_dispatcher.text import parse_acknowledgement, significant_words
+
+log = get_logger(__name__)
+
+DISPATCHER_ACTOR = Actor(id="dispatcher", role="service")
+SUMMARY_TEXT_LIMIT = 160
+
+AcknowledgeFn = Callable[[str, Person, str, datetime], Awaitable[tuple[CaseEvent | None, str]]]
+"""(case id, officer, cause event id, at) → the acknowledged case event (if applied), a note."""
+
+
+def reporter_key(event: TriagedEvent) -> str:
+    """One citizen across channels when a phone number is known, else per channel account."""
+    phone = normalise_phone(event.sender.phone) if event.sender.phone else None
+    if phone:
+        return f"tel:{phone}"
+    return f"{event.channel.value}:{event.sender.address or event.provider_message_id}"
+
+
+def make_reporter(event: TriagedEvent) -> Reporter:
+    return Reporter(
+        channel=event.channel,
+        address=event.sender.address,
+        phone=event.sender.phone,
+        display_name=event.sender.display_name,
+        language=event.triage.language,
+    )
+
+
+def summary(event: TriagedEvent, priority: Priority | None = None) -> str:
+    t = event.triage
+    where = f" tại {DISTRICT_VI[t.location]}" if t.location else ""
+    if event.kind == InboundKind.CALL_MISSED:
+        return f"{(priority or t.priority).value} cuộc gọi nhỡ{where}: cần gọi lại"
+    text = " ".join(event.text.split())
+    if len(text) > SUMMARY_TEXT_LIMIT:
+        text = text[: SUMMARY_TEXT_LIMIT - 1] + "…"
+    return f"{(priority or t.priority).value} {CATEGORY_VI[t.category]}{where}: {text}"
+
+
+def assignee_doc(person: Person | None) -> dict[str, Any] | None:
+    if person is None:
+        return None
+    return {
+        "person_id": person.id,
+        "name": person.name,
+        "rank": person.rank,
+        "role": person.role.value,
+        "unit_id": person.unit_id,
+    }
+
+
+@dataclass
+class Plan:
+    """One event's decision before case numbers and writes are known."""
+
+    event: TriagedEvent
+    action: DispatchAction
+    key: str
+    words: frozenset[str] = frozenset()
+    route: RouteResult | None = None
+    assignee: Person | None = None
+    case_ref: str | None = None  # a real case id, or "~<event id>" for a case still unnumbered
+    match: MergeMatch | None = None
+    raise_priority: bool = False
+    courtesy_key: str | None = None
+    officer: Person | None = None
+    reasons: list[str] = field(default_factory=list)
+    case_events: list[CaseEvent] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    alert: bool = False
+    escalation: list[EscalationLevel] = field(default_factory=list)
+    informed: list[Recipient] = field(default_factory=list)
+    citizen_reply: CitizenReply = CitizenReply.NONE
+
+    @property
+    def opens_case(self) -> bool:
+        return self.action in (DispatchAction.NEW_CASE, DispatchAction.CALLBACK)
+
+
+@dataclass
+class Stored:
+    """A redelivered event whose decision is already in the database."""
+
+    event_id: str
+    doc: dict[str, Any]
+
+
+class Dispatcher:
+    """Decides triaged events and writes the case file (see the module docstring)."""
+
+    def __init__(
+        self,
+        org: Organisation,
+        repo: Repository,
+        clock: Clock,
+        topics: TopicNames,
+        working: WorkingSet,
+        acknowledge: AcknowledgeFn | None = None,
+    ) -> None:
+        self.org = org
+        self.repo = repo
+        self.clock = clock
+        self.topics = topics
+        self.working = working
+        # CaseService.acknowledge_from_reply, set by the app builder (ops imports this module)
+        self.acknowledge = acknowledge
+
+    # ------------------------------------------------------------------ entry point
+
+    async def dispatch_many(self, events: list[TriagedEvent]) -> list[Outgoing]:
+        """Decide a batch of events in order; return the records to publish, in order."""
+        return [out for outs in (await self.decide(events)).values() for out in outs]
+
+    async def decide(self, events: list[TriagedEvent]) -> dict[str, list[Outgoing]]:
+        """Decide a batch of events in order: event id → the records to publish for it."""
+        if not events:
+            return {}
+        now = self.clock.now()
+        unique: list[TriagedEvent] = list({e.event_id: e for e in events}.values())
+        won = await self.repo.claim_many([f"dispatch:{e.event_id}" for e in unique], now)
+        repeated = [e.event_id for e in unique if f"dispatch:{e.event_id}" not in won]
+        stored_docs = await self.repo.load_decisions(repeated) if repeated else {}
+        if repeated:
+            log.info(
+                "redelivered events",
+                extra={"count": len(repeated), "with_decision": len(stored_docs)},
+            )
+
+        view = IndexView(self.working.index)
+        loads: Counter[str] = Counter()
+        items: list[Plan | Stored] = []
+        for event in unique:
+            doc = stored_docs.get(event.event_id)
+            if doc is not None:
+                self._replay_into_view(doc, view, loads)
+                items.append(Stored(event.event_id, doc))
+            else:
+                items.append(self._plan(event, view, loads, now))
+
+        plans = [i for i in items if isinstance(i, Plan)]
+        numbers, courtesy = await asyncio.gather(
+            self._allocate(plans), self._claim_courtesy(plans, now)
+        )
+        for plan in plans:
+            if plan.action == DispatchAction.ACKNOWLEDGEMENT:
+                await self._apply_acknowledgement(plan)
+
+        docs: list[dict[str, Any]] = []
+        outputs_by_event: dict[str, list[Outgoing]] = {}
+        case_docs: list[dict[str, Any]] = []
+        timeline: list[dict[str, Any]] = []
+        decided_at = self.clock.now()
+        for plan in plans:
+            if plan.courtesy_key is not None and plan.courtesy_key in courtesy:
+                plan.citizen_reply = CitizenReply.COURTESY
+            case_id = numbers.get(plan.case_ref or "", plan.case_ref)
+            decision, case_doc = self._materialise(plan, case_id, decided_at)
+            if case_doc is not None:
+                case_docs.append(case_doc)
+            timeline.extend(plan.timeline)
+            doc = self._decision_doc(plan, decision, case_doc)
+            docs.append(doc)
+            outputs_by_event[plan.event.event_id] = self._outputs(decision, plan.case_events)
+            if plan.case_ref is not None and plan.case_ref.startswith("~") and case_id:
+                self._rekey(view, plan.case_ref, case_id)
+
+        # The decision is the write-ahead record; cases and timeline follow it.
+        await self.repo.insert_decisions(docs)
+        replay_cases = [s.doc["case"] for s in items if isinstance(s, Stored) and s.doc.get("case")]
+        replay_timeline = [
+            e for s in items if isinstance(s, Stored) for e in s.doc.get("timeline", [])
+        ]
+        await asyncio.gather(
+            self.repo.insert_cases(case_docs + replay_cases),
+            self.repo.insert_timeline(timeline + replay_timeline),
+        )
+        raised = [p for p in plans if p.raise_priority] + [
+            s for s in items if isinstance(s, Stored) and s.doc.get("raise_priority")
+        ]
+        for item in raised:
+            if isinstance(item, Plan) and item.case_ref:
+                await self.repo.raise_priority(item.case_ref, item.event.triage.priority)
+            elif isinstance(item, Stored):
+                await self.repo.raise_priority(
+                    str(item.doc["case_id"]), Priority(item.doc["priority"])
+                )
+
+        view.commit()
+        self.working.loads.update(loads)
+        for plan in plans:
+            self._observe(plan, decided_at)
+        out: dict[str, list[Outgoing]] = {}
+        for item in items:
+            if isinstance(item, Stored):
+                out[item.event_id] = self._stored_outputs(item.doc)
+            else:
+                out[item.event.event_id] = outputs_by_event[item.event.event_id]
+        return out
+
+    # ------------------------------------------------------------------ planning (pure)
+
+    def _plan(
+        self, event: TriagedEvent, view: IndexView, loads: Counter[str], now: datetime
+    ) -> Plan:
+        t = event.triage
+        key = reporter_key(event)
+        at = ensure_utc(event.received_at)
+
+        officer = self.org.person_by_contact(
+            event.channel.value, event.sender.user_id, event.sender.phone
+        )
+        if officer is not None:
+            case_id = parse_acknowledgement(event.text, self.org.province.case_prefix)
+            if case_id is not None:
+                return Plan(
+                    event,
+                    DispatchAction.ACKNOWLEDGEMENT,
+                    key,
+                    case_ref=case_id,
+                    officer=officer,
+                    reasons=[
+                        f"reply from {officer.id} ({officer.role.value}) acknowledges {case_id}"
+                    ],
+                )
+
+        if t.category == Category.GREETING or t.priority == Priority.P4 or not t.actionable:
+            day = self._local_day(at)
+            return Plan(
+                event,
+                DispatchAction.GREETING,
+                key,
+                courtesy_key=f"courtesy:{day}:{key}",
+                reasons=["greeting: no case, logged for statistics"],
+            )
+
+        words = significant_words(event.text)
+        match = view.find(
+            reporter_key=key,
+            category=t.category,
+            location=t.location,
+            words=words,
+            at=at,
+            window=self.org.routing.merge.window,
+            followup_window=self.org.routing.merge.followup_window,
+            threshold=self.org.routing.merge.similarity,
+        )
+        if match is not None:
+            return self._plan_join(event, key, words, match, view, at)
+        if event.kind == InboundKind.CALL_MISSED:
+            return self._plan_callback(event, key, view, loads, at)
+        return self._plan_new_case(event, key, words, view, loads, at)
+
+    def _plan_join(
+        self,
+        event: TriagedEvent,
+        key: str,
+        words: frozenset[str],
+        match: MergeMatch,
+        view: IndexView,
+        at: datetime,
+    ) -> Plan:
+        t = event.triage
+        case = match.case
+        action = DispatchAction.FOLLOWUP if match.reason == "followup" else DispatchAction.MERGED
+        plan = Plan(event, action, key, words=words, case_ref=case.case_id, match=match)
+        plan.reasons.append(f"{action.value}: {match.detail}")
+        plan.citizen_reply = (
+            CitizenReply.RECEIPT if action == DispatchAction.MERGED else CitizenReply.NONE
+        )
+        if more_urgent(t.priority, case.priority):
+            # More urgent news about an open case: alert its chain again at the new priority.
+            plan.raise_priority = True
+            plan.alert = True
+            assignee = self.org.people.get(case.assignee_id) if case.assignee_id else None
+            plan.assignee = assignee
+            plan.escalation = escalation_chain(
+                self.org, case.responsible_unit, assignee, t.priority, at
+            )
+            result = route(self.org, self._route_input(event))
+            informed = [u for u in result.informed_units if u != case.responsible_unit]
+            plan.route = RouteResult(case.responsible_unit, tuple(informed), result.rule_id, ())
+            plan.informed = informed_recipients(self.org, informed, at)
+            plan.reasons.append(
+                f"priority raised {case.priority.value} → {t.priority.value}: chain alerted again"
+            )
+        else:
+            plan.reasons.append("no new alert")
+            plan.route = RouteResult(case.responsible_unit, (), "merge", ())
+        view.add_report(case.case_id, key, at, t.priority if plan.raise_priority else None)
+        return plan
+
+    def _plan_callback(
+        self,
+        event: TriagedEvent,
+        key: str,
+        view: IndexView,
+        loads: Counter[str],
+        at: datetime,
+    ) -> Plan:
+        unit_id = self.org.routing.callback_unit_id
+        candidates = on_call(self.org, unit_id, self.org.routing.callback_duty, at)
+        assignee = choose(candidates, self._loads(loads))
+        plan = Plan(event, DispatchAction.CALLBACK, key, assignee=assignee, alert=True)
+        plan.route = RouteResult(unit_id, (), "callback", ())
+        plan.reasons.append(
+            f"missed call → callback task for {unit_id} call-taker "
+            f"{assignee.id if assignee else '(nobody on call)'}"
+        )
+        plan.escalation = escalation_chain(self.org, unit_id, assignee, event.triage.priority, at)
+        self._open_in_view(plan, view, loads, frozenset(), unit_id, "callback")
+        return plan
+
+    def _plan_new_case(
+        self,
+        event: TriagedEvent,
+        key: str,
+        words: frozenset[str],
+        view: IndexView,
+        loads: Counter[str],
+        at: datetime,
+    ) -> Plan:
+        t = event.triage
+        result = route(self.org, self._route_input(event))
+        unit_id = result.responsible_unit
+        candidates = on_call(self.org, unit_id, duty_for(self.org, unit_id), at)
+        assignee = choose(candidates, self._loads(loads))
+        plan = Plan(
+            event,
+            DispatchAction.NEW_CASE,
+            key,
+            words=words,
+            route=result,
+            assignee=assignee,
+            alert=True,
+            citizen_reply=CitizenReply.RECEIPT,
+        )
+        plan.reasons.extend(result.reasons)
+        if assignee is not None:
+            others = len(candidates) - 1
+            plan.reasons.append(
+                f"on call in {unit_id}: {assignee.id}"
+                + (f" (fewest open cases of {others + 1})" if others else "")
+            )
+        else:
+            plan.reasons.append(f"nobody on call in {unit_id}: the commander is alerted first")
+        plan.escalation = escalation_chain(self.org, unit_id, assignee, t.priority, at)
+        plan.informed = informed_recipients(self.org, list(result.informed_units), at)
+        self._open_in_view(plan, view, loads, words, unit_id, "report")
+        return plan
+
+    def _open_in_view(
+        self,
+        plan: Plan,
+        view: IndexView,
+        loads: Counter[str],
+        words: frozenset[str],
+        unit_id: str,
+        kind: str,
+    ) -> None:
+        t = plan.event.triage
+        at = ensure_utc(plan.event.received_at)
+        plan.case_ref = f"~{plan.event.event_id}"
+        view.put(
+            OpenCase(
+                case_id=plan.case_ref,
+                category=t.category,
+                location=t.location,
+                priority=t.priority,
+                words=words,
+                opened_at=at,
+                last_report_at=at,
+                reporter_keys=frozenset({plan.key}),
+                responsible_unit=unit_id,
+                assignee_id=plan.assignee.id if plan.assignee else None,
+                kind=kind,
+            )
+        )
+        if plan.assignee is not None:
+            loads[plan.assignee.id] += 1
+
+    def _loads(self, batch: Counter[str]) -> dict[str, int]:
+        base = self.working.loads
+        return {k: base.get(k, 0) + batch.get(k, 0) for k in set(base) | set(batch)}
+
+    def _route_input(self, event: TriagedEvent) -> RouteInput:
+        t = event.triage
+        return RouteInput(t.category, t.priority, t.location, event.kind, event.channel)
+
+    def _local_day(self, at: datetime) -> str:
+        return at.astimezone(self.org.province.tz).date().isoformat()
+
+    @staticmethod
+    def _rekey(view: IndexView, placeholder: str, case_id: str) -> None:
+        case = view.changed.pop(placeholder, None)
+        if case is None:
+            return
+        real = OpenCase(**{**case.__dict__, "case_id": case_id})
+        view.changed[case_id] = real
+        for key, ref in list(view.reporters.items()):
+            if ref == placeholder:
+                view.reporters[key] = case_id
+
+    # ------------------------------------------------------------------ I/O steps
+
+    async def _allocate(self, plans: list[Plan]) -> dict[str, str]:
+        """Case numbers for the plans that open a case: placeholder → `HUE-YYYYMMDD-NNNN`."""
+        by_day: dict[str, list[Plan]] = {}
+        for plan in plans:
+            if plan.opens_case:
+                day = self._local_day(ensure_utc(plan.event.received_at))
+                by_day.setdefault(day, []).append(plan)
+        out: dict[str, str] = {}
+        prefix = self.org.province.case_prefix
+        for day, group in by_day.items():
+            day_date = datetime.fromisoformat(day).date()
+            numbers = await self.repo.allocate_numbers(
+                f"case:{prefix}:{day_date:%Y%m%d}", len(group)
+            )
+            for plan, n in zip(group, numbers, strict=True):
+                out[plan.case_ref or ""] = format_case_id(prefix, day_date, n)
+        return out
+
+    async def _claim_courtesy(self, plans: list[Plan], now: datetime) -> set[str]:
+        keys = [p.courtesy_key for p in plans if p.courtesy_key is not None]
+        return await self.repo.claim_many(keys, now) if keys else set()
+
+    async def _apply_acknowledgement(self, plan: Plan) -> None:
+        assert plan.officer is not None and plan.case_ref is not None
+        if self.acknowledge is None:
+            plan.reasons.append("acknowledgements are not applied by this dispatcher")
+            return
+        event: CaseEvent | None
+        event, note = await self.acknowledge(
+            plan.case_ref, plan.officer, plan.event.event_id, ensure_utc(plan.event.received_at)
+        )
+        plan.reasons.append(note)
+        if event is not None:
+            plan.case_events.append(event)
+
+    # ------------------------------------------------------------------ materialising
+
+    def _materialise(
+        self, plan: Plan, case_id: str | None, decided_at: datetime
+    ) -> tuple[DispatchDecision, dict[str, Any] | None]:
+        event = plan.event
+        t = event.triage
+        priority = t.priority
+        unit = plan.route.responsible_unit if plan.route else None
+        decision = DispatchDecision(
+            decision_id=f"dec-{event.event_id}",
+            event_id=event.event_id,
+            action=plan.action,
+            case_id=case_id,
+            category=t.category,
+            priority=priority,
+            location=t.location,
+            language=t.language,
+            responsible_unit=unit,
+            informed_units=list(plan.route.informed_units) if plan.route else [],
+            assignee=plan.escalation[0].recipients[0]
+            if plan.escalation and plan.assignee is not None
+            else None,
+            escalation=plan.escalation,
+            informed=plan.informed,
+            alert=plan.alert,
+            summary=summary(event) if plan.action != DispatchAction.ACKNOWLEDGEMENT else "",
+            reporter=make_reporter(event),
+            citizen_reply=plan.citizen_reply,
+            reasons=plan.reasons,
+            received_at=event.received_at,
+            triaged_at=t.triaged_at,
+            decided_at=decided_at,
+        )
+        case_doc: dict[str, Any] | None = None
+        if case_id is None or plan.action in (
+            DispatchAction.GREETING,
+            DispatchAction.ACKNOWLEDGEMENT,
+        ):
+            return decision, None
+        if plan.opens_case:
+            case_doc = self._case_doc(plan, decision, case_id, decided_at)
+            plan.timeline.extend(self._opening_timeline(plan, decision, case_id, decided_at))
+            plan.case_events.append(
+                self._case_event(
+                    CaseEventType.OPENED,
+                    case_id,
+                    decided_at,
+                    event.event_id,
+                    state=case_doc["state"],
+                    priority=priority,
+                    text=decision.summary,
+                    data={
+                        "action": plan.action.value,
+                        "responsible_unit": unit,
+                        "assignee": plan.assignee.id if plan.assignee else None,
+                        "category": t.category.value,
+                        "location": t.location.value if t.location else None,
+                    },
+                )
+            )
+        else:
+            assert plan.match is not None
+            plan.timeline.append(
+                _entry(
+                    f"{event.event_id}:report",
+                    case_id,
+                    decided_at,
+                    CaseEventType.REPORT_ADDED.value,
+                    DISPATCHER_ACTOR,
+                    event.text,
+                    {
+                        "event_id": event.event_id,
+                        "reason": plan.match.reason,
+                        "detail": plan.match.detail,
+                        "score": round(plan.match.score, 3),
+                        "channel": event.channel.value,
+                        "kind": event.kind.value,
+                        "reporter": decision.reporter.model_dump(mode="json"),
+                        "category": t.category.value,
+                        "priority": priority.value,
+                        "received_at": event.received_at.isoformat(),
+                        "priority_raised": plan.raise_priority,
+                    },
+                )
+            )
+            plan.case_events.append(
+                self._case_event(
+                    CaseEventType.REPORT_ADDED,
+                    case_id,
+                    decided_at,
+                    event.event_id,
+                    priority=priority,
+                    text=decision.summary,
+                    data={"reason": plan.match.reason, "priority_raised": plan.raise_priority},
+                )
+            )
+        return decision, case_doc
+
+    def _case_doc(
+        self, plan: Plan, decision: DispatchDecision, case_id: str, at: datetime
+    ) -> dict[str, Any]:
+        event = plan.event
+        t = event.triage
+        received = ensure_utc(event.received_at)
+        day = self._local_day(received)
+        return {
+            "_id": case_id,
+            "number": int(case_id.rsplit("-", 1)[1]),
+            "day": day,
+            "version": 0,
+            "state": (CaseState.ASSIGNED if plan.assignee else CaseState.NEW).value,
+            "kind": "callback" if plan.action == DispatchAction.CALLBACK else "report",
+            "category": t.category.value,
+            "priority": t.priority.value,
+            "location": t.location.value if t.location else None,
+            "language": t.language.value,
+            "responsible_unit": decision.responsible_unit,
+            "informed_units": decision.informed_units,
+            "assignee": assignee_doc(plan.assignee),
+            "rule": plan.route.rule_id if plan.route else None,
+            "summary": decision.summary,
+            "text": event.text,
+            "reporter": decision.reporter.model_dump(mode="json"),
+            "reporter_key": plan.key,
+            "opened_by": event.event_id,
+            "opened_at": at,
+            "received_at": received,
+            "assigned_at": at if plan.assignee else None,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "resolved_at": None,
+            "resolved_by": None,
+            "outcome": None,
+            "closed_at": None,
+            "reopened_count": 0,
+            "updated_at": at,
+            "tokens": sorted(plan.words),
+            "callback": {"done_at": None, "by": None, "reached": None}
+            if plan.action == DispatchAction.CALLBACK
+            else None,
+        }
+
+    def _opening_timeline(
+        self, plan: Plan, decision: DispatchDecision, case_id: str, at: datetime
+    ) -> list[dict[str, Any]]:
+        event = plan.event
+        t = event.triage
+        eid = event.event_id
+        entries = [
+            _entry(
+                f"{eid}:opened",
+                case_id,
+                at,
+                CaseEventType.OPENED.value,
+                DISPATCHER_ACTOR,
+                event.text,
+                {
+                    "event_id": eid,
+                    "action": plan.action.value,
+                    "channel": event.channel.value,
+                    "kind": event.kind.value,
+                    "reporter": decision.reporter.model_dump(mode="json"),
+                    "received_at": event.received_at.isoformat(),
+                },
+            ),
+            _entry(
+                f"{eid}:triaged",
+                case_id,
+                ensure_utc(t.triaged_at),
+                "triaged",
+                Actor(id="classifier", role="service", name=t.model_version),
+                None,
+                {
+                    "category": t.category.value,
+                    "priority": t.priority.value,
+                    "location": t.location.value if t.location else None,
+                    "language": t.language.value,
+                    "confidence": t.confidence,
+                    "reasons": t.reasons,
+                    "model_version": t.model_version,
+                },
+            ),
+        ]
+        entries.append(
+            _entry(
+                f"{eid}:assigned",
+                case_id,
+                at,
+                CaseEventType.ASSIGNED.value,
+                DISPATCHER_ACTOR,
+                "; ".join(decision.reasons),
+                {
+                    "responsible_unit": decision.responsible_unit,
+                    "informed_units": decision.informed_units,
+                    "assignee": assignee_doc(plan.assignee),
+                    "escalation": [
+                        {
+                            "level": lvl.level,
+                            "role": lvl.role.value,
+                            "person_ids": [r.person_id for r in lvl.recipients],
+                            "timeout_s": lvl.timeout_s,
+                        }
+                        for lvl in decision.escalation
+                    ],
+                    "informed": [r.person_id for r in decision.informed],
+                    "rule": plan.route.rule_id if plan.route else None,
+                },
+            )
+        )
+        return entries
+
+    def _case_event(
+        self,
+        type_: CaseEventType,
+        case_id: str,
+        at: datetime,
+        cause: str,
+        *,
+        state: str | None = None,
+        priority: Priority | None = None,
+        text: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> CaseEvent:
+        return CaseEvent(
+            event_id=stable_id("case-event", type_.value, cause),
+            case_id=case_id,
+            type=type_,
+            source="dispatcher",
+            actor=DISPATCHER_ACTOR,
+            at=at,
+            case_state=state,
+            priority=priority,
+            text=text,
+            data=data or {},
+        )
+
+    def _decision_doc(
+        self, plan: Plan, decision: DispatchDecision, case_doc: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        event = plan.event
+        received = ensure_utc(event.received_at)
+        return {
+            "_id": event.event_id,
+            "day": self._local_day(received),
+            "at": received,
+            "decided_at": decision.decided_at,
+            "channel": event.channel.value,
+            "kind": event.kind.value,
+            "action": plan.action.value,
+            "category": event.triage.category.value,
+            "priority": event.triage.priority.value,
+            "location": event.triage.location.value if event.triage.location else None,
+            "unit": decision.responsible_unit,
+            "case_id": decision.case_id,
+            "reporter_key": plan.key,
+            "officer": plan.officer.id if plan.officer else None,
+            "decision": decision.model_dump(mode="json"),
+            "case": case_doc,
+            "timeline": plan.timeline,
+            "case_events": [e.model_dump(mode="json") for e in plan.case_events],
+            "raise_priority": plan.raise_priority,
+        }
+
+    def _outputs(self, decision: DispatchDecision, events: list[CaseEvent]) -> list[Outgoing]:
+        out = [
+            Outgoing.of(self.topics.dispatched, decision, key=decision.case_id or decision.event_id)
+        ]
+        out.extend(Outgoing.of(self.topics.case_events, e, key=e.case_id) for e in events)
+        return out
+
+    def _stored_outputs(self, doc: dict[str, Any]) -> list[Outgoing]:
+        decision = DispatchDecision.model_validate(doc["decision"])
+        events = [CaseEvent.model_validate(e) for e in doc.get("case_events", [])]
+        return self._outputs(decision, events)
+
+    def _replay_into_view(self, doc: dict[str, Any], view: IndexView, loads: Counter[str]) -> None:
+        """A stored decision's effect on the working set (if an earlier attempt lost it)."""
+        case_id = doc.get("case_id")
+        if not case_id:
+            return
+        if doc.get("case") and view.get(case_id) is None:
+            case = open_case_from_doc(doc["case"])
+            view.put(case)
+            if case.assignee_id:
+                loads[case.assignee_id] += 1
+        elif doc["action"] in ("merged", "followup"):
+            view.add_report(case_id, str(doc["reporter_key"]), ensure_utc(doc["at"]))
+
+    def _observe(self, plan: Plan, decided_at: datetime) -> None:
+        t = plan.event.triage
+        unit = plan.route.responsible_unit if plan.route else "none"
+        metrics.DECISIONS.labels(unit, t.priority.value, plan.action.value).inc()
+        if plan.opens_case:
+            latency = (decided_at - ensure_utc(plan.event.received_at)).total_seconds()
+            metrics.ASSIGNMENT_SECONDS.observe(max(0.0, latency))
+        if plan.action == DispatchAction.CALLBACK:
+            metrics.CALLBACKS.inc()
+        elif plan.action == DispatchAction.GREETING:
+            metrics.GREETINGS.labels(plan.event.channel.value).inc()
+        elif plan.match is not None:
+            metrics.MERGES.labels(plan.match.reason).inc()
+
+
+def _entry(
+    entry_id: str,
+    case_id: str,
+    at: datetime,
+    type_: str,
+    actor: Actor,
+    text: str | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """A timeline entry document (deterministic id, so re-applying never duplicates it)."""
+    return {
+        "_id": entry_id,
+        "case_id": case_id,
+        "at": at,
+        "type": type_,
+        "actor": actor.model_dump(mode="json"),
+        "text": text,
+        "data": data,
+    }
+
+
+def timeline_entry(
+    entry_id: str,
+    case_id: str,
+    at: datetime,
+    type_: str,
+    actor: Actor,
+    text: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return _entry(entry_id, case_id, at, type_, actor, text, data or {})

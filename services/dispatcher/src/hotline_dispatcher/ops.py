@@ -1,0 +1,734 @@
+"""Case operations: the ops API's writes, events from other services, periodic maintenance.
+
+Every change to a case is a versioned update (exactly one concurrent writer wins, see
+`Repository.update_case`), a timeline entry with its actor, and a case event for the notifier
+and the console. Case events go through the `outbox` collection: recorded with the change,
+published at once, deleted when the broker acknowledged them, and re-published by the
+maintenance loop if the broker was unavailable — a write is never lost between the database
+and Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from hotline.clock import Clock, ensure_utc
+from hotline.contracts.events import (
+    Actor,
+    CaseEvent,
+    CaseEventType,
+    DeliveryOutcome,
+    Recipient,
+    Reporter,
+)
+from hotline.contracts.labels import Priority
+from hotline.contracts.topics import TopicNames
+from hotline.ids import new_event_id, stable_id
+from hotline.kafka import Outgoing, Publisher, PublishError
+from hotline.logging import get_logger
+from hotline_dispatcher import metrics
+from hotline_dispatcher.assignment import (
+    choose,
+    duty_for,
+    escalation_chain,
+    on_call,
+    recipient,
+)
+from hotline_dispatcher.cases import (
+    OPEN_STATES,
+    CaseState,
+    InvalidTransition,
+    Transition,
+    next_state,
+)
+from hotline_dispatcher.config import Organisation, Person
+from hotline_dispatcher.flows import assignee_doc, timeline_entry
+from hotline_dispatcher.repository import Repository
+from hotline_dispatcher.state import WorkingSet, open_case_from_doc
+
+log = get_logger(__name__)
+
+VERSION_RETRIES = 50
+STUCK_CLAIM_AGE = timedelta(seconds=10)
+
+
+class CaseNotFound(Exception):
+    def __init__(self, case_id: str) -> None:
+        super().__init__(f"no case {case_id}")
+        self.case_id = case_id
+
+
+class CaseConflict(Exception):
+    """A request the case's current state does not allow (the API answers 409 with the state)."""
+
+    def __init__(self, detail: str, state: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.state = state
+
+
+class NotFound(Exception):
+    """Something other than the case (a directive, a unit, a person) does not exist."""
+
+
+@dataclass(frozen=True)
+class Changed:
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class CaseService:
+    """Writes to existing cases, from the API, from other services, and on a timer."""
+
+    def __init__(
+        self,
+        org: Organisation,
+        repo: Repository,
+        clock: Clock,
+        topics: TopicNames,
+        publisher: Publisher | None,
+        working: WorkingSet,
+    ) -> None:
+        self.org = org
+        self.repo = repo
+        self.clock = clock
+        self.topics = topics
+        self.publisher = publisher
+        self.working = working
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, case_id: str) -> dict[str, Any]:
+        case = await self.repo.get_case(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        return case
+
+    # ------------------------------------------------------------------ transitions
+
+    async def _transition(
+        self,
+        case_id: str,
+        transition: Transition | None,
+        fields: dict[str, Any],
+        at: datetime,
+        *,
+        require: set[CaseState] | None = None,
+    ) -> Changed:
+        """Apply a state transition (or, with `transition=None`, a field change) exactly once."""
+        stuck_since: tuple[int, datetime] | None = None
+        for _ in range(VERSION_RETRIES):
+            case = await self.get(case_id)
+            state = CaseState(case["state"])
+            if require is not None and state not in require:
+                raise CaseConflict(
+                    f"the case is {state.value}; this needs "
+                    + " or ".join(sorted(s.value for s in require)),
+                    state.value,
+                )
+            new_fields = dict(fields)
+            if transition is not None:
+                new_fields["state"] = next_state(state, transition).value
+            version = int(case.get("version", 0))
+            if await self.repo.update_case(case_id, version, new_fields, at):
+                after = {**case, **new_fields, "version": version + 1}
+                return Changed(case, after)
+            # Someone else is changing it: re-read; unstick a claim whose writer died.
+            if stuck_since is None or stuck_since[0] != version:
+                stuck_since = (version, self.clock.now())
+            claimed_at = await self.repo.claim_time(f"case:{case_id}:v{version + 1}")
+            if claimed_at is not None and ensure_utc(claimed_at) < at - STUCK_CLAIM_AGE:
+                log.warning("skipping a stuck case version", extra={"case_id": case_id})
+                await self.repo.skip_version(case_id, version, at)
+            await asyncio.sleep(0.02)
+        raise CaseConflict("the case is being changed by someone else; try again", "busy")
+
+    async def acknowledge(
+        self, case_id: str, actor: Actor, note: str | None = None, via: str = "api"
+    ) -> dict[str, Any]:
+        at = self.clock.now()
+        changed = await self._transition(
+            case_id,
+            Transition.ACKNOWLEDGE,
+            {"acknowledged_at": at, "acknowledged_by": actor.model_dump(mode="json")},
+            at,
+        )
+        event = self._event(
+            CaseEventType.ACKNOWLEDGED,
+            changed.after,
+            actor,
+            at,
+            text=note,
+            data={"via": via},
+        )
+        await self._record(changed.after, event, "acknowledged", note, {"via": via})
+        return changed.after
+
+    async def acknowledge_from_reply(
+        self, case_id: str, officer: Person, cause: str, at: datetime
+    ) -> tuple[CaseEvent | None, str]:
+        """An officer's "OK HUE-..." reply (flow 3); the case event is published by the caller."""
+        actor = Actor(id=officer.id, role=officer.role.value, name=officer.name)
+        try:
+            changed = await self._transition(
+                case_id,
+                Transition.ACKNOWLEDGE,
+                {"acknowledged_at": at, "acknowledged_by": actor.model_dump(mode="json")},
+                at,
+            )
+        except CaseNotFound:
+            return None, f"no case {case_id}: nothing acknowledged"
+        except InvalidTransition as exc:
+            return None, f"{case_id} is already {exc.current.value}: nothing to acknowledge"
+        event = self._event(
+            CaseEventType.ACKNOWLEDGED,
+            changed.after,
+            actor,
+            at,
+            data={"via": "reply", "cause": cause},
+            event_id=stable_id("case-event", "acknowledged", cause),
+        )
+        await self.repo.insert_timeline(
+            [
+                timeline_entry(
+                    f"{cause}:ack",
+                    case_id,
+                    at,
+                    CaseEventType.ACKNOWLEDGED.value,
+                    actor,
+                    None,
+                    {"via": "reply", "event_id": cause},
+                )
+            ]
+        )
+        return event, f"{case_id} acknowledged by {officer.id} (reply)"
+
+    async def resolve(self, case_id: str, actor: Actor, outcome: str) -> dict[str, Any]:
+        at = self.clock.now()
+        changed = await self._transition(
+            case_id,
+            Transition.RESOLVE,
+            {
+                "resolved_at": at,
+                "resolved_day": self._day(at),
+                "resolved_by": actor.model_dump(mode="json"),
+                "outcome": outcome,
+            },
+            at,
+        )
+        reporters = await self.reporters(case_id)
+        event = self._event(
+            CaseEventType.RESOLVED, changed.after, actor, at, text=outcome, reporters=reporters
+        )
+        self._forget(changed.before)
+        await self._record(changed.after, event, "resolved", outcome, {})
+        return changed.after
+
+    async def close(self, case_id: str, actor: Actor, note: str | None) -> dict[str, Any]:
+        at = self.clock.now()
+        changed = await self._transition(case_id, Transition.CLOSE, {"closed_at": at}, at)
+        event = self._event(CaseEventType.CLOSED, changed.after, actor, at, text=note)
+        await self._record(changed.after, event, "closed", note, {})
+        return changed.after
+
+    async def reopen(self, case_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        assignee = self._assignee_of(case)
+        changed = await self._transition(
+            case_id,
+            Transition.REOPEN,
+            {
+                "resolved_at": None,
+                "resolved_day": None,
+                "closed_at": None,
+                "acknowledged_at": None,
+                "acknowledged_by": None,
+                "assigned_at": at,
+                "reopened_count": int(case.get("reopened_count", 0)) + 1,
+                "last_report_at": at,
+            },
+            at,
+        )
+        chain = escalation_chain(
+            self.org, str(case["responsible_unit"]), assignee, Priority(case["priority"]), at
+        )
+        event = self._event(
+            CaseEventType.REOPENED,
+            changed.after,
+            actor,
+            at,
+            text=reason,
+            recipients=chain[0].recipients if chain else [],
+            escalation=chain,
+        )
+        self._remember(changed.after)
+        await self._record(changed.after, event, "reopened", reason, {})
+        return changed.after
+
+    async def reassign(
+        self,
+        case_id: str,
+        actor: Actor,
+        reason: str,
+        unit_id: str | None = None,
+        person_id: str | None = None,
+    ) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        person: Person | None
+        if person_id is not None:
+            person = self.org.people.get(person_id)
+            if person is None:
+                raise NotFound(f"no person {person_id}")
+            if unit_id is not None and person.unit_id != unit_id:
+                raise NotFound(f"{person_id} is not a member of {unit_id}")
+            unit_id = person.unit_id
+        else:
+            unit_id = unit_id or str(case["responsible_unit"])
+            if unit_id not in self.org.units:
+                raise NotFound(f"no unit {unit_id}")
+            person = choose(
+                on_call(self.org, unit_id, duty_for(self.org, unit_id), at), self.working.loads
+            ) or self.org.commander(unit_id)
+        changed = await self._transition(
+            case_id,
+            Transition.REASSIGN,
+            {
+                "responsible_unit": unit_id,
+                "assignee": assignee_doc(person),
+                "assigned_at": at,
+                "acknowledged_at": None,
+                "acknowledged_by": None,
+            },
+            at,
+        )
+        chain = escalation_chain(self.org, unit_id, person, Priority(case["priority"]), at)
+        event = self._event(
+            CaseEventType.REASSIGNED,
+            changed.after,
+            actor,
+            at,
+            text=reason,
+            recipients=[recipient(person, may_see_reporter=True)],
+            escalation=chain,
+            data={
+                "from_unit": changed.before.get("responsible_unit"),
+                "from_person": (changed.before.get("assignee") or {}).get("person_id"),
+                "to_unit": unit_id,
+                "to_person": person.id,
+            },
+        )
+        self._forget(changed.before)
+        self._remember(changed.after)
+        await self._record(
+            changed.after, event, "reassigned", reason, {"unit": unit_id, "person": person.id}
+        )
+        return changed.after
+
+    async def callback_done(
+        self, case_id: str, actor: Actor, reached: bool, note: str | None
+    ) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        if case.get("kind") != "callback":
+            raise CaseConflict("this case is not a callback task", str(case["state"]))
+        if (case.get("callback") or {}).get("done_at") is not None:
+            raise CaseConflict("the callback is already recorded as done", str(case["state"]))
+        fields: dict[str, Any] = {
+            "callback": {"done_at": at, "by": actor.model_dump(mode="json"), "reached": reached}
+        }
+        state = CaseState(case["state"])
+        if state in (CaseState.NEW, CaseState.ASSIGNED):
+            fields.update(acknowledged_at=at, acknowledged_by=actor.model_dump(mode="json"))
+            changed = await self._transition(case_id, Transition.ACKNOWLEDGE, fields, at)
+        else:
+            changed = await self._transition(case_id, None, fields, at, require=set(OPEN_STATES))
+        event = self._event(
+            CaseEventType.CALLBACK_DONE,
+            changed.after,
+            actor,
+            at,
+            text=note,
+            data={"reached": reached},
+        )
+        await self._record(changed.after, event, "callback_done", note, {"reached": reached})
+        return changed.after
+
+    async def add_note(self, case_id: str, actor: Actor, text: str) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        event = self._event(CaseEventType.NOTE_ADDED, case, actor, at, text=text)
+        await self._record(case, event, "note_added", text, {})
+        return case
+
+    # ------------------------------------------------------------------ directives
+
+    async def add_directive(
+        self, case_id: str, actor: Actor, text: str, deadline: datetime | None
+    ) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        if case["state"] == CaseState.CLOSED.value:
+            raise CaseConflict("a closed case takes no directive; reopen it first", "closed")
+        deadline = ensure_utc(deadline) if deadline else at + self.org.routing.default_deadline
+        if deadline <= at:
+            raise CaseConflict("the report-back deadline must be in the future", case["state"])
+        existing = await self.repo.directives_for(case_id)
+        directive_id = f"{case_id}-CD{len(existing) + 1}"
+        while not await self.repo.claim(f"directive:{directive_id}", at):
+            directive_id = f"{directive_id}x"  # a concurrent directive took the number
+        recipients = self._directive_recipients(case)
+        doc = {
+            "_id": directive_id,
+            "case_id": case_id,
+            "text": text,
+            "by": actor.model_dump(mode="json"),
+            "at": at,
+            "deadline": deadline,
+            "state": "open",
+            "unit": case["responsible_unit"],
+            "recipients": [r.person_id for r in recipients],
+            "reported_at": None,
+            "reported_by": None,
+            "report": None,
+        }
+        await self.repo.insert_directive(doc)
+        event = self._event(
+            CaseEventType.DIRECTIVE_ADDED,
+            case,
+            actor,
+            at,
+            text=text,
+            deadline=deadline,
+            recipients=recipients,
+            data={"directive_id": directive_id},
+        )
+        await self._record(
+            case,
+            event,
+            "directive_added",
+            text,
+            {"directive_id": directive_id, "deadline": deadline.isoformat()},
+        )
+        return doc
+
+    async def report_directive(
+        self, case_id: str, directive_id: str, actor: Actor, text: str
+    ) -> dict[str, Any]:
+        at = self.clock.now()
+        case = await self.get(case_id)
+        directive = await self.repo.get_directive(directive_id)
+        if directive is None or directive["case_id"] != case_id:
+            raise NotFound(f"no directive {directive_id} on {case_id}")
+        if directive["state"] != "open" or not await self.repo.claim(
+            f"directive-report:{directive_id}", at
+        ):
+            raise CaseConflict(f"directive {directive_id} was already reported", case["state"])
+        fields = {
+            "state": "reported",
+            "reported_at": at,
+            "reported_by": actor.model_dump(mode="json"),
+            "report": text,
+        }
+        await self.repo.update_directive(directive_id, fields)
+        by = directive.get("by") or {}
+        issuer = self.org.people.get(str(by.get("id", "")))
+        event = self._event(
+            CaseEventType.DIRECTIVE_REPORTED,
+            case,
+            actor,
+            at,
+            text=text,
+            deadline=ensure_utc(directive["deadline"]),
+            recipients=[recipient(issuer, may_see_reporter=True)] if issuer else [],
+            data={
+                "directive_id": directive_id,
+                "late": ensure_utc(directive["deadline"]) < at,
+            },
+        )
+        await self._record(case, event, "directive_reported", text, {"directive_id": directive_id})
+        return {**directive, **fields}
+
+    def _directive_recipients(self, case: dict[str, Any]) -> list[Recipient]:
+        people: list[Person] = [self.org.commander(str(case["responsible_unit"]))]
+        assignee = self._assignee_of(case)
+        if assignee is not None and assignee.id != people[0].id:
+            people.append(assignee)
+        return [recipient(p, may_see_reporter=True) for p in people]
+
+    # ------------------------------------------------------------------ other services' events
+
+    async def apply_case_event(self, event: CaseEvent) -> None:
+        """Record a case event another service published (the notifier's acks, escalations)."""
+        if event.source == "dispatcher":
+            return
+        case = await self.repo.get_case(event.case_id)
+        if case is None:
+            log.warning("case event for an unknown case", extra={"case_id": event.case_id})
+            return
+        at = ensure_utc(event.at)
+        applied = False
+        if event.type == CaseEventType.ACKNOWLEDGED:
+            try:
+                await self._transition(
+                    event.case_id,
+                    Transition.ACKNOWLEDGE,
+                    {"acknowledged_at": at, "acknowledged_by": event.actor.model_dump(mode="json")},
+                    at,
+                )
+                applied = True
+            except InvalidTransition:
+                applied = False
+        data = {**event.data, "source": event.source, "event_id": event.event_id}
+        if event.type == CaseEventType.ACKNOWLEDGED:
+            data["applied"] = applied
+        await self.repo.insert_timeline(
+            [
+                timeline_entry(
+                    f"ce:{event.event_id}",
+                    event.case_id,
+                    at,
+                    event.type.value,
+                    event.actor,
+                    event.text,
+                    data,
+                )
+            ]
+        )
+
+    async def record_delivery(self, outcome: DeliveryOutcome) -> None:
+        """Put a notification's outcome on its case's timeline (addresses stay masked)."""
+        if not outcome.case_id:
+            return
+        await self.repo.insert_timeline(
+            [
+                timeline_entry(
+                    f"dlv:{outcome.delivery_id}:{outcome.status.value}:{outcome.attempts}",
+                    outcome.case_id,
+                    ensure_utc(outcome.at),
+                    "delivery",
+                    Actor(id="notifier", role="service"),
+                    None,
+                    {
+                        "delivery_id": outcome.delivery_id,
+                        "purpose": outcome.purpose.value,
+                        "level": outcome.level,
+                        "recipient_id": outcome.recipient_id,
+                        "recipient_role": outcome.recipient_role,
+                        "channel": outcome.channel,
+                        "address_masked": outcome.address_masked,
+                        "status": outcome.status.value,
+                        "attempts": outcome.attempts,
+                        "error": outcome.error,
+                        "first_alert": outcome.first_alert,
+                    },
+                )
+            ]
+        )
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def maintenance(self) -> dict[str, int]:
+        """One round of periodic work; each part tolerates the others failing."""
+        summary: dict[str, int] = {}
+        for name, step in (
+            ("outbox", self.flush_outbox),
+            ("reminders", self.send_reminders),
+            ("gauges", self.refresh_gauges),
+        ):
+            try:
+                summary[name] = await step()
+            except Exception as exc:
+                log.warning("maintenance step failed", extra={"step": name, "error": repr(exc)})
+        return summary
+
+    async def send_reminders(self) -> int:
+        """A reminder per overdue directive per reminder interval (claimed once)."""
+        now = self.clock.now()
+        interval = self.org.routing.reminder_interval
+        overdue = 0
+        sent = 0
+        for directive in await self.repo.open_directives():
+            deadline = ensure_utc(directive["deadline"])
+            if deadline > now:
+                continue
+            overdue += 1
+            step = int((now - deadline) / interval)
+            if not await self.repo.claim(f"reminder:{directive['_id']}:{step}", now):
+                continue
+            case = await self.repo.get_case(str(directive["case_id"]))
+            if case is None:
+                continue
+            text = str(directive["text"])
+            event = self._event(
+                CaseEventType.REMINDER_DUE,
+                case,
+                Actor(id="dispatcher", role="service"),
+                now,
+                text=text,
+                deadline=deadline,
+                recipients=self._directive_recipients(case),
+                data={
+                    "directive_id": directive["_id"],
+                    "overdue_s": int((now - deadline).total_seconds()),
+                    "reminder": step + 1,
+                },
+                event_id=stable_id("reminder", str(directive["_id"]), str(step)),
+            )
+            await self._record(
+                case,
+                event,
+                "reminder_due",
+                text,
+                {"directive_id": directive["_id"], "reminder": step + 1},
+            )
+            sent += 1
+        metrics.OVERDUE_DIRECTIVES.set(overdue)
+        return sent
+
+    async def refresh_gauges(self) -> int:
+        """Open cases by unit and priority, unacknowledged overdue cases, per-person loads."""
+        now = self.clock.now()
+        open_docs = await self.working.refresh_loads(self.repo)
+        counts: Counter[tuple[str, str]] = Counter()
+        overdue: Counter[str] = Counter()
+        for doc in open_docs:
+            counts[(str(doc.get("responsible_unit")), str(doc.get("priority")))] += 1
+            if doc.get("state") == CaseState.ASSIGNED.value and doc.get("assigned_at"):
+                prio = Priority(doc["priority"])
+                timeout = self.org.routing.timeouts_s.get(prio)
+                if timeout and ensure_utc(doc["assigned_at"]) < now - timedelta(seconds=timeout):
+                    overdue[prio.value] += 1
+        for unit in self.org.units:
+            for prio in (Priority.P1, Priority.P2, Priority.P3):
+                metrics.OPEN_CASES.labels(unit, prio.value).set(counts.get((unit, prio.value), 0))
+        for prio in (Priority.P1, Priority.P2, Priority.P3):
+            metrics.UNACKNOWLEDGED_OVERDUE.labels(prio.value).set(overdue.get(prio.value, 0))
+        return len(open_docs)
+
+    async def flush_outbox(self, min_age: timedelta = timedelta(seconds=5)) -> int:
+        """Publish case events whose first publish failed (or whose deletion did)."""
+        if self.publisher is None:
+            return 0
+        pending = await self.repo.outbox_pending(self.clock.now() - min_age)
+        if not pending:
+            return 0
+        outs = [
+            Outgoing(topic=str(p["topic"]), value=str(p["value"]).encode(), key=p.get("key"))
+            for p in pending
+        ]
+        await self.publisher.publish_many(outs)
+        await self.repo.outbox_remove([str(p["_id"]) for p in pending])
+        return len(pending)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def reporters(self, case_id: str) -> list[Reporter]:
+        """Every citizen who reported on the case, once each."""
+        seen: dict[str, Reporter] = {}
+        for doc in await self.repo.reports(case_id):
+            key = str(doc.get("reporter_key"))
+            reporter = (doc.get("decision") or {}).get("reporter")
+            if reporter and key not in seen:
+                seen[key] = Reporter.model_validate(reporter)
+        return list(seen.values())
+
+    def _assignee_of(self, case: dict[str, Any]) -> Person | None:
+        pid = (case.get("assignee") or {}).get("person_id")
+        return self.org.people.get(str(pid)) if pid else None
+
+    def _forget(self, case: dict[str, Any]) -> None:
+        """The case left its assignee (resolved or reassigned): no longer a merge target/load."""
+        self.working.index.remove(str(case["_id"]))
+        pid = (case.get("assignee") or {}).get("person_id")
+        if pid and self.working.loads.get(str(pid), 0) > 0:
+            self.working.loads[str(pid)] -= 1
+
+    def _remember(self, case: dict[str, Any]) -> None:
+        if CaseState(case["state"]) in OPEN_STATES:
+            self.working.index.put(open_case_from_doc(case))
+        pid = (case.get("assignee") or {}).get("person_id")
+        if pid:
+            self.working.loads[str(pid)] += 1
+
+    def _day(self, at: datetime) -> str:
+        return at.astimezone(self.org.province.tz).date().isoformat()
+
+    def _event(
+        self,
+        type_: CaseEventType,
+        case: dict[str, Any],
+        actor: Actor,
+        at: datetime,
+        *,
+        text: str | None = None,
+        deadline: datetime | None = None,
+        recipients: list[Recipient] | None = None,
+        escalation: list[Any] | None = None,
+        reporters: list[Reporter] | None = None,
+        data: dict[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> CaseEvent:
+        return CaseEvent(
+            event_id=event_id or new_event_id(),
+            case_id=str(case["_id"]),
+            type=type_,
+            source="dispatcher",
+            actor=actor,
+            at=at,
+            case_state=str(case["state"]),
+            priority=Priority(case["priority"]),
+            text=text,
+            deadline=deadline,
+            recipients=recipients or [],
+            escalation=escalation or [],
+            reporters=reporters or [],
+            data=data or {},
+        )
+
+    async def _record(
+        self,
+        case: dict[str, Any],
+        event: CaseEvent,
+        entry_type: str,
+        text: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        """Timeline entry + outbox record, then publish (a failed publish is retried later)."""
+        record: dict[str, Any] = {
+            "_id": event.event_id,
+            "topic": self.topics.case_events,
+            "key": event.case_id,
+            "value": event.model_dump_json(),
+            "at": event.at,
+        }
+        entry = timeline_entry(
+            f"ce:{event.event_id}",
+            str(case["_id"]),
+            ensure_utc(event.at),
+            entry_type,
+            event.actor,
+            text,
+            {**data, "event_id": event.event_id},
+        )
+        await asyncio.gather(self.repo.insert_timeline([entry]), self.repo.outbox_add([record]))
+        if self.publisher is None:
+            return
+        try:
+            await self.publisher.publish(
+                Outgoing(
+                    topic=self.topics.case_events, value=record["value"].encode(), key=event.case_id
+                )
+            )
+        except PublishError as exc:
+            log.warning(
+                "case event not published yet; the outbox retries",
+                extra={"case_id": event.case_id, "error": str(exc)[:200]},
+            )
+            return
+        await self.repo.outbox_remove([event.event_id])
