@@ -548,7 +548,13 @@ class Styler:
                 prefix = rng.choice(GREETING_PREFIXES)
                 text = prefix + text[:1].lower() + text[1:]
             if category != "greeting" and rng.random() < 0.18:
-                pool = URGENT_SUFFIXES if priority == "P1" else SUFFIXES
+                # Urgent-sounding endings appear on urgent reports mostly, but not only.
+                if priority == "P1":
+                    pool = URGENT_SUFFIXES + SUFFIXES
+                elif priority == "P2":
+                    pool = SUFFIXES + URGENT_SUFFIXES[1:3]
+                else:
+                    pool = [x for x in SUFFIXES if "Gấp" not in x]
                 text = text.rstrip(".") + ("." if rng.random() < 0.5 else "") + rng.choice(pool)
             if rng.random() < 0.18:
                 text = self.dialect(text)
@@ -631,6 +637,7 @@ def parse_handwritten(path: Path) -> list[tuple[str, str, str | None, bool, str,
             sys.exit(f"{path}:{number}: cannot parse {line!r}")
         priority, flags, text = m.group(1), m.group(2).split(), m.group(3).strip()
         location: str | None = None
+        line_category = category
         given = False
         language = "vi"
         channel = None
@@ -644,11 +651,13 @@ def parse_handwritten(path: Path) -> list[tuple[str, str, str | None, bool, str,
                 language = flag
             elif flag in CHANNELS:
                 channel = flag
+            elif flag.startswith("=") and flag[1:] in CATEGORIES:
+                line_category = flag[1:]
             else:
                 sys.exit(f"{path}:{number}: unknown flag {flag!r}")
-        if (priority == "P4") != (category == "greeting"):
+        if (priority == "P4") != (line_category == "greeting"):
             sys.exit(f"{path}:{number}: P4 is for greetings only")
-        rows.append((category, priority, location, given, language, channel, text))
+        rows.append((line_category, priority, location, given, language, channel, text))
     return rows
 
 
@@ -685,7 +694,7 @@ def from_handwritten(rng: random.Random) -> list[Record]:
             if language == "other":
                 count = 1
             for k in range(count):
-                fill = filler.fill(text, language == "en")
+                fill = filler.fill(text, language != "vi")
                 where = location if given else fill.district
                 chan = pick_channel(rng, fill.text, language, channel)
                 surface = styler.variant(fill.text, category, priority, language, chan, k)

@@ -17,8 +17,8 @@ from .features import text_features
 from .gazetteer import Gazetteer, Location
 from .labels import Category, Priority
 from .lexicon import lexicon_detector
-from .normalize import MAX_CHARS, Normalized, normalize
-from .phrases import mask_spans, split_phrases
+from .normalize import ABBREVIATIONS, MAX_CHARS, Normalized, normalize
+from .phrases import expand_phrases, mask_spans, split_phrases
 from .signals import signal_detector
 
 # A call that reached nobody and left no words: someone must call back soon (TRIAGE.md).
@@ -125,6 +125,8 @@ class Analyser:
         location = self.gazetteer.locate(phrases, places)
         # Place names must not count as words: "Phú Mậu" is not "máu", "Thượng Lộ" not a road.
         masked = mask_spans(phrases, [(m.phrase, m.start, m.end) for m in places])
+        if norm.language == "vi":
+            masked = expand_phrases(masked, ABBREVIATIONS)
         signals = self.signal_detector.detect(masked)
         lexicon = self.lexicon_detector.detect(masked)
         extra, extra_reasons = _time_hint(signals, received_at)

@@ -15,31 +15,31 @@ from typing import Final
 
 from .phrases import Phrase, PhraseMatcher
 
-# Diacritic-free negation words; "chua" also spells "chùa" (pagoda) but never right before
-# a danger word.
+# Negation words as written (folded). Diacritic-free "chua" could also be "chùa" (pagoda),
+# but never right before a danger word; "dung" is left out because it is also "dùng" (use).
 NEGATORS: Final = frozenset(
     {
+        "không",
         "khong",
+        "chưa",
         "chua",
+        "chẳng",
+        "chả",
+        "đừng",
         "ko",
         "k",
         "kh",
         "hok",
         "hk",
-        "chang",
-        "cha",
         "no",
         "not",
         "without",
         "never",
         "none",
         "nobody",
-        "hong",
-        "dung",
-        "khoi",
     }
 )
-NEGATION_WINDOW: Final = 2
+NEGATION_WINDOW: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +72,20 @@ class CueDetector:
         """Cues found and cues negated; a cue both found and negated counts as found."""
         found: dict[str, str] = {}
         negated: dict[str, str] = {}
-        for match in self._matcher.find(phrases):
+        # Longest matches first, so that "dao" inside a negated "chưa thấy cầm dao" is
+        # negated with it.
+        matches = sorted(self._matcher.find(phrases), key=lambda m: (m.start - m.end, m.phrase))
+        negated_spans: list[tuple[int, int, int]] = []
+        for match in matches:
             name = match.pattern.payload
             if name in self._negatable:
                 before = phrases[match.phrase][max(0, match.start - NEGATION_WINDOW) : match.start]
-                if any(t.ascii in NEGATORS for t in before):
+                inside = any(
+                    p == match.phrase and s <= match.start and match.end <= e
+                    for p, s, e in negated_spans
+                )
+                if inside or any(t.text in NEGATORS for t in before):
+                    negated_spans.append((match.phrase, match.start, match.end))
                     negated.setdefault(name, match.pattern.name)
                     continue
             found.setdefault(name, match.pattern.name)

@@ -24,9 +24,10 @@ from .labels import CATEGORIES, Category
 from .normalize import Normalized
 from .signals import SIGNALS
 
-FEATURE_VERSION: Final = "f4"
+FEATURE_VERSION: Final = "f5"
 """Bumped whenever extraction changes, so an artefact never meets features it was not built on."""
 
+CUE_REPEAT: Final = 3
 CHAR_MIN: Final = 2
 CHAR_MAX: Final = 5
 _MARKS: Final = frozenset({"?", "!"})
@@ -72,11 +73,13 @@ def text_features(
         out.append("f:emoji")
     if norm.language != "vi":
         out.append("f:lang_" + norm.language)
+    # Cue features are repeated so that, after sublinear tf-idf, one hand-picked cue weighs
+    # about as much as the few n-grams a single unseen word would contribute.
     if lexicon is not None:
-        out.extend("k:" + name for name in lexicon.found)
+        out.extend(("k:" + name for name in lexicon.found for _ in range(CUE_REPEAT)))
         out.extend("k:not_" + name for name in lexicon.negated)
     if signals is not None:
-        out.extend("u:" + name for name in signals.found)
+        out.extend(("u:" + name for name in signals.found for _ in range(CUE_REPEAT)))
         if signals.negated:
             out.append("u:negated")
     return out

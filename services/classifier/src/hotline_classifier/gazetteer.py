@@ -64,8 +64,6 @@ _FLED_CUES: Final = (
     ("tron", "ra"),
     ("tron", "len"),
     ("tron", "sang"),
-    ("tron", "o"),
-    ("tron", "tai"),
     ("tron", "den"),
     ("bo", "tron"),
     ("lan", "tron"),

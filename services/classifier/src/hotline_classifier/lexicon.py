@@ -172,6 +172,8 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "ngáo",
     ),
     "violence": (
+        "gunshot",
+        "gunshots",
         "đâm chém",
         "bị đâm",
         "=chém",
@@ -366,6 +368,13 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "cọc",
     ),
     "fire_rescue": (
+        "exploded",
+        "swept",
+        "swept away",
+        "drowned",
+        "burning",
+        "flames",
+        "elevator",
         "=cháy",
         "cháy nhà",
         "bốc cháy",

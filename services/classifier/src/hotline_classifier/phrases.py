@@ -10,7 +10,7 @@ a phrase, so "…cua lang, co…" cannot match either.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -22,7 +22,10 @@ T = TypeVar("T")
 # long dash does. Abbreviation dots ("tp. Huế") are removed first so they do not split a name.
 _ABBREV_DOT_RE: Final = re.compile(r"\b(tp|tx|tt|q|p|x|h|đ|st|mt|ng|ql|tl|no)\.", re.IGNORECASE)
 _SPLIT_RE: Final = re.compile(r"[.,;:!?…()\[\]{}\"“”«»/\\|\n\r\t•*]+|\s[-–—]+\s|[–—]")
-_TOKEN_RE: Final = re.compile(r"[^\W_]+")
+# Latin-script words, or runs of other scripts (Chinese and Japanese write no spaces, so a
+# Latin place name inside them must still come out as its own token).
+_LATIN: Final = "0-9a-zA-Z\u00c0-\u024f\u1e00-\u1eff"
+_TOKEN_RE: Final = re.compile(rf"[{_LATIN}]+|[^\W_{_LATIN}]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,4 +158,24 @@ def mask_spans(phrases: Sequence[Phrase], spans: Iterable[tuple[int, int, int]])
             position = max(position, end)
         if position < len(phrase):
             out.append(phrase[position:])
+    return out
+
+
+def expand_phrases(phrases: Sequence[Phrase], expansions: Mapping[str, str]) -> list[Phrase]:
+    """Phrases with texting abbreviations expanded ("k tinh" → "không tỉnh"), for cue matching.
+
+    Place names are matched before this step: expansion would turn "A Lưới" into "anh lưới".
+    """
+    out: list[Phrase] = []
+    for phrase in phrases:
+        tokens: list[Token] = []
+        changed = False
+        for token in phrase:
+            expansion = expansions.get(token.text)
+            if expansion is None:
+                tokens.append(token)
+                continue
+            changed = True
+            tokens.extend(Token(w, strip_diacritics(w)) for w in expansion.split())
+        out.append(tuple(tokens) if changed else phrase)
     return out
