@@ -62,20 +62,12 @@ def build_app(
     clock = clock or SystemClock()
     owns_producer = producer is None
     owns_mongo = mongo is None
-    producer = producer or make_producer(
-        settings.kafka_bootstrap_servers,
-        client_id=f"hotline-{SERVICE}",
-        # A record that cannot reach the broker fails the request at publish_timeout_s; the
-        # producer's own timeout only bounds how long it keeps trying in the background.
-        request_timeout_ms=max(10_000, int(settings.publish_timeout_s * 4000)),
-    )
     mongo = mongo or make_client(
         settings.mongodb_uri.get_secret_value(),
         f"hotline-{SERVICE}",
         serverSelectionTimeoutMS=int(settings.dedup_timeout_s * 1000),
     )
     db = mongo[settings.mongodb_database]
-    publisher = Publisher(producer, SERVICE, timeout_s=settings.publish_timeout_s)
     ledger = DedupLedger(
         db,
         clock,
@@ -87,7 +79,8 @@ def build_app(
     sender_limiter = TokenBucketLimiter(
         settings.sender_burst, settings.sender_per_minute, max_keys=settings.limiter_max_keys
     )
-    intake = Intake(publisher, ledger, settings.topics.inbound, sender_limiter)
+    intake = Intake(None, ledger, settings.topics.inbound, sender_limiter)
+    kafka: dict[str, AIOKafkaProducer] = {} if producer is None else {"producer": producer}
     deps = Deps(
         settings=settings,
         intake=intake,
@@ -112,7 +105,18 @@ def build_app(
             ),
         )
         if owns_producer:
-            await _with_retries("kafka_producer", producer.start)
+            # aiokafka binds a producer to the running loop, which uvicorn creates: build it here.
+            kafka["producer"] = make_producer(
+                settings.kafka_bootstrap_servers,
+                client_id=f"hotline-{SERVICE}",
+                # The request gives up at publish_timeout_s; this only bounds how long the
+                # producer keeps a record it could not deliver.
+                request_timeout_ms=max(10_000, int(settings.publish_timeout_s * 4000)),
+            )
+            await _with_retries("kafka_producer", kafka["producer"].start)
+        intake.publisher = Publisher(
+            kafka["producer"], SERVICE, timeout_s=settings.publish_timeout_s
+        )
         # Indexes serve only the expiry; requests are answered without them (and with 503
         # while the database is down), so a database outage does not block start-up.
         try:
@@ -122,8 +126,8 @@ def build_app(
 
     async def stop() -> None:
         await ledger.close()
-        if owns_producer:
-            await producer.stop()
+        if owns_producer and "producer" in kafka:
+            await kafka["producer"].stop()
         if owns_mongo:
             mongo.close()
 
@@ -147,7 +151,7 @@ def build_app(
         title="Hotline ingest",
         description=DESCRIPTION,
         checks={
-            "kafka": lambda: kafka_ready(producer),
+            "kafka": lambda: kafka_ready(kafka["producer"]),
             "mongodb": lambda: mongo_ready(mongo),
         },
         lifecycle=lifecycle,

@@ -61,7 +61,7 @@ class IntakeResult:
 class Intake:
     def __init__(
         self,
-        publisher: Publisher,
+        publisher: Publisher | None,
         ledger: DedupLedger,
         topic: str,
         sender_limiter: TokenBucketLimiter,
@@ -152,6 +152,8 @@ class Intake:
         records = [Outgoing(self.topic, encode(ev), key=ev.key) for ev in events.values()]
         started = time.perf_counter()
         try:
+            if self.publisher is None:  # not started yet: the same answer as a broker outage
+                raise PublishError("producer not started")
             await self.publisher.publish_many(records)
         except PublishError as exc:
             await self.ledger.failed(list(events))

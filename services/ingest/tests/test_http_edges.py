@@ -1,0 +1,309 @@
+"""Bad input, floods, an unavailable database or broker, and dedup across replicas and time,
+against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hotline import signatures
+from hotline.clock import ManualClock
+from hotline.contracts.events import TEXT_LIMIT
+from hotline_ingest.dedup import CLAIMS, DedupLedger
+
+from .conftest import Ingest, IngestFactory, metric
+
+pytestmark = pytest.mark.integration
+
+
+# --------------------------------------------------------------------------- size limit
+
+
+async def test_declared_oversize_body_is_refused_before_reading(
+    ingest_factory: IngestFactory,
+) -> None:
+    async with ingest_factory(body_limit_bytes=4096) as ingest:
+        delivery = ingest.samples.viber(text="x" * 5000)
+        before = metric("hotline_ingest_rejected_total", channel="viber", reason="too_large")
+        response = await ingest.send(delivery)
+        assert response.status_code == 413
+        assert "4096" in response.json()["detail"]
+        # No signature at all: the size is checked first, the body is never read or parsed.
+        unsigned = await ingest.client.post(
+            "/webhooks/zalo", content=b"{" * 5000, headers={"Content-Type": "application/json"}
+        )
+        assert unsigned.status_code == 413
+        assert metric("hotline_ingest_rejected_total", channel="viber", reason="too_large") == (
+            before + 1
+        )
+        assert await ingest.published_count() == 0
+
+
+async def test_streamed_body_is_counted_without_content_length(
+    ingest_factory: IngestFactory,
+) -> None:
+    async with ingest_factory(body_limit_bytes=4096) as ingest:
+
+        def chunked(body: bytes) -> object:
+            async def gen() -> AsyncIterator[bytes]:
+                for i in range(0, len(body), 1000):
+                    yield body[i : i + 1000]
+
+            return gen()
+
+        big = ingest.samples.viber(text="x" * 5000)
+        response = await ingest.client.post(
+            big.path,
+            content=chunked(big.body),
+            headers=big.headers,  # type: ignore[arg-type]
+        )
+        assert "content-length" not in {k.lower() for k in big.headers}
+        assert response.status_code == 413
+        small = ingest.samples.viber(text="vừa đủ")
+        ok = await ingest.client.post(
+            small.path,
+            content=chunked(small.body),
+            headers=small.headers,  # type: ignore[arg-type]
+        )
+        assert ok.status_code == 200, ok.text
+        assert await ingest.published_count() == 1
+
+
+# --------------------------------------------------------------------------- malformed input
+
+
+async def test_signed_garbage_is_400_and_a_missing_field_is_422_naming_it(ingest: Ingest) -> None:
+    samples = ingest.samples
+    before = metric("hotline_ingest_rejected_total", channel="viber", reason="malformed")
+    for garbage in (
+        b"{not json",
+        b"\xff\xfe\x00",
+        b"",
+        b"[1,2",
+        "\ud800".encode("utf-8", "surrogatepass"),
+    ):
+        response = await ingest.send(samples.viber_raw(garbage))
+        assert response.status_code == 400, (garbage, response.text)
+        assert response.json()["error"] == "bad_request"
+    no_token = json.dumps(
+        {"event": "message", "timestamp": 1, "sender": {"id": "u"}, "message": {"type": "text"}}
+    ).encode()
+    missing = await ingest.send(samples.viber_raw(no_token))
+    assert missing.status_code == 422
+    assert "message_token" in missing.json()["detail"]
+    wrong_type = await ingest.send(samples.viber_raw(b'{"event": 5}'))
+    assert wrong_type.status_code == 422 and "event" in wrong_type.json()["detail"]
+    not_object = await ingest.send(samples.viber_raw(b"[]"))
+    assert not_object.status_code == 422
+    assert metric("hotline_ingest_rejected_total", channel="viber", reason="malformed") == (
+        before + 8
+    )
+
+    wa = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [{"field": "messages", "value": {"messages": [{"id": "w"}]}}],
+                }
+            ],
+        }
+    ).encode()
+    response = await ingest.send(samples.whatsapp_raw(wa))
+    assert response.status_code == 422
+    assert "entry.0.changes.0.value.messages.0.from" in response.json()["detail"]
+
+    zalo_bad = await ingest.client.post(
+        "/webhooks/zalo", content=b"not json", headers={signatures.ZALO_HEADER: "mac=00"}
+    )
+    assert zalo_bad.status_code == 400
+    web_missing = await ingest.send(samples.web(text="   \u0000\u0007  "))
+    assert web_missing.status_code == 422 and "text" in web_missing.json()["detail"]
+    bad_phone = await ingest.send(samples.web(phone="call me maybe"))
+    assert bad_phone.status_code == 422 and "phone" in bad_phone.json()["detail"]
+    form = await ingest.send(
+        samples.twilio_form("/webhooks/twilio/sms", {"From": "+84912345678", "Body": "x"})
+    )
+    assert form.status_code == 422 and "MessageSid" in form.json()["detail"]
+    assert await ingest.published_count() == 0
+
+
+async def test_awkward_text_is_normalised_never_a_500(ingest: Ingest) -> None:
+    samples = ingest.samples
+    cases = {
+        "empty": "",
+        "emoji": "🚨🔥🆘👮‍♂️",
+        "controls": "Cứu\u0000 tôi\u0007\r\nngay\u001b[31m",
+        "decomposed": "Cu\u031bu to\u0302i",  # NFD: combining horn and circumflex
+        "huge": "á" * 100_000,
+    }
+    for name, text in cases.items():
+        response = await ingest.send(samples.telegram(text=text))
+        assert response.status_code == 200, (name, response.text)
+    events = await ingest.events(len(cases))
+    by_text = [e.text for e in events]
+    assert by_text[0] == ""
+    assert by_text[1] == "🚨🔥🆘👮‍♂️"
+    assert by_text[2] == "Cứu tôi\nngay[31m"
+    assert by_text[3] == "Cưu tôi"
+    huge = events[4]
+    assert huge.text_truncated and len(huge.text) == TEXT_LIMIT
+    assert huge.raw_truncated and len(huge.raw.encode()) <= 16 * 1024
+
+
+# --------------------------------------------------------------------------- floods
+
+
+async def test_a_flooding_provider_sender_is_dropped_without_slowing_others(
+    ingest_factory: IngestFactory,
+) -> None:
+    async with ingest_factory(sender_burst=3, sender_per_minute=1) as ingest:
+        before = metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited")
+        spam = [ingest.samples.viber(sender_id="spammer==", text=f"spam {i}") for i in range(6)]
+        answers = [await ingest.send(d) for d in spam]
+        # Providers retry non-2xx for hours: the flood is acknowledged and not published.
+        assert [a.status_code for a in answers] == [200] * 6
+        assert [a.json()["accepted"] for a in answers] == [1, 1, 1, 0, 0, 0]
+        citizen = await ingest.send(ingest.samples.viber(sender_id="citizen==", text="cứu"))
+        assert citizen.json()["accepted"] == 1
+        assert metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited") == (
+            before + 3
+        )
+        assert await ingest.published_count() == 4
+
+
+async def test_web_form_is_limited_per_client_address(ingest_factory: IngestFactory) -> None:
+    async with (
+        ingest_factory(web_burst=2, web_per_minute=1, client_ip="203.0.113.7") as first,
+    ):
+        answers = [await first.send(first.samples.web()) for _ in range(3)]
+        assert [a.status_code for a in answers] == [202, 202, 429]
+        assert int(answers[2].headers["retry-after"]) >= 1
+        assert answers[2].json()["error"] == "too_many_requests"
+        assert await first.published_count() == 2
+
+
+async def test_desk_is_limited_per_call_taker(ingest_factory: IngestFactory) -> None:
+    async with ingest_factory(desk_burst=1, desk_per_minute=1) as ingest:
+        assert (await ingest.send(ingest.samples.desk())).status_code == 202
+        limited = await ingest.send(ingest.samples.desk())
+        assert limited.status_code == 429 and "retry-after" in limited.headers
+
+
+# --------------------------------------------------------------------------- dependencies down
+
+
+async def test_database_down_fails_closed_with_503(ingest_factory: IngestFactory) -> None:
+    async with ingest_factory(mongodb_uri="mongodb://127.0.0.1:1/", dedup_timeout_s=0.5) as ingest:
+        before = metric("hotline_ingest_unavailable_total", channel="zalo")
+        response = await ingest.send(ingest.samples.zalo())
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "3"
+        assert "mongodb" in response.json()["detail"]
+        assert metric("hotline_ingest_unavailable_total", channel="zalo") == before + 1
+        ready = await ingest.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["kafka"] == "ok"
+        assert await ingest.published_count() == 0
+
+
+async def test_a_failed_publish_is_retried_under_the_same_event_id(
+    ingest_factory: IngestFactory,
+) -> None:
+    delivery = None
+    # A broker slower than the deadline (here: an impossible deadline) → 503, claim kept.
+    async with ingest_factory(publish_timeout_s=1e-6) as slow:
+        delivery = slow.samples.web(submission_id="slow-broker-0001")
+        failed = await slow.send(delivery)
+        assert failed.status_code == 503 and "kafka" in failed.json()["detail"]
+        claim = await slow.db[CLAIMS].find_one({"_id": "ingest:web:slow-broker-0001"})
+        assert claim is not None and claim["state"] == "failed"
+    # The provider's retry reaches a healthy replica: accepted under the claimed event id.
+    async with ingest_factory() as healthy:
+        retried = await healthy.send(delivery)
+        assert retried.status_code == 202
+        assert retried.json()["event_id"] == claim["event_id"]
+        again = await healthy.send(delivery)
+        assert again.json() == {"status": "duplicate", "event_id": claim["event_id"]}
+        # The first attempt may still have reached the broker: same event id, so one event.
+        records = await healthy.events(1)
+        assert {e.event_id for e in records} == {claim["event_id"]}
+
+
+# --------------------------------------------------------------------------- dedup across time
+
+
+async def test_concurrent_retries_on_one_replica_publish_once(ingest: Ingest) -> None:
+    delivery = ingest.samples.viber(text="gửi nhiều lần")
+    answers = await asyncio.gather(*(ingest.send(delivery) for _ in range(12)))
+    assert [a.status_code for a in answers] == [200] * 12
+    assert sum(a.json()["accepted"] for a in answers) == 1
+    assert sum(a.json()["duplicates"] for a in answers) == 11
+    assert await ingest.published_count() == 1
+
+
+async def test_another_replica_waits_out_the_in_flight_window(
+    ingest_factory: IngestFactory,
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    async with ingest_factory(clock=clock) as a, ingest_factory(clock=clock) as b:
+        delivery = a.samples.telegram(text="hai máy chủ")
+        assert (await a.send(delivery)).json()["accepted"] == 1
+        # Replica b sees a young claim it did not make: it cannot tell "publishing" from
+        # "published", so the provider is asked to retry.
+        busy = await b.send(delivery)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "3"
+        clock.advance(b.settings.inflight_window_s + 1)
+        later = await b.send(delivery)
+        assert later.status_code == 200 and later.json()["duplicates"] == 1
+        assert await a.published_count() == 1
+
+
+async def test_claims_expire_after_the_retention_and_only_ingest_claims(
+    ingest_factory: IngestFactory,
+) -> None:
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=8))
+    async with ingest_factory(clock=clock) as ingest:
+        old = ingest.samples.zalo(msg_id="old-message")
+        assert (await ingest.send(old)).json()["accepted"] == 1
+        await ingest.db[CLAIMS].insert_one(
+            {"_id": "esc:case-1:0:1", "claimed_at": clock.now()}  # another service's claim
+        )
+        clock.set(datetime.now(UTC))
+        recent = ingest.samples.zalo(msg_id="recent-message")
+        assert (await ingest.send(recent)).json()["accepted"] == 1
+        ledger: DedupLedger = ingest.app.state.ledger
+        assert await ledger.expire(timedelta(days=7)) == 1
+        remaining = sorted([d["_id"] async for d in ingest.db[CLAIMS].find({})])
+        assert remaining == ["esc:case-1:0:1", "ingest:zalo:recent-message"]
+
+
+async def test_readiness_and_openapi(ingest: Ingest) -> None:
+    ready = await ingest.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"kafka": "ok", "mongodb": "ok"}
+    schema = (await ingest.client.get("/openapi.json")).json()
+    paths = schema["paths"]
+    for path in (
+        "/webhooks/zalo",
+        "/webhooks/viber",
+        "/webhooks/whatsapp",
+        "/webhooks/telegram",
+        "/webhooks/twilio/sms",
+        "/webhooks/twilio/voice",
+        "/webhooks/pbx",
+        "/webhooks/web",
+        "/desk/call-summaries",
+    ):
+        post = paths[path]["post"]
+        ref = next(iter(post["requestBody"]["content"].values()))["schema"]["$ref"]
+        assert ref.split("/")[-1] in schema["components"]["schemas"], path
+        assert "503" in post["responses"] or path == "/webhooks/whatsapp"
+    assert "get" in paths["/webhooks/whatsapp"]
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    metrics = (await ingest.client.get("/metrics")).text
+    assert "hotline_ingest_accepted_total" in metrics
