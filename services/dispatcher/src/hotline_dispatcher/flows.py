@@ -20,9 +20,10 @@ and every write has a deterministic id.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,7 @@ log = get_logger(__name__)
 
 DISPATCHER_ACTOR = Actor(id="dispatcher", role="service")
 SUMMARY_TEXT_LIMIT = 160
+_PLACEHOLDER = re.compile(r"~[0-9a-f-]{36}")
 
 AcknowledgeFn = Callable[[str, Person, str, datetime], Awaitable[tuple[CaseEvent | None, str]]]
 """(case id, officer, cause event id, at) → the acknowledged case event (if applied), a note."""
@@ -214,7 +216,15 @@ class Dispatcher:
         decided_at = self.clock.now()
         for plan in plans:
             if plan.courtesy_key is not None and plan.courtesy_key in courtesy:
+                courtesy.discard(plan.courtesy_key)  # the first greeting of the day only
                 plan.citizen_reply = CitizenReply.COURTESY
+            if numbers:
+                plan.reasons = [
+                    _PLACEHOLDER.sub(lambda m: numbers.get(m[0], m[0]), r) for r in plan.reasons
+                ]
+                if plan.match is not None:
+                    detail = _PLACEHOLDER.sub(lambda m: numbers.get(m[0], m[0]), plan.match.detail)
+                    plan.match = replace(plan.match, detail=detail)
             case_id = numbers.get(plan.case_ref or "", plan.case_ref)
             decision, case_doc = self._materialise(plan, case_id, decided_at)
             if case_doc is not None:

@@ -60,9 +60,18 @@ class Components:
 
 
 def build(
-    settings: DispatcherSettings, org: Organisation, clock: Clock | None = None
+    settings: DispatcherSettings,
+    org: Organisation,
+    clock: Clock | None = None,
+    *,
+    consumers: bool = True,
+    maintenance: bool = True,
 ) -> Components:
-    """Wire the service: one producer, one Mongo client, three consumers, the API."""
+    """Wire the service: one producer, one Mongo client, three consumers, the API.
+
+    `consumers=False` / `maintenance=False` leave the Kafka consumers or the periodic loop out
+    (tests of the API alone, tools).
+    """
     clock = clock or SystemClock()
     topics = settings.topics
     producer = make_producer(settings.kafka_bootstrap_servers, f"hotline-{SERVICE}")
@@ -134,8 +143,9 @@ def build(
         config=_runner_config(settings, topics.deliveries, topics.deadletter),
         publisher=publisher,
     )
-    for worker in (triaged_worker, case_worker, delivery_worker):
-        worker.attach(lifecycle)
+    if consumers:
+        for worker in (triaged_worker, case_worker, delivery_worker):
+            worker.attach(lifecycle)
 
     async def maintenance_loop() -> None:
         last_refresh = asyncio.get_running_loop().time()
@@ -153,7 +163,8 @@ def build(
                 except Exception as exc:
                     log.warning("working set refresh failed", extra={"error": repr(exc)[:200]})
 
-    lifecycle.run_in_background(maintenance_loop)
+    if maintenance:
+        lifecycle.run_in_background(maintenance_loop)
 
     async def kafka_check() -> None:
         await kafka_ready(producer)
