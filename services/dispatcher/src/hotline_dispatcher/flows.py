@@ -662,7 +662,7 @@ class Dispatcher:
             _entry(
                 f"{eid}:opened",
                 case_id,
-                at,
+                ensure_utc(event.received_at),
                 CaseEventType.OPENED.value,
                 DISPATCHER_ACTOR,
                 event.text,

@@ -1,0 +1,411 @@
+"""The dispatch flow against the real database (FerretDB): cases, merges, idempotency."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from hotline.clock import ManualClock
+from hotline.contracts.events import (
+    CaseEvent,
+    CaseEventType,
+    CitizenReply,
+    DispatchAction,
+    DispatchDecision,
+)
+from hotline.contracts.topics import TopicNames
+from hotline.kafka import Outgoing
+from hotline.mongo import MotorDatabase
+
+from hotline_dispatcher.config import Organisation, load_organisation
+from hotline_dispatcher.flows import Dispatcher
+from hotline_dispatcher.ops import CaseService
+from hotline_dispatcher.repository import Repository
+from hotline_dispatcher.state import WorkingSet
+from hotline_dispatcher.testing import local, triaged
+
+pytestmark = pytest.mark.integration
+
+TOPICS = TopicNames.for_namespace("flowtest")
+FIRE = "Cháy nhà ở kiệt 5 đường Lê Lợi, có người kẹt bên trong, cứu với"
+
+
+@dataclass
+class Env:
+    org: Organisation
+    repo: Repository
+    clock: ManualClock
+    working: WorkingSet
+    dispatcher: Dispatcher
+    cases: CaseService
+
+    def fresh_dispatcher(self) -> Dispatcher:
+        """Another process (empty memory) on the same database."""
+        working = WorkingSet()
+        service = CaseService(self.org, self.repo, self.clock, TOPICS, None, working)
+        return Dispatcher(
+            self.org,
+            Repository(self.repo.db),
+            self.clock,
+            TOPICS,
+            working,
+            acknowledge=service.acknowledge_from_reply,
+        )
+
+
+@pytest.fixture
+async def env(mongo_db: MotorDatabase) -> AsyncIterator[Env]:
+    org = load_organisation()
+    repo = Repository(mongo_db)
+    await repo.ensure_indexes()
+    clock = ManualClock(local(2024, 1, 24, 8, 43))
+    working = WorkingSet()
+    service = CaseService(org, repo, clock, TOPICS, None, working)
+    dispatcher = Dispatcher(
+        org, repo, clock, TOPICS, working, acknowledge=service.acknowledge_from_reply
+    )
+    yield Env(org, repo, clock, working, dispatcher, service)
+
+
+def decisions(outs: list[Outgoing]) -> list[DispatchDecision]:
+    return [
+        DispatchDecision.model_validate_json(o.value) for o in outs if o.topic == TOPICS.dispatched
+    ]
+
+
+def case_events(outs: list[Outgoing]) -> list[CaseEvent]:
+    return [CaseEvent.model_validate_json(o.value) for o in outs if o.topic == TOPICS.case_events]
+
+
+async def test_a_p1_report_opens_an_assigned_case_with_its_timeline(env: Env) -> None:
+    event = triaged(FIRE, category="fire_rescue", priority="P1", location="hue_city")
+    outs = await env.dispatcher.dispatch_many([event])
+    [decision] = decisions(outs)
+    assert decision.action == DispatchAction.NEW_CASE
+    assert decision.decision_id == f"dec-{event.event_id}"
+    assert decision.case_id == "HUE-20240124-0001"
+    assert decision.responsible_unit == "ca-tp-hue"
+    assert decision.informed_units == ["bgd", "pc07"]
+    assert decision.assignee is not None and decision.assignee.person_id == "hue-city-o2"
+    assert decision.assignee.may_see_reporter
+    assert [lvl.recipients[0].person_id for lvl in decision.escalation][-1] == "director"
+    assert [(r.person_id, r.may_see_reporter) for r in decision.informed] == [
+        ("director", True),
+        ("pc07-o3", False),  # day 23 of the 3-day cycle: [o3, o1]
+    ]
+    assert decision.alert and decision.citizen_reply == CitizenReply.RECEIPT
+    assert decision.reporter.address == "8800112233445566"
+    assert [e.type for e in case_events(outs)] == [CaseEventType.OPENED]
+
+    case = await env.repo.get_case("HUE-20240124-0001")
+    assert case is not None
+    assert (case["state"], case["priority"], case["opened_by"]) == (
+        "assigned",
+        "P1",
+        event.event_id,
+    )
+    timeline = await env.repo.timeline("HUE-20240124-0001")
+    assert [e["type"] for e in timeline] == ["opened", "triaged", "assigned"]
+    assert timeline[0]["text"] == FIRE
+    assert timeline[2]["actor"]["id"] == "dispatcher"
+    assert timeline[1]["actor"]["id"] == "classifier"
+
+
+async def test_case_ids_use_the_local_date_and_count_per_day(env: Env) -> None:
+    # 23:30 local on the 24th is 16:30 UTC; 00:30 local on the 25th is still the 24th in UTC.
+    a = triaged(
+        "Trộm xe máy ở Vỹ Dạ",
+        category="theft",
+        priority="P2",
+        at=local(2024, 1, 24, 23, 30),
+        user_id="a",
+    )
+    b = triaged(
+        "Đua xe trên đường Hùng Vương",
+        category="traffic",
+        priority="P2",
+        at=local(2024, 1, 25, 0, 30),
+        user_id="b",
+    )
+    c = triaged(
+        "Đánh bạc ở Kim Long",
+        category="gambling",
+        priority="P2",
+        at=local(2024, 1, 25, 0, 40),
+        user_id="c",
+    )
+    ids = [d.case_id for d in decisions(await env.dispatcher.dispatch_many([a, b, c]))]
+    assert ids == ["HUE-20240124-0001", "HUE-20240125-0001", "HUE-20240125-0002"]
+    # Another process allocating the same day continues the sequence.
+    d = triaged(
+        "Trộm chó ở An Cựu", category="theft", priority="P2", at=local(2024, 1, 25, 1), user_id="d"
+    )
+    [other] = decisions(await env.fresh_dispatcher().dispatch_many([d]))
+    assert other.case_id == "HUE-20240125-0003"
+    assert all(re.fullmatch(r"HUE-\d{8}-\d{4}", i or "") for i in ids)
+
+
+async def test_a_similar_report_joins_the_case_without_a_new_alert(env: Env) -> None:
+    first = triaged(FIRE, category="fire_rescue", priority="P1", user_id="citizen-1")
+    [opened] = decisions(await env.dispatcher.dispatch_many([first]))
+    second = triaged(
+        "chay nha o kiet 5 le loi, khoi bay mu mit",
+        category="fire_rescue",
+        priority="P1",
+        user_id="citizen-2",
+        at=local(2024, 1, 24, 8, 50),
+    )
+    outs = await env.dispatcher.dispatch_many([second])
+    [merged] = decisions(outs)
+    assert merged.action == DispatchAction.MERGED
+    assert merged.case_id == opened.case_id
+    assert not merged.alert and merged.escalation == [] and merged.assignee is None
+    assert merged.citizen_reply == CitizenReply.RECEIPT  # the citizen still gets the case id
+    assert [e.type for e in case_events(outs)] == [CaseEventType.REPORT_ADDED]
+    timeline = await env.repo.timeline(str(opened.case_id))
+    joined = [e for e in timeline if e["type"] == "report_added"]
+    assert len(joined) == 1
+    assert joined[0]["data"]["reason"] == "same_incident"
+    assert "text similarity" in joined[0]["data"]["detail"]
+    assert opened.case_id in joined[0]["data"]["detail"]
+    reporters = await env.cases.reporters(str(opened.case_id))
+    assert [r.address for r in reporters] == ["citizen-1", "citizen-2"]
+
+
+async def test_reports_that_must_not_merge_open_their_own_cases(env: Env) -> None:
+    await env.dispatcher.dispatch_many([triaged(FIRE, category="fire_rescue", user_id="c1")])
+    others = [
+        # other district
+        triaged(FIRE, category="fire_rescue", location="phu_loc", user_id="c2"),
+        # same district, other incident
+        triaged("Cháy rừng thông ở Kim Long, lửa lan nhanh", category="fire_rescue", user_id="c3"),
+        # same text, later than the merge window (2 h)
+        triaged(FIRE, category="fire_rescue", user_id="c4", at=local(2024, 1, 24, 11, 0)),
+        # no location: never merged across citizens
+        triaged(FIRE, category="fire_rescue", location=None, user_id="c5"),
+    ]
+    result = decisions(await env.dispatcher.dispatch_many(others))
+    assert [d.action for d in result] == [DispatchAction.NEW_CASE] * 4
+    assert len({d.case_id for d in result}) == 4
+
+
+async def test_the_same_citizen_follows_up_on_their_own_case(env: Env) -> None:
+    [opened] = decisions(
+        await env.dispatcher.dispatch_many(
+            [
+                triaged(
+                    FIRE, category="fire_rescue", phone="+84905123456", user_id=None, channel="sms"
+                )
+            ]
+        )
+    )
+    follow = triaged(
+        "Mọi người đã ra ngoài được rồi",
+        category="other",
+        priority="P3",
+        location=None,
+        phone="0905123456",  # same number, written nationally, on another channel
+        user_id="zalo-77",
+        channel="zalo",
+        at=local(2024, 1, 24, 9, 5),
+    )
+    outs = await env.dispatcher.dispatch_many([follow])
+    [decision] = decisions(outs)
+    assert decision.action == DispatchAction.FOLLOWUP
+    assert decision.case_id == opened.case_id
+    assert not decision.alert and decision.citizen_reply == CitizenReply.NONE
+
+
+async def test_more_urgent_news_on_an_open_case_alerts_its_chain_again(env: Env) -> None:
+    [opened] = decisions(
+        await env.dispatcher.dispatch_many(
+            [
+                triaged(
+                    "Có nhóm thanh niên tụ tập gây gổ ở chợ Đông Ba",
+                    category="violence",
+                    priority="P2",
+                    user_id="c1",
+                )
+            ]
+        )
+    )
+    [later] = decisions(
+        await env.dispatcher.dispatch_many(
+            [
+                triaged(
+                    "Đang đâm nhau ở chợ Đông Ba, có máu",
+                    category="violence",
+                    priority="P1",
+                    user_id="c1",
+                )
+            ]
+        )
+    )
+    assert later.action == DispatchAction.FOLLOWUP and later.case_id == opened.case_id
+    assert later.alert and later.escalation and later.escalation[0].timeout_s == 120
+    assert "bgd" in later.informed_units
+    case = await env.repo.get_case(str(opened.case_id))
+    assert case is not None and case["priority"] == "P1"
+
+
+async def test_greetings_open_no_case_and_get_one_courtesy_reply_a_day(env: Env) -> None:
+    hello = dict(category="greeting", priority="P4", location=None, user_id="friendly")
+    first, second = triaged("Chào anh Tuấn", **hello), triaged("hôm nay chưa có gì", **hello)  # type: ignore[arg-type]
+    result = decisions(await env.dispatcher.dispatch_many([first, second]))
+    assert [d.action for d in result] == [DispatchAction.GREETING] * 2
+    assert [d.citizen_reply for d in result] == [CitizenReply.COURTESY, CitizenReply.NONE]
+    assert all(d.case_id is None and not d.alert for d in result)
+    later = triaged("Chào buổi tối", **hello, at=local(2024, 1, 24, 21))  # type: ignore[arg-type]
+    [again] = decisions(await env.dispatcher.dispatch_many([later]))
+    assert again.citizen_reply == CitizenReply.NONE
+    next_day = triaged("Chào buổi sáng", **hello, at=local(2024, 1, 25, 6))  # type: ignore[arg-type]
+    [tomorrow] = decisions(await env.fresh_dispatcher().dispatch_many([next_day]))
+    assert tomorrow.citizen_reply == CitizenReply.COURTESY
+    assert await env.repo.count_cases({}) == 0
+
+
+async def test_a_missed_call_becomes_a_callback_task_for_the_call_taker(env: Env) -> None:
+    call = triaged(
+        "",
+        category="other",
+        priority="P2",
+        location=None,
+        kind="call_missed",
+        channel="voice",
+        phone="+84912345678",
+        user_id=None,
+    )
+    [decision] = decisions(await env.dispatcher.dispatch_many([call]))
+    assert decision.action == DispatchAction.CALLBACK
+    assert decision.responsible_unit == "pv01"
+    assert decision.assignee is not None and decision.assignee.role.value == "call_taker"
+    assert decision.assignee.may_see_reporter
+    assert decision.reporter.phone == "+84912345678"
+    case = await env.repo.get_case(str(decision.case_id))
+    assert case is not None and case["kind"] == "callback"
+    # The same caller trying again joins the callback task.
+    again = triaged(
+        "",
+        category="other",
+        priority="P2",
+        location=None,
+        kind="call_missed",
+        channel="voice",
+        phone="+84912345678",
+        user_id=None,
+        at=local(2024, 1, 24, 8, 45),
+    )
+    [repeat] = decisions(await env.dispatcher.dispatch_many([again]))
+    assert repeat.action == DispatchAction.FOLLOWUP and repeat.case_id == decision.case_id
+
+
+async def test_an_officers_ok_reply_acknowledges_the_case(env: Env) -> None:
+    [opened] = decisions(
+        await env.dispatcher.dispatch_many([triaged(FIRE, category="fire_rescue")])
+    )
+    officer = env.org.people["hue-city-o2"]
+    sms = next(c.address for c in officer.contacts if c.channel == "sms")
+    reply = triaged(
+        f"OK {opened.case_id}",
+        category="other",
+        priority="P3",
+        location=None,
+        channel="sms",
+        phone=sms,
+        user_id=None,
+    )
+    outs = await env.dispatcher.dispatch_many([reply])
+    [decision] = decisions(outs)
+    assert decision.action == DispatchAction.ACKNOWLEDGEMENT
+    assert decision.case_id == opened.case_id and not decision.alert
+    [ack] = case_events(outs)
+    assert ack.type == CaseEventType.ACKNOWLEDGED and ack.actor.id == "hue-city-o2"
+    assert ack.source == "dispatcher" and ack.data["via"] == "reply"
+    case = await env.repo.get_case(str(opened.case_id))
+    assert case is not None and case["state"] == "acknowledged"
+    assert await env.repo.count_cases({}) == 1  # no case opened for the reply
+    # A citizen writing the same words is not an officer: that is a report.
+    citizen = triaged(
+        f"OK {opened.case_id}", category="other", priority="P3", location=None, user_id="x"
+    )
+    [not_ack] = decisions(await env.dispatcher.dispatch_many([citizen]))
+    assert not_ack.action != DispatchAction.ACKNOWLEDGEMENT
+
+
+async def test_redelivery_never_opens_a_second_case_or_decision(env: Env) -> None:
+    event = triaged(FIRE, category="fire_rescue")
+    first = await env.dispatcher.dispatch_many([event])
+    again = await env.dispatcher.dispatch_many([event])
+    assert [o.value for o in again] == [o.value for o in first]  # the stored decision, as it was
+    # ... also from another replica, and twice within one batch
+    elsewhere = await env.fresh_dispatcher().dispatch_many([event, event])
+    assert [o.value for o in elsewhere] == [o.value for o in first]
+    assert await env.repo.count_cases({}) == 1
+    assert await env.repo.db["decisions"].count_documents({}) == 1
+    assert len(await env.repo.timeline(str(decisions(first)[0].case_id))) == 3
+
+
+async def test_a_decision_stored_before_a_crash_is_completed_on_redelivery(env: Env) -> None:
+    event = triaged(FIRE, category="fire_rescue")
+    outs = await env.dispatcher.dispatch_many([event])
+    case_id = str(decisions(outs)[0].case_id)
+    # Simulate a crash between the decision (write-ahead record) and the case writes.
+    await env.repo.db["cases"].delete_many({})
+    await env.repo.db["timeline"].delete_many({})
+    again = await env.fresh_dispatcher().dispatch_many([event])
+    assert [o.value for o in again] == [o.value for o in outs]
+    assert (await env.repo.get_case(case_id)) is not None
+    assert len(await env.repo.timeline(case_id)) == 3
+
+
+async def test_an_event_claimed_but_never_decided_is_decided_on_redelivery(env: Env) -> None:
+    event = triaged(FIRE, category="fire_rescue")
+    await env.repo.claim_many([f"dispatch:{event.event_id}"], env.clock.now())  # died right after
+    [decision] = decisions(await env.dispatcher.dispatch_many([event]))
+    assert decision.action == DispatchAction.NEW_CASE
+    assert await env.repo.count_cases({}) == 1
+
+
+async def test_the_fewest_open_cases_and_the_working_set_survive_a_restart(env: Env) -> None:
+    texts = ["Trộm xe máy ở Vỹ Dạ", "Mất cắp điện thoại tại ga Huế", "Giật túi xách đường Lê Lợi"]
+    reports = [
+        triaged(text, category="theft", priority="P2", user_id=f"u{i}")
+        for i, text in enumerate(texts)
+    ]
+    result = decisions(await env.dispatcher.dispatch_many(reports))
+    # Two on call (o2, o3): load-balanced 2/1.
+    assert [d.assignee.person_id for d in result if d.assignee] == [
+        "hue-city-o2",
+        "hue-city-o3",
+        "hue-city-o2",
+    ]
+    restarted = env.fresh_dispatcher()
+    await restarted.working.refresh(
+        env.repo, env.clock.now() + timedelta(minutes=1), timedelta(days=1)
+    )
+    assert restarted.working.loads == {"hue-city-o2": 2, "hue-city-o3": 1}
+    [next_one] = decisions(
+        await restarted.dispatch_many(
+            [triaged("Trộm điện thoại ở Phú Hội", category="theft", priority="P2", user_id="u9")]
+        )
+    )
+    assert next_one.assignee is not None and next_one.assignee.person_id == "hue-city-o3"
+    # ... and a follow-up is recognised by the restarted process.
+    [follow] = decisions(
+        await restarted.dispatch_many(
+            [
+                triaged(
+                    "thêm thông tin: xe màu đỏ",
+                    category="other",
+                    priority="P3",
+                    location=None,
+                    user_id="u0",
+                )
+            ]
+        )
+    )
+    assert follow.action == DispatchAction.FOLLOWUP and follow.case_id == result[0].case_id
