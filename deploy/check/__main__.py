@@ -21,7 +21,9 @@ from deploy.check.tools import ToolError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.check", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("checks", nargs="*", help=f"a subset of: {', '.join(CHECKS)}")
     parser.add_argument("--list", action="store_true", help="list the checks")
     parser.add_argument("--write", action="store_true", help="regenerate the generated manifests")

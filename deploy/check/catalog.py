@@ -22,7 +22,13 @@ from pydantic.fields import FieldInfo
 from deploy.check.paths import REPO, SERVICES
 
 # Series Prometheus makes itself, or that the rules create.
-BUILTIN_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE"}
+BUILTIN_SERIES = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+}
 # Labels a scrape adds (Prometheus Operator target labels included) and the histogram's `le`.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "endpoint", "service", "le"}
 
@@ -46,13 +52,18 @@ class Metric:
                 f"{self.name}_created": self.labels,
             }
         if self.kind == "summary":
-            return {self.name: self.labels | {"quantile"}, f"{self.name}_sum": self.labels,
-                    f"{self.name}_count": self.labels}
+            return {
+                self.name: self.labels | {"quantile"},
+                f"{self.name}_sum": self.labels,
+                f"{self.name}_count": self.labels,
+            }
         if self.kind == "info":
             return {f"{self.name}_info": self.labels}
         if self.kind == "unknown":  # from the docs: accept both shapes
-            return {self.name: self.labels, **{f"{self.name}_{s}": self.labels | {"le"}
-                                               for s in ("bucket", "sum", "count")}}
+            return {
+                self.name: self.labels,
+                **{f"{self.name}_{s}": self.labels | {"le"} for s in ("bucket", "sum", "count")},
+            }
         return {self.name: self.labels}
 
 
@@ -71,13 +82,13 @@ class MetricCatalog:
 
 def _registry_metrics(module: str) -> list[Metric]:
     mod = importlib.import_module(module)
-    from prometheus_client import metrics as pm  # noqa: PLC0415 - after the module registered
+    from prometheus_client import metrics as pm
 
     found = []
     for value in vars(mod).values():
         if isinstance(value, pm.MetricWrapperBase):
             name = value._name  # the family name (a counter's without `_total`)
-            found.append(Metric(name, value._type, frozenset(value._labelnames), module))
+            found.append(Metric(name, str(value._type), frozenset(value._labelnames), module))
     return found
 
 
@@ -93,7 +104,9 @@ def architecture_metrics(doc: Path = REPO / "docs" / "architecture.md") -> list[
         kind = "histogram" if hist or name.endswith("_seconds") else "unknown"
         if name.endswith("_total"):
             kind, name = "counter", name[: -len("_total")]
-        metrics.append(Metric(name, kind, frozenset(filter(None, labels.split(","))), "docs/architecture.md"))
+        metrics.append(
+            Metric(name, kind, frozenset(filter(None, labels.split(","))), "docs/architecture.md")
+        )
     return metrics
 
 
@@ -166,7 +179,7 @@ def _is_secret(info: FieldInfo) -> bool:
 
 def service_settings(svc: str) -> ServiceSettings | None:
     """The settings of one service, or None while its settings module does not exist."""
-    from hotline.settings import HotlineSettings  # noqa: PLC0415
+    from hotline.settings import HotlineSettings
 
     module = f"hotline_{svc}.settings"
     try:
@@ -178,11 +191,15 @@ def service_settings(svc: str) -> ServiceSettings | None:
     classes = [
         v
         for v in vars(mod).values()
-        if isinstance(v, type) and issubclass(v, HotlineSettings) and v is not HotlineSettings
+        if isinstance(v, type)
+        and issubclass(v, HotlineSettings)
+        and v is not HotlineSettings
         and v.__module__ == module
     ]
     if len(classes) != 1:
-        raise RuntimeError(f"{module} should define exactly one HotlineSettings subclass, found {classes}")
+        raise RuntimeError(
+            f"{module} should define exactly one HotlineSettings subclass, found {classes}"
+        )
     cls = classes[0]
     prefix = str(cls.model_config.get("env_prefix", ""))
     env: dict[str, EnvVar] = {}
@@ -195,7 +212,7 @@ def service_settings(svc: str) -> ServiceSettings | None:
 
 def shared_env() -> dict[str, EnvVar]:
     """The variables every service reads (HotlineSettings' own fields)."""
-    from hotline.settings import HotlineSettings  # noqa: PLC0415
+    from hotline.settings import HotlineSettings
 
     prefix = str(HotlineSettings.model_config.get("env_prefix", ""))
     env: dict[str, EnvVar] = {}
@@ -210,6 +227,8 @@ def shared_env() -> dict[str, EnvVar]:
 ARCH_ROW = re.compile(r"^\| (\w+) \| `hotline_(\w+)` \| (\d+) \(`(\w+)`\) \| `(\w+)` \|", re.M)
 
 
-def architecture_ports(doc: Path = REPO / "docs" / "architecture.md") -> dict[str, tuple[int, str, str]]:
+def architecture_ports(
+    doc: Path = REPO / "docs" / "architecture.md",
+) -> dict[str, tuple[int, str, str]]:
     """service → (port, port env var, env prefix) from the architecture table."""
     return {m[0]: (int(m[2]), m[3], m[4]) for m in ARCH_ROW.findall(doc.read_text())}

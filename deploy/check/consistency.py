@@ -175,11 +175,15 @@ def check_pod_security(r: Rendered) -> list[str]:
             if image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]:
                 problems.append(f"{c}: image {image!r} has no pinned tag")
         if spec.get("automountServiceAccountToken") is not False:
-            problems.append(f"{where}: automountServiceAccountToken should be false (no API access)")
+            problems.append(
+                f"{where}: automountServiceAccountToken should be false (no API access)"
+            )
         if spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"):
             problems.append(f"{where}: uses the host's namespaces")
         mounts_tmp = any(
-            m.get("mountPath") == "/tmp" for c in spec.get("containers", []) for m in c.get("volumeMounts", [])
+            m.get("mountPath") == "/tmp"  # noqa: S108 - the emptyDir the image expects
+            for c in spec.get("containers", [])
+            for m in c.get("volumeMounts", [])
         )
         if obj["kind"] == "Deployment" and not mounts_tmp:
             problems.append(f"{where}: no /tmp volume (the root filesystem is read-only)")
@@ -205,7 +209,9 @@ def check_services(
         if not selector_matches(dep["spec"]["selector"], labels):
             problems.append(f"{where}: the Deployment's selector does not match its pod labels")
         if labels.get("app.kubernetes.io/component") != "pipeline":
-            problems.append(f"{where}: pods lack app.kubernetes.io/component=pipeline (NetworkPolicies use it)")
+            problems.append(
+                f"{where}: pods lack app.kubernetes.io/component=pipeline (NetworkPolicies use it)"
+            )
         sa = spec.get("serviceAccountName")
         if sa != svc or r.get("ServiceAccount", svc) is None:
             problems.append(f"{where}: should run as its own ServiceAccount {svc} (found {sa!r})")
@@ -228,17 +234,23 @@ def check_services(
             configured = int(env_values[env_port]) if env_values.get(env_port) else default_port
             if default_port != expected:
                 problems.append(
-                    f"{where}: settings default port {default_port} differs from docs/architecture.md ({expected})"
+                    f"{where}: settings default port {default_port} differs from "
+                    f"docs/architecture.md ({expected})"
                 )
             expected = configured
         if ports.get("http") != expected:
-            problems.append(f"{where}: container port 'http' is {ports.get('http')}, the service listens on {expected}")
+            problems.append(
+                f"{where}: container port 'http' is {ports.get('http')}, the service listens on "
+                f"{expected}"
+            )
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             get = (c.get(probe) or {}).get("httpGet") or {}
             if get.get("path") != path:
                 problems.append(f"{where}: {probe} must GET {path} (found {get.get('path')!r})")
             if get.get("port") not in ("http", expected):
-                problems.append(f"{where}: {probe} targets port {get.get('port')!r}, not the service port")
+                problems.append(
+                    f"{where}: {probe} targets port {get.get('port')!r}, not the service port"
+                )
         service = r.get("Service", svc)
         if service is None:
             problems.append(f"{where}: no Service named {svc}")
@@ -247,7 +259,9 @@ def check_services(
                 problems.append(f"{where}: the Service's selector does not match the pods")
             sports = service["spec"].get("ports", [])
             if not any(
-                p.get("name") == "http" and p.get("port") == expected and p.get("targetPort") in ("http", expected)
+                p.get("name") == "http"
+                and p.get("port") == expected
+                and p.get("targetPort") in ("http", expected)
                 for p in sports
             ):
                 problems.append(f"{where}: the Service has no port 'http' {expected} -> http")
@@ -279,7 +293,11 @@ def check_env(
             prefix = f"{svc.upper()}_"
             known = set(shared)
             for key in env:
-                if key not in known and not key.startswith(prefix) and key not in THIRD_PARTY_ENV.get(svc, set()):
+                if (
+                    key not in known
+                    and not key.startswith(prefix)
+                    and key not in THIRD_PARTY_ENV.get(svc, set())
+                ):
                     problems.append(f"{where}: env {key} is neither shared nor {prefix}*")
             continue
         known_env = s.env
@@ -293,16 +311,22 @@ def check_env(
             if r.overlay == "prod" and value and LOCALHOST.search(value):
                 problems.append(f"{where}: env {key}={value} points at localhost in production")
         for var in known_env.values():
-            if var.required and not any(n in env for n in known_env if known_env[n].field == var.field):
+            if var.required and not any(
+                n in env for n in known_env if known_env[n].field == var.field
+            ):
                 problems.append(f"{where}: required setting {var.field} ({var.name}) is not set")
         host_var = f"{s.prefix}HOST".upper()
         host = env.get(host_var, s.default("host"))
         if host != "0.0.0.0":
-            problems.append(f"{where}: {host_var} is {host!r}; in a pod the service must listen on 0.0.0.0")
+            problems.append(
+                f"{where}: {host_var} is {host!r}; in a pod the service must listen on 0.0.0.0"
+            )
     return problems
 
 
-def _mounted_file(r: Rendered, spec: dict[str, Any], container: dict[str, Any], path: str) -> list[str]:
+def _mounted_file(
+    r: Rendered, spec: dict[str, Any], container: dict[str, Any], path: str
+) -> list[str]:
     for mount in container.get("volumeMounts", []):
         base = mount["mountPath"].rstrip("/") + "/"
         if not (path + "/").startswith(base):
@@ -315,9 +339,12 @@ def _mounted_file(r: Rendered, spec: dict[str, Any], container: dict[str, Any], 
         data = config_data(r, "ConfigMap", volume["configMap"]["name"])
         if data is None:
             return [f"ConfigMap {volume['configMap']['name']} is not in the overlay"]
-        rest = path[len(base):]
+        rest = path[len(base) :]
         if rest and rest not in data:
-            return [f"{path}: ConfigMap {volume['configMap']['name']} has no key {rest} (has {sorted(data)})"]
+            return [
+                f"{path}: ConfigMap {volume['configMap']['name']} has no key {rest} (has "
+                f"{sorted(data)})"
+            ]
         return []
     return [f"{path} is not inside any mounted volume"]
 
@@ -332,21 +359,36 @@ def check_references(r: Rendered, example_secrets: dict[str, dict[str, str]]) ->
                 cm = volume["configMap"]
                 data = config_data(r, "ConfigMap", cm["name"])
                 if data is None and not cm.get("optional"):
-                    problems.append(f"[{r.overlay}] {name(obj)}: volume ConfigMap {cm['name']} not in the overlay")
+                    problems.append(
+                        f"[{r.overlay}] {name(obj)}: volume ConfigMap {cm['name']} not in the "
+                        "overlay"
+                    )
                 for item in cm.get("items", []):
                     if data is not None and item["key"] not in data:
-                        problems.append(f"[{r.overlay}] {name(obj)}: ConfigMap {cm['name']} has no key {item['key']}")
+                        problems.append(
+                            f"[{r.overlay}] {name(obj)}: ConfigMap {cm['name']} has no key "
+                            f"{item['key']}"
+                        )
             if "secret" in volume:
                 sec = volume["secret"]
-                data = config_data(r, "Secret", sec["secretName"]) or example_secrets.get(sec["secretName"])
+                data = config_data(r, "Secret", sec["secretName"]) or example_secrets.get(
+                    sec["secretName"]
+                )
                 if data is None:
-                    problems.append(f"[{r.overlay}] {name(obj)}: volume Secret {sec['secretName']} unknown")
+                    problems.append(
+                        f"[{r.overlay}] {name(obj)}: volume Secret {sec['secretName']} unknown"
+                    )
                 for item in sec.get("items", []):
                     if data is not None and item["key"] not in data:
-                        problems.append(f"[{r.overlay}] {name(obj)}: Secret {sec['secretName']} has no key {item['key']}")
+                        problems.append(
+                            f"[{r.overlay}] {name(obj)}: Secret {sec['secretName']} has no key "
+                            f"{item['key']}"
+                        )
         for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
             _, refs = container_env(r, container, example_secrets)
-            problems += [f"[{r.overlay}] {name(obj)} container {container['name']}: {p}" for p in refs]
+            problems += [
+                f"[{r.overlay}] {name(obj)} container {container['name']}: {p}" for p in refs
+            ]
     return problems
 
 
@@ -356,7 +398,7 @@ def check_references(r: Rendered, example_secrets: dict[str, dict[str, str]]) ->
 def check_topics(r: Rendered) -> list[str]:
     """One KafkaTopic per registry topic, with its partitions, retention and cleanup policy;
     replication as the registry says in prod and never above the broker count."""
-    from hotline.contracts.topics import ALL_TOPICS  # noqa: PLC0415
+    from hotline.contracts.topics import ALL_TOPICS
 
     problems = []
     kafkas = r.of_kind("Kafka")
@@ -366,11 +408,16 @@ def check_topics(r: Rendered) -> list[str]:
     brokers = sum(
         p["spec"]["replicas"]
         for p in r.of_kind("KafkaNodePool")
-        if "broker" in p["spec"]["roles"] and p["metadata"].get("labels", {}).get("strimzi.io/cluster") == cluster
+        if "broker" in p["spec"]["roles"]
+        and p["metadata"].get("labels", {}).get("strimzi.io/cluster") == cluster
     )
     if not brokers:
-        problems.append(f"[{r.overlay}] no KafkaNodePool with the broker role for cluster {cluster}")
-    topics = {t["spec"].get("topicName") or t["metadata"]["name"]: t for t in r.of_kind("KafkaTopic")}
+        problems.append(
+            f"[{r.overlay}] no KafkaNodePool with the broker role for cluster {cluster}"
+        )
+    topics = {
+        t["spec"].get("topicName") or t["metadata"]["name"]: t for t in r.of_kind("KafkaTopic")
+    }
     registry = {spec.name: spec for spec in ALL_TOPICS}
     for extra in sorted(set(topics) - set(registry)):
         problems.append(f"[{r.overlay}] KafkaTopic {extra} is not in the topic registry")
@@ -384,11 +431,15 @@ def check_topics(r: Rendered) -> list[str]:
             problems.append(f"{where}: label strimzi.io/cluster is not {cluster}")
         s = t["spec"]
         if s.get("partitions") != spec.partitions:
-            problems.append(f"{where}: {s.get('partitions')} partitions, the registry says {spec.partitions}")
+            problems.append(
+                f"{where}: {s.get('partitions')} partitions, the registry says {spec.partitions}"
+            )
         cfg = {k: str(v) for k, v in (s.get("config") or {}).items()}
         for key in ("cleanup.policy", "retention.ms"):
             if cfg.get(key) != spec.config()[key]:
-                problems.append(f"{where}: {key}={cfg.get(key)}, the registry says {spec.config()[key]}")
+                problems.append(
+                    f"{where}: {key}={cfg.get(key)}, the registry says {spec.config()[key]}"
+                )
         for key, value in spec.extra_config.items():
             if cfg.get(key) != value:
                 problems.append(f"{where}: {key}={cfg.get(key)}, the registry says {value}")
@@ -399,7 +450,9 @@ def check_topics(r: Rendered) -> list[str]:
             problems.append(f"{where}: min.insync.replicas above the replication factor")
         if r.overlay == "prod":
             if replicas != spec.replication_factor:
-                problems.append(f"{where}: {replicas} replicas, the registry says {spec.replication_factor}")
+                problems.append(
+                    f"{where}: {replicas} replicas, the registry says {spec.replication_factor}"
+                )
             if cfg.get("min.insync.replicas") != spec.config()["min.insync.replicas"]:
                 problems.append(f"{where}: min.insync.replicas differs from the registry")
     return problems
@@ -411,7 +464,7 @@ def check_autoscaling(
     """KEDA: each consumer's ScaledObject watches the topics the registry says it consumes, with
     its consumer group, and never asks for more replicas than the smallest of those topics has
     partitions. HPA: ingest on CPU."""
-    from hotline.contracts.topics import ALL_TOPICS  # noqa: PLC0415
+    from hotline.contracts.topics import ALL_TOPICS
 
     problems = []
     kafka = r.of_kind("Kafka")
@@ -430,11 +483,14 @@ def check_autoscaling(
         max_replicas = so["spec"].get("maxReplicaCount", 100)
         if max_replicas > bound:
             problems.append(
-                f"{where}: maxReplicaCount {max_replicas} > {bound} partitions of {', '.join(consumed)}"
+                f"{where}: maxReplicaCount {max_replicas} > {bound} partitions of "
+                f"{', '.join(consumed)}"
                 " (extra consumers would sit idle)"
             )
         if so["spec"].get("minReplicaCount", 0) < 1:
-            problems.append(f"{where}: minReplicaCount must be >= 1 (never scale a consumer to zero)")
+            problems.append(
+                f"{where}: minReplicaCount must be >= 1 (never scale a consumer to zero)"
+            )
         watched = set()
         s = settings.get(target)
         group = None
@@ -446,9 +502,14 @@ def check_autoscaling(
             md = trig.get("metadata", {})
             watched.add(md.get("topic"))
             if md.get("topic") not in consumed:
-                problems.append(f"{where}: trigger topic {md.get('topic')} is not consumed by {target}")
+                problems.append(
+                    f"{where}: trigger topic {md.get('topic')} is not consumed by {target}"
+                )
             if group is not None and md.get("consumerGroup") != group:
-                problems.append(f"{where}: consumerGroup {md.get('consumerGroup')!r}, {target}'s settings use {group!r}")
+                problems.append(
+                    f"{where}: consumerGroup {md.get('consumerGroup')!r}, {target}'s settings use "
+                    f"{group!r}"
+                )
             if bootstrap and not str(md.get("bootstrapServers", "")).startswith(bootstrap):
                 problems.append(f"{where}: bootstrapServers should be {bootstrap}...")
         missing = set(consumed) - watched
@@ -459,7 +520,9 @@ def check_autoscaling(
         if r.get("Deployment", target) is None:
             problems.append(f"[{r.overlay}] HPA {hpa['metadata']['name']}: no Deployment {target}")
         if hpa["spec"].get("minReplicas", 1) > hpa["spec"]["maxReplicas"]:
-            problems.append(f"[{r.overlay}] HPA {hpa['metadata']['name']}: minReplicas > maxReplicas")
+            problems.append(
+                f"[{r.overlay}] HPA {hpa['metadata']['name']}: minReplicas > maxReplicas"
+            )
     scaled = [so["spec"]["scaleTargetRef"]["name"] for so in r.of_kind("ScaledObject")]
     scaled += [h["spec"]["scaleTargetRef"]["name"] for h in r.of_kind("HorizontalPodAutoscaler")]
     for target in set(scaled):
@@ -469,9 +532,12 @@ def check_autoscaling(
         for svc in services:
             if svc not in scaled:
                 problems.append(f"[prod] {svc} has no autoscaler")
-        hpa_targets = {h["spec"]["scaleTargetRef"]["name"]: h for h in r.of_kind("HorizontalPodAutoscaler")}
+        hpa_targets = {
+            h["spec"]["scaleTargetRef"]["name"]: h for h in r.of_kind("HorizontalPodAutoscaler")
+        }
         if "ingest" in hpa_targets and not any(
-            m.get("resource", {}).get("name") == "cpu" for m in hpa_targets["ingest"]["spec"].get("metrics", [])
+            m.get("resource", {}).get("name") == "cpu"
+            for m in hpa_targets["ingest"]["spec"].get("metrics", [])
         ):
             problems.append("[prod] the ingest HPA does not scale on CPU")
     return problems
@@ -487,7 +553,8 @@ def check_monitoring(r: Rendered, root: Path, services: tuple[str, ...]) -> list
         if service is None:
             continue
         monitors = [
-            sm for sm in r.of_kind("ServiceMonitor")
+            sm
+            for sm in r.of_kind("ServiceMonitor")
             if selector_matches(sm["spec"]["selector"], service["metadata"].get("labels", {}))
         ]
         if not monitors:
@@ -496,12 +563,19 @@ def check_monitoring(r: Rendered, root: Path, services: tuple[str, ...]) -> list
         for sm in monitors:
             for ep in sm["spec"].get("endpoints", []):
                 if ep.get("port") not in port_names:
-                    problems.append(f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: Service {svc} has no port {ep.get('port')!r}")
+                    problems.append(
+                        f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: Service {svc} "
+                        f"has no port {ep.get('port')!r}"
+                    )
                 if ep.get("path", "/metrics") != "/metrics":
-                    problems.append(f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: path must be /metrics")
+                    problems.append(
+                        f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: path must be "
+                        "/metrics"
+                    )
                 if ep.get("honorLabels") is not True:
                     problems.append(
-                        f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: honorLabels must be true "
+                        f"[{r.overlay}] ServiceMonitor {sm['metadata']['name']}: honorLabels must "
+                        "be true "
                         "(else the services' `service` label becomes exported_service)"
                     )
     rules = yaml.safe_load((root / "deploy" / "prometheus" / "rules.yml").read_text())["groups"]
@@ -509,17 +583,30 @@ def check_monitoring(r: Rendered, root: Path, services: tuple[str, ...]) -> list
     if len(prs) != 1:
         problems.append(f"[{r.overlay}] expected one PrometheusRule, found {len(prs)}")
     elif prs[0]["spec"]["groups"] != rules:
-        problems.append(f"[{r.overlay}] PrometheusRule differs from deploy/prometheus/rules.yml (run --write)")
+        problems.append(
+            f"[{r.overlay}] PrometheusRule differs from deploy/prometheus/rules.yml (run --write)"
+        )
     dashboards = sorted((root / "deploy" / "grafana").glob("*.json"))
-    cms = [cm for cm in r.of_kind("ConfigMap") if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    cms = [
+        cm
+        for cm in r.of_kind("ConfigMap")
+        if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
     shipped = {k: v for cm in cms for k, v in (cm.get("data") or {}).items()}
     for path in dashboards:
         if path.name not in shipped:
-            problems.append(f"[{r.overlay}] dashboard {path.name} is in no ConfigMap labelled grafana_dashboard=1")
+            problems.append(
+                f"[{r.overlay}] dashboard {path.name} is in no ConfigMap labelled "
+                "grafana_dashboard=1"
+            )
         elif json.loads(shipped[path.name]) != json.loads(path.read_text()):
-            problems.append(f"[{r.overlay}] dashboard ConfigMap for {path.name} differs from the file")
+            problems.append(
+                f"[{r.overlay}] dashboard ConfigMap for {path.name} differs from the file"
+            )
     for key in sorted(set(shipped) - {p.name for p in dashboards}):
-        problems.append(f"[{r.overlay}] dashboard ConfigMap key {key} has no file in deploy/grafana")
+        problems.append(
+            f"[{r.overlay}] dashboard ConfigMap key {key} has no file in deploy/grafana"
+        )
     return problems
 
 
@@ -575,8 +662,14 @@ def flow_allowed(
         ns, labels = side
         if ns != own_ns:
             return []
-        return [p for p in policies if kind in p["spec"].get("policyTypes", ["Ingress"])
-                and (p["spec"]["podSelector"] == {} or selector_matches(p["spec"]["podSelector"], labels))]
+        return [
+            p
+            for p in policies
+            if kind in p["spec"].get("policyTypes", ["Ingress"])
+            and (
+                p["spec"]["podSelector"] == {} or selector_matches(p["spec"]["podSelector"], labels)
+            )
+        ]
 
     if not isinstance(src, str):
         egress = isolated(src, "Egress")
@@ -604,7 +697,10 @@ def flow_allowed(
                     peers = rule.get("from")
                     if not _port_ok(rule.get("ports"), port, port_name):
                         continue
-                    if not peers or (not isinstance(src, str) and any(_peer_admits(peer, src[0], src[1], own_ns) for peer in peers)):
+                    if not peers or (
+                        not isinstance(src, str)
+                        and any(_peer_admits(peer, src[0], src[1], own_ns) for peer in peers)
+                    ):
                         ok = True
             if not ok:
                 return False
@@ -622,15 +718,25 @@ def strimzi_policies(r: Rendered) -> list[Obj]:
             rule: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": listener["port"]}]}
             if listener.get("networkPolicyPeers"):
                 rule["from"] = listener["networkPolicyPeers"]
-            out.append({
-                "kind": "NetworkPolicy",
-                "metadata": {"name": f"{cluster}-network-policy-kafka", "namespace": kafka["metadata"].get("namespace", "hotline")},
-                "spec": {
-                    "podSelector": {"matchLabels": {"strimzi.io/cluster": cluster, "strimzi.io/kind": "Kafka"}},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [rule],
-                },
-            })
+            out.append(
+                {
+                    "kind": "NetworkPolicy",
+                    "metadata": {
+                        "name": f"{cluster}-network-policy-kafka",
+                        "namespace": kafka["metadata"].get("namespace", "hotline"),
+                    },
+                    "spec": {
+                        "podSelector": {
+                            "matchLabels": {
+                                "strimzi.io/cluster": cluster,
+                                "strimzi.io/kind": "Kafka",
+                            }
+                        },
+                        "policyTypes": ["Ingress"],
+                        "ingress": [rule],
+                    },
+                }
+            )
     return out
 
 
@@ -642,7 +748,11 @@ def pod_labels(r: Rendered, workload: str) -> dict[str, str]:
     return {}
 
 
-KAFKA_POD = {"strimzi.io/cluster": "hotline", "strimzi.io/kind": "Kafka", "strimzi.io/name": "hotline-kafka"}
+KAFKA_POD = {
+    "strimzi.io/cluster": "hotline",
+    "strimzi.io/kind": "Kafka",
+    "strimzi.io/name": "hotline-kafka",
+}
 PROMETHEUS = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
 CONSOLE = ("hotline", {"app.kubernetes.io/name": "console"})
@@ -653,11 +763,22 @@ def check_network(r: Rendered) -> list[str]:
     """The flows the pipeline needs are allowed, and a few it must not have are denied."""
     if not r.of_kind("NetworkPolicy"):
         return [f"[{r.overlay}] no NetworkPolicy"]
-    if not any(p["spec"]["podSelector"] == {} and not p["spec"].get("ingress") and not p["spec"].get("egress")
-               and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"} for p in r.of_kind("NetworkPolicy")):
-        return [f"[{r.overlay}] no default-deny NetworkPolicy (podSelector {{}}, Ingress and Egress, no rules)"]
+    if not any(
+        p["spec"]["podSelector"] == {}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        for p in r.of_kind("NetworkPolicy")
+    ):
+        return [
+            f"[{r.overlay}] no default-deny NetworkPolicy (podSelector {{}}, Ingress and Egress, "
+            "no rules)"
+        ]
     ns = "hotline"
-    pods = {svc: (ns, pod_labels(r, svc)) for svc in ("ingest", "classifier", "dispatcher", "notifier", "mongodb")}
+    pods = {
+        svc: (ns, pod_labels(r, svc))
+        for svc in ("ingest", "classifier", "dispatcher", "notifier", "mongodb")
+    }
     ports = {"ingest": 8001, "classifier": 8002, "dispatcher": 8003, "notifier": 8004}
     kafka = (ns, KAFKA_POD)
     must: list[tuple[str, Any, Any, int, str | None]] = []
@@ -665,20 +786,52 @@ def check_network(r: Rendered) -> list[str]:
     for svc, port in ports.items():
         must.append((f"{svc} -> kafka:9092", pods[svc], kafka, 9092, None))
         must.append((f"prometheus -> {svc}:{port}", PROMETHEUS, pods[svc], port, "http"))
-        must.append((f"{svc} -> DNS", pods[svc], ("kube-system", {"k8s-app": "kube-dns"}), 53, None))
+        must.append(
+            (f"{svc} -> DNS", pods[svc], ("kube-system", {"k8s-app": "kube-dns"}), 53, None)
+        )
     if r.get("StatefulSet", "mongodb") is not None:
         for svc in ("ingest", "dispatcher", "notifier"):
             must.append((f"{svc} -> mongodb:27017", pods[svc], pods["mongodb"], 27017, None))
-        must_not.append(("classifier -> mongodb:27017", pods["classifier"], pods["mongodb"], 27017, None))
-        must.append(("mongodb -> mongodb:27017 (replication)", pods["mongodb"], pods["mongodb"], 27017, None))
-    must.append(("ingress controller -> ingest:8001", INGRESS_CONTROLLER, pods["ingest"], 8001, "http"))
-    must.append(("ingress controller -> notifier:8004 (ack links)", INGRESS_CONTROLLER, pods["notifier"], 8004, "http"))
+        must_not.append(
+            ("classifier -> mongodb:27017", pods["classifier"], pods["mongodb"], 27017, None)
+        )
+        must.append(
+            (
+                "mongodb -> mongodb:27017 (replication)",
+                pods["mongodb"],
+                pods["mongodb"],
+                27017,
+                None,
+            )
+        )
+    must.append(
+        ("ingress controller -> ingest:8001", INGRESS_CONTROLLER, pods["ingest"], 8001, "http")
+    )
+    must.append(
+        (
+            "ingress controller -> notifier:8004 (ack links)",
+            INGRESS_CONTROLLER,
+            pods["notifier"],
+            8004,
+            "http",
+        )
+    )
     must.append(("console -> dispatcher:8003 (ops API)", CONSOLE, pods["dispatcher"], 8003, "http"))
     must.append(("notifier -> providers:443", pods["notifier"], PROVIDER_IP, 443, None))
-    must_not.append(("ingress controller -> dispatcher:8003", INGRESS_CONTROLLER, pods["dispatcher"], 8003, "http"))
+    must_not.append(
+        (
+            "ingress controller -> dispatcher:8003",
+            INGRESS_CONTROLLER,
+            pods["dispatcher"],
+            8003,
+            "http",
+        )
+    )
     must_not.append(("ingest -> internet:443", pods["ingest"], PROVIDER_IP, 443, None))
     must_not.append(("classifier -> internet:443", pods["classifier"], PROVIDER_IP, 443, None))
-    must_not.append(("notifier -> cluster-private 10.0.0.1:443", pods["notifier"], "10.0.0.1", 443, None))
+    must_not.append(
+        ("notifier -> cluster-private 10.0.0.1:443", pods["notifier"], "10.0.0.1", 443, None)
+    )
     problems = []
     for label, src, dst, port, pname in must:
         if not flow_allowed(r, src, dst, port, pname):
@@ -700,7 +853,9 @@ def check_overlay(r: Rendered, services: tuple[str, ...]) -> list[str]:
     common = common or {}
     want_env = {"dev": "development", "prod": "production"}.get(r.overlay)
     if want_env and common.get("HOTLINE_ENV") != want_env:
-        problems.append(f"[{r.overlay}] HOTLINE_ENV is {common.get('HOTLINE_ENV')!r}, expected {want_env}")
+        problems.append(
+            f"[{r.overlay}] HOTLINE_ENV is {common.get('HOTLINE_ENV')!r}, expected {want_env}"
+        )
     if r.overlay == "dev":
         for svc in services:
             dep = r.get("Deployment", svc)
@@ -710,14 +865,18 @@ def check_overlay(r: Rendered, services: tuple[str, ...]) -> list[str]:
         if r.of_kind("Secret"):
             problems.append(
                 "[prod] the overlay generates Secrets "
-                f"({', '.join(s['metadata']['name'] for s in r.of_kind('Secret'))}); prod only references them"
+                f"({', '.join(s['metadata']['name'] for s in r.of_kind('Secret'))}); prod only "
+                "references them"
             )
         for svc in services:
             dep = r.get("Deployment", svc)
             if dep is None:
                 continue
             labels = dep["spec"]["template"]["metadata"].get("labels", {})
-            if not any(selector_matches(p["spec"]["selector"], labels) for p in r.of_kind("PodDisruptionBudget")):
+            if not any(
+                selector_matches(p["spec"]["selector"], labels)
+                for p in r.of_kind("PodDisruptionBudget")
+            ):
                 problems.append(f"[prod] {svc}: no PodDisruptionBudget")
             affinity = dep["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity")
             if not affinity:
@@ -745,9 +904,9 @@ def check_placeholders_refused(
 ) -> list[str]:
     """The example secrets start the services in development and are refused in production:
     build each service's settings from its dev env with HOTLINE_ENV switched to production."""
-    import os  # noqa: PLC0415
+    import os
 
-    from pydantic import ValidationError  # noqa: PLC0415
+    from pydantic import ValidationError
 
     problems = []
     examples = example_secret_data(dev)
@@ -756,11 +915,13 @@ def check_placeholders_refused(
         dep = dev.get("Deployment", svc)
         if s is None or dep is None:
             continue
-        env, _ = container_env(dev, dep["spec"]["template"]["spec"]["containers"][0], examples)
-        env = {k: v for k, v in env.items() if v is not None}
+        raw_env, _ = container_env(dev, dep["spec"]["template"]["spec"]["containers"][0], examples)
+        env = {k: v for k, v in raw_env.items() if v is not None}
         # Does the service get secrets of its own from the example Secrets (not just MONGODB_URI)?
         has_secret = any(
-            k.upper() in s.env and s.env[k.upper()].secret and k.upper().startswith(s.prefix.upper())
+            k.upper() in s.env
+            and s.env[k.upper()].secret
+            and k.upper().startswith(s.prefix.upper())
             for k in env
         )
         saved = dict(os.environ)
@@ -775,10 +936,15 @@ def check_placeholders_refused(
             try:
                 s.settings_cls()
                 if has_secret:
-                    problems.append(f"[dev→production] {svc}: placeholder secrets were accepted with HOTLINE_ENV=production")
+                    problems.append(
+                        f"[dev→production] {svc}: placeholder secrets were accepted with "
+                        "HOTLINE_ENV=production"
+                    )
             except ValidationError as exc:
                 if "placeholder" not in str(exc):
-                    problems.append(f"[dev→production] {svc}: refused, but not for its placeholders: {exc}")
+                    problems.append(
+                        f"[dev→production] {svc}: refused, but not for its placeholders: {exc}"
+                    )
         finally:
             os.environ.clear()
             os.environ.update(saved)

@@ -54,7 +54,9 @@ def prometheus_rule(rules_file: Path) -> dict[str, Any]:
 
 
 def prometheus_rule_yaml(rules_file: Path) -> str:
-    body = yaml.safe_dump(prometheus_rule(rules_file), sort_keys=False, width=100, allow_unicode=True)
+    body = yaml.safe_dump(
+        prometheus_rule(rules_file), sort_keys=False, width=100, allow_unicode=True
+    )
     return HEADER.format(source="deploy/prometheus/rules.yml") + body
 
 

@@ -124,7 +124,10 @@ def validate_core(obj: Obj, version: str = KUBERNETES_VERSION) -> list[str]:
         path = ".".join(str(p) for p in exc.absolute_path) or "(root)"
         return [f"{describe(obj)}: {path}: {exc.message}"]
     except kubernetes_validate.SchemaNotFoundError:
-        return [f"{describe(obj)}: Kubernetes {version} has no {obj.get('apiVersion')} {obj.get('kind')}"]
+        return [
+            f"{describe(obj)}: Kubernetes {version} has no {obj.get('apiVersion')} "
+            f"{obj.get('kind')}"
+        ]
     return []
 
 

@@ -30,9 +30,15 @@ class Selector:
     where: str
 
 
-GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
-GRAFANA_VARS = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*|\[\[[A-Za-z_][A-Za-z0-9_]*\]\]")
-LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(.*?)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S)
+GRAFANA_INTERVALS = re.compile(
+    r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}"
+)
+GRAFANA_VARS = re.compile(
+    r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*|\[\[[A-Za-z_][A-Za-z0-9_]*\]\]"
+)
+LABEL_VALUES = re.compile(
+    r"^\s*label_values\(\s*(.*?)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.S
+)
 
 
 def substitute_grafana(expr: str) -> str:
@@ -128,7 +134,9 @@ def check_expressions(
             continue
         for sel in sels:
             if sel.name is None:
-                problems.append(f"{expr.where}: selector without a metric name: {expr.text.strip()}")
+                problems.append(
+                    f"{expr.where}: selector without a metric name: {expr.text.strip()}"
+                )
                 continue
             if sel.name in BUILTIN_SERIES:
                 continue

@@ -54,7 +54,8 @@ def missing_generator_sources(root: Path) -> list[str]:
                     except ValueError:
                         shown = str(rel)
                     missing.append(
-                        f"{kfile.relative_to(root)}: {gen['name']} needs {shown}, which does not exist"
+                        f"{kfile.relative_to(root)}: {gen['name']} needs {shown}, which does not "
+                        "exist"
                     )
     return missing
 
@@ -74,5 +75,6 @@ def build(overlay_dir: Path) -> list[Obj]:
 
 def build_overlays(root: Path, overlays: tuple[str, ...]) -> dict[str, Rendered]:
     return {
-        name: Rendered(name, build(root / "deploy" / "k8s" / "overlays" / name)) for name in overlays
+        name: Rendered(name, build(root / "deploy" / "k8s" / "overlays" / name))
+        for name in overlays
     }

@@ -94,10 +94,16 @@ def check_dockerfile(root: Path, services: tuple[str, ...]) -> list[str]:
                 if not any(m.exists() for m in matches):
                     problems.append(f"Dockerfile stage {stage}: COPY {src} does not exist")
                 elif ignored(src, patterns):
-                    problems.append(f"Dockerfile stage {stage}: COPY {src} is excluded by .dockerignore")
+                    problems.append(
+                        f"Dockerfile stage {stage}: COPY {src} is excluded by .dockerignore"
+                    )
     # Every workspace member's metadata is in the build stage (uv export --frozen needs it).
     copied = {a.split()[0] for k, a in stages.get("build", []) if k == "COPY"}
-    for member in sorted(root.glob("services/*/pyproject.toml")) + [root / "libs/hotline/pyproject.toml"]:
+    members = [
+        *sorted(root.glob("services/*/pyproject.toml")),
+        root / "libs/hotline/pyproject.toml",
+    ]
+    for member in members:
         rel = str(member.relative_to(root))
         if rel not in copied:
             problems.append(f"Dockerfile stage build: does not COPY {rel} (a workspace member)")
@@ -114,19 +120,26 @@ def check_dockerfile(root: Path, services: tuple[str, ...]) -> list[str]:
     elif users[-1].split(":")[0] != str(RUNTIME_UID):
         problems.append(f"Dockerfile runtime USER {users[-1]} differs from runAsUser {RUNTIME_UID}")
     for svc in services:
-        stage = stages.get(svc)
-        if stage is None:
+        target = stages.get(svc)
+        if target is None:
             problems.append(f"Dockerfile: no target {svc}")
             continue
-        if stage[0] != ("FROM", "runtime"):
-            problems.append(f"Dockerfile target {svc}: must build FROM runtime (found {stage[0][1]})")
-        copies = [a for k, a in stage if k == "COPY"]
+        if target[0] != ("FROM", "runtime"):
+            problems.append(
+                f"Dockerfile target {svc}: must build FROM runtime (found {target[0][1]})"
+            )
+        copies = [a for k, a in target if k == "COPY"]
         if f"--from=build-{svc} /opt/venv /opt/venv" not in copies:
             problems.append(f"Dockerfile target {svc}: does not COPY --from=build-{svc} /opt/venv")
         build = stages.get(f"build-{svc}", [])
-        if not any(f"--package hotline-{svc}" in a and "uv export" in a for k, a in build if k == "RUN"):
-            problems.append(f"Dockerfile stage build-{svc}: dependencies not exported from uv.lock for hotline-{svc}")
-        entry = [a for k, a in stage if k == "ENTRYPOINT"]
+        if not any(
+            f"--package hotline-{svc}" in a and "uv export" in a for k, a in build if k == "RUN"
+        ):
+            problems.append(
+                f"Dockerfile stage build-{svc}: dependencies not exported from uv.lock for "
+                f"hotline-{svc}"
+            )
+        entry = [a for k, a in target if k == "ENTRYPOINT"]
         want = ["python", "-m", f"hotline_{svc}.main"]
         if not entry or json.loads(entry[-1]) != want:
             problems.append(f"Dockerfile target {svc}: ENTRYPOINT should be {json.dumps(want)}")
@@ -162,18 +175,24 @@ def check_dashboards(root: Path) -> list[str]:
         else:
             uids[uid] = where
         variables = doc.get("templating", {}).get("list", [])
-        ds_vars = [v["name"] for v in variables if v.get("type") == "datasource" and v.get("query") == "prometheus"]
+        ds_vars = [
+            v["name"]
+            for v in variables
+            if v.get("type") == "datasource" and v.get("query") == "prometheus"
+        ]
         if not ds_vars:
             problems.append(f"{where}: no Prometheus data-source variable")
             continue
         allowed = {f"${{{n}}}" for n in ds_vars} | {f"${n}" for n in ds_vars}
 
-        def ds_ok(ds: Any) -> bool:
+        def ds_ok(ds: Any, allowed: set[str] = allowed) -> bool:
             return isinstance(ds, dict) and ds.get("uid") in allowed
 
         for var in variables:
             if var.get("type") == "query" and not ds_ok(var.get("datasource")):
-                problems.append(f"{where}: variable ${var.get('name')} does not use the data-source variable")
+                problems.append(
+                    f"{where}: variable ${var.get('name')} does not use the data-source variable"
+                )
         for panel in _all_panels(doc.get("panels", [])):
             if panel.get("type") == "row":
                 continue
@@ -182,7 +201,10 @@ def check_dashboards(root: Path) -> list[str]:
                 problems.append(f"{where}: panel {title!r} does not use the data-source variable")
             for target in panel.get("targets", []):
                 if "datasource" in target and not ds_ok(target["datasource"]):
-                    problems.append(f"{where}: panel {title!r} target {target.get('refId')} uses another data source")
+                    problems.append(
+                        f"{where}: panel {title!r} target {target.get('refId')} uses another data "
+                        "source"
+                    )
             if not panel.get("targets"):
                 problems.append(f"{where}: panel {title!r} has no query")
             grid = panel.get("gridPos", {})

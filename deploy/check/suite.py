@@ -34,7 +34,8 @@ class Suite:
         cat = catalog.metric_catalog()
         if cat.fallbacks:
             self.notes.append(
-                "metrics of " + ", ".join(cat.fallbacks)
+                "metrics of "
+                + ", ".join(cat.fallbacks)
                 + " taken from docs/architecture.md (their metrics module does not exist yet)"
             )
         return cat
@@ -45,7 +46,8 @@ class Suite:
         absent = [svc for svc, s in found.items() if s is None]
         if absent:
             self.notes.append(
-                "settings of " + ", ".join(absent)
+                "settings of "
+                + ", ".join(absent)
                 + " not checked field by field (their settings module does not exist yet)"
             )
         return found
@@ -71,18 +73,26 @@ class Suite:
         crds = crd_dir(self.root)
         if not crds.is_dir():
             return [f"CRD directory {crds} not found (shared/k8s-crds beside the repository)"]
-        return [f"[{r.overlay}] {p}" for r in self.rendered.values() for p in kube.validate_all(r.objects, crds)]
+        return [
+            f"[{r.overlay}] {p}"
+            for r in self.rendered.values()
+            for p in kube.validate_all(r.objects, crds)
+        ]
 
     def check_security(self) -> list[str]:
         return self.each_overlay(consistency.check_pod_security)
 
     def check_services(self) -> list[str]:
-        return self.each_overlay(lambda r: consistency.check_services(r, self.services, self.settings))
+        return self.each_overlay(
+            lambda r: consistency.check_services(r, self.services, self.settings)
+        )
 
     def check_env(self) -> list[str]:
         shared = catalog.shared_env()
         return self.each_overlay(
-            lambda r: consistency.check_env(r, self.services, self.settings, shared, self.example_secrets)
+            lambda r: consistency.check_env(
+                r, self.services, self.settings, shared, self.example_secrets
+            )
         )
 
     def check_references(self) -> list[str]:
@@ -92,10 +102,14 @@ class Suite:
         return self.each_overlay(consistency.check_topics)
 
     def check_autoscaling(self) -> list[str]:
-        return self.each_overlay(lambda r: consistency.check_autoscaling(r, self.services, self.settings))
+        return self.each_overlay(
+            lambda r: consistency.check_autoscaling(r, self.services, self.settings)
+        )
 
     def check_monitoring(self) -> list[str]:
-        return self.each_overlay(lambda r: consistency.check_monitoring(r, self.root, self.services))
+        return self.each_overlay(
+            lambda r: consistency.check_monitoring(r, self.root, self.services)
+        )
 
     def check_network(self) -> list[str]:
         return self.each_overlay(consistency.check_network)
@@ -106,7 +120,9 @@ class Suite:
     def check_placeholders(self) -> list[str]:
         if "dev" not in self.rendered:
             return []
-        return consistency.check_placeholders_refused(self.rendered["dev"], self.settings, self.services)
+        return consistency.check_placeholders_refused(
+            self.rendered["dev"], self.settings, self.services
+        )
 
     def check_promql(self) -> list[str]:
         rules = self.root / "deploy" / "prometheus" / "rules.yml"
@@ -135,7 +151,7 @@ class Suite:
 
 
 CHECKS: dict[str, str] = {
-    name[len("check_"):]: (getattr(Suite, name).__doc__ or "").strip().split("\n")[0]
+    name[len("check_") :]: (getattr(Suite, name).__doc__ or "").strip().split("\n")[0]
     for name in dir(Suite)
     if name.startswith("check_")
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -25,7 +26,9 @@ def kustomize() -> Path:
     target = cache_dir() / "bin" / f"kustomize-{KUSTOMIZE_VERSION}"
     if target.exists():
         return target
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if go is None:
         raise ToolError(
             f"kustomize {KUSTOMIZE_VERSION} is built with Go: install Go 1.24+ "
@@ -45,7 +48,8 @@ def kustomize() -> Path:
         built = Path(gobin) / "kustomize"
         if result.returncode != 0 or not built.exists():
             raise ToolError(
-                f"go install {KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION} failed:\n{result.stderr[-2000:]}"
+                f"go install {KUSTOMIZE_MODULE}@{KUSTOMIZE_VERSION} "
+                f"failed:\n{result.stderr[-2000:]}"
             )
         os.replace(built, target)  # atomic: a concurrent run sees all or nothing
     progress(f"kustomize cached at {target}")
@@ -96,9 +100,7 @@ def stop_packaged_prometheus() -> None:
             continue
         configs = [a for a in argv if a.startswith((b"--config.file", b"-config.file"))]
         if configs and not any(b"/etc/prometheus/prometheus.yml" in a for a in configs):
-            continue  # someone's own Prometheus (deploy/local/stack.py's, for one): not ours to stop
+            continue  # someone's own Prometheus (deploy/local/stack.py's): not ours to stop
         progress(f"stopping the Prometheus that Debian's package started (pid {proc.name})")
-        try:
+        with contextlib.suppress(OSError):
             os.kill(int(proc.name), 15)
-        except OSError:
-            pass

@@ -1,0 +1,345 @@
+"""The checks fail when a manifest, rule or dashboard breaks: each case copies the deploy tree
+(and the service files it is built from) to a temporary directory, breaks one thing, and
+expects the named check to report it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deploy.check.paths import REPO, shared_dir
+from deploy.check.suite import Suite, run
+
+K8S = "deploy/k8s"
+
+
+def copy_tree(dst: Path) -> None:
+    for rel in ("deploy/k8s", "deploy/grafana", "deploy/prometheus"):
+        shutil.copytree(REPO / rel, dst / rel)
+    for rel in (
+        "deploy/README.md",
+        "Dockerfile",
+        ".dockerignore",
+        "pyproject.toml",
+        "uv.lock",
+        "libs/hotline/pyproject.toml",
+    ):
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dst / rel)
+    for pattern in (
+        "services/*/pyproject.toml",
+        "services/*/src/hotline_*/main.py",
+        "services/*/src/hotline_*/config/*.yaml",
+        "services/*/src/hotline_*/data/*.yaml",
+    ):
+        for src in REPO.glob(pattern):
+            target = dst / src.relative_to(REPO)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+
+
+def edit(rel: str, old: str, new: str, count: int = 1) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        path = root / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}: the test case is stale"
+        path.write_text(text.replace(old, new, count))
+
+    return apply
+
+
+def append(rel: str, extra: str) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        path = root / rel
+        path.write_text(path.read_text() + extra)
+
+    return apply
+
+
+def drop_policy(name: str) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        path = root / K8S / "base" / "networkpolicies.yaml"
+        docs = path.read_text().split("\n---\n")
+        kept = [d for d in docs if f"  name: {name}\n" not in d]
+        assert len(kept) == len(docs) - 1
+        path.write_text("\n---\n".join(kept))
+
+    return apply
+
+
+def drop_datasource_variable(root: Path) -> None:
+    path = root / "deploy/grafana/hotline-notifier.json"
+    doc = json.loads(path.read_text())
+    doc["templating"]["list"] = [v for v in doc["templating"]["list"] if v["type"] != "datasource"]
+    path.write_text(json.dumps(doc))
+
+
+CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
+    # (case, breakage, check, expected in a problem, overlays to build)
+    (
+        "KEDA max replicas above partitions",
+        edit(
+            f"{K8S}/components/autoscaling/scaledobjects.yaml",
+            "maxReplicaCount: 6",
+            "maxReplicaCount: 8",
+        ),
+        "autoscaling",
+        "maxReplicaCount 8 > 6",
+        ("prod",),
+    ),
+    (
+        "KEDA consumer group not the service's",
+        edit(
+            f"{K8S}/components/autoscaling/scaledobjects.yaml",
+            "consumerGroup: notifier",
+            "consumerGroup: hotline-notifier",
+        ),
+        "autoscaling",
+        "consumerGroup 'hotline-notifier'",
+        ("prod",),
+    ),
+    (
+        "a KafkaTopic patched away from the registry",
+        append(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "  - target:\n      kind: KafkaTopic\n      name: hotline-inbound-v1\n    patch: |-\n"
+            "      - op: replace\n        path: /spec/partitions\n        value: 12\n",
+        ),
+        "topics",
+        "12 partitions, the registry says 6",
+        ("prod",),
+    ),
+    (
+        "an unknown field in a Deployment",
+        edit(
+            f"{K8S}/base/ingest.yaml",
+            "imagePullPolicy: IfNotPresent",
+            "imagePullPolcy: IfNotPresent",
+        ),
+        "schemas",
+        "imagePullPolcy",
+        ("dev",),
+    ),
+    (
+        "an unknown field in a Strimzi resource",
+        edit(f"{K8S}/components/kafka/kafka.yaml", "deleteClaim: false", "deleteClaims: false"),
+        "schemas",
+        "deleteClaims",
+        ("dev",),
+    ),
+    (
+        "a wrong type in a KEDA resource",
+        edit(
+            f"{K8S}/components/autoscaling/scaledobjects.yaml",
+            "pollingInterval: 15",
+            "pollingInterval: fast",
+        ),
+        "schemas",
+        "pollingInterval",
+        ("prod",),
+    ),
+    (
+        "a writable root filesystem",
+        edit(
+            f"{K8S}/base/classifier.yaml",
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        ),
+        "security",
+        "readOnlyRootFilesystem",
+        ("dev",),
+    ),
+    (
+        "an env var the settings do not read",
+        edit(f"{K8S}/base/ingest.yaml", "name: INGEST_PORT", "name: INGEST_PROT"),
+        "env",
+        "INGEST_PROT",
+        ("dev",),
+    ),
+    (
+        "a readiness probe on the wrong path",
+        edit(f"{K8S}/base/dispatcher.yaml", "path: /readyz", "path: /ready"),
+        "services",
+        "readinessProbe must GET /readyz",
+        ("dev",),
+    ),
+    (
+        "a container port that is not the service's",
+        edit(f"{K8S}/base/notifier.yaml", "containerPort: 8004", "containerPort: 8040"),
+        "services",
+        "container port 'http' is 8040",
+        ("dev",),
+    ),
+    (
+        "a config file path outside the mounted ConfigMap",
+        edit(
+            f"{K8S}/base/dispatcher.yaml",
+            "/etc/hotline/dispatcher/rosters.yaml",
+            "/etc/hotline/dispatcher/roster.yaml",
+        ),
+        "env",
+        "has no key roster.yaml",
+        ("dev",),
+    ),
+    (
+        "a metric no service exports",
+        edit(
+            "deploy/prometheus/rules.yml",
+            "increase(hotline_deadletters_total[10m])",
+            "increase(hotline_dead_letters_total[10m])",
+        ),
+        "promql",
+        "hotline_dead_letters_total is not exported",
+        (),
+    ),
+    (
+        "a label the metric does not have",
+        edit(
+            "deploy/prometheus/rules.yml",
+            'hotline_http_requests_total{status="5xx"}',
+            'hotline_http_requests_total{code="5xx"}',
+        ),
+        "promql",
+        "no label(s) code",
+        (),
+    ),
+    (
+        "a dashboard query that does not parse",
+        edit(
+            "deploy/grafana/hotline-ingest.json",
+            "(rate(hotline_ingest_accepted_total[$__rate_interval])) * 60",
+            "(rate(hotline_ingest_accepted_total[$__rate_interval]) * 60",
+        ),
+        "promql",
+        "does not parse",
+        (),
+    ),
+    (
+        "a rule promtool rejects",
+        edit("deploy/prometheus/rules.yml", "for: 10m", "for: ten minutes"),
+        "promtool",
+        "promtool check rules",
+        (),
+    ),
+    (
+        "an alert whose runbook section is gone",
+        edit("deploy/README.md", "### HotlineServiceDown", "### Service down"),
+        "runbooks",
+        "no section #hotlineservicedown",
+        (),
+    ),
+    (
+        "rules changed without regenerating the PrometheusRule",
+        edit("deploy/prometheus/rules.yml", "for: 2m", "for: 3m"),
+        "generated",
+        "prometheusrule.yaml is out of date",
+        (),
+    ),
+    (
+        "a needed network flow removed",
+        drop_policy("ingress-controller-to-ingest"),
+        "network",
+        "ingress controller -> ingest:8001",
+        ("prod",),
+    ),
+    (
+        "a flow that must stay closed opened",
+        edit(f"{K8S}/base/networkpolicies.yaml", "              - 10.0.0.0/8\n", ""),
+        "network",
+        "should deny: notifier -> cluster-private 10.0.0.1:443",
+        ("prod",),
+    ),
+    (
+        "example secrets in prod",
+        edit(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "  - ../../components/high-availability\n",
+            "  - ../../components/high-availability\n  - ../../components/example-secrets\n",
+        ),
+        "overlays",
+        "prod only references them",
+        ("prod",),
+    ),
+    (
+        "a Dockerfile COPY of a path that does not exist",
+        edit(
+            "Dockerfile",
+            "COPY services/ingest services/ingest",
+            "COPY services/ingester services/ingest",
+        ),
+        "dockerfile",
+        "COPY services/ingester does not exist",
+        (),
+    ),
+    (
+        "a dashboard without its data-source variable",
+        drop_datasource_variable,
+        "dashboards",
+        "no Prometheus data-source variable",
+        (),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def pristine(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str, tuple[str, ...]], list[str]]:
+    """One untouched copy, each check run once on it: the copy must pass before breaking it
+    means anything."""
+    root = tmp_path_factory.mktemp("pristine")
+    copy_tree(root)
+    suites: dict[tuple[str, ...], Suite] = {}
+    results: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+
+    def problems(check: str, overlays: tuple[str, ...]) -> list[str]:
+        if (check, overlays) not in results:
+            suite = suites.setdefault(overlays, Suite(root=root, overlays=overlays))
+            results[check, overlays] = run(suite, check)
+        return results[check, overlays]
+
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _shared_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The copies live in a temporary directory; the CRDs stay in the real shared/.
+    monkeypatch.setenv("HOTLINE_SHARED_DIR", str(shared_dir()))
+
+
+@pytest.mark.parametrize(
+    ("case", "breakage", "check", "expected", "overlays"), CASES, ids=[c[0] for c in CASES]
+)
+def test_breakage_is_caught(
+    tmp_path: Path,
+    pristine: Callable[[str, tuple[str, ...]], list[str]],
+    case: str,
+    breakage: Callable[[Path], None],
+    check: str,
+    expected: str,
+    overlays: tuple[str, ...],
+) -> None:
+    overlays = overlays or ("dev",)
+    assert not pristine(check, overlays), f"the untouched copy should pass {check}"
+    copy_tree(tmp_path)
+    breakage(tmp_path)
+    problems = run(Suite(root=tmp_path, overlays=overlays), check)
+    assert any(expected in p for p in problems), (
+        f"{case}: expected a problem containing {expected!r}, got:\n" + "\n".join(problems)
+    )
+
+
+def test_generated_files_are_rewritten(tmp_path: Path) -> None:
+    from deploy.check import generate
+
+    copy_tree(tmp_path)
+    topics = tmp_path / K8S / "components/kafka/topics.yaml"
+    topics.write_text(re.sub(r"partitions: 6", "partitions: 5", topics.read_text()))
+    assert generate.stale(tmp_path)
+    assert topics in generate.write(tmp_path)
+    assert not generate.stale(tmp_path)
