@@ -41,7 +41,10 @@ class Repository:
         self.claims = db["claims"]
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.db, INDEXES)
+        # One index per command: FerretDB 1.24 panics (connection closed) on a createIndexes
+        # that lists several indexes of a collection when they already exist.
+        for spec in INDEXES:
+            await ensure_indexes(self.db, [spec])
 
     # ------------------------------------------------------------------ alerts
     async def create_alert(self, state: AlertState, now: datetime) -> tuple[bool, AlertState]:

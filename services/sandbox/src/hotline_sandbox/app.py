@@ -46,7 +46,13 @@ VN_PHONE = re.compile(r"^(84|0)\d{8,10}$")
 WA_ID = re.compile(r"^[1-9]\d{7,14}$")
 ZALO_ID = re.compile(r"^\d{6,25}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SAFE_HEADERS = ("content-type", "user-agent", "x-hotline-delivery", "x-hotline-timestamp")
+SAFE_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-hotline-delivery",
+    "x-hotline-timestamp",
+    "x-hotline-signature",
+)
 
 
 class Problem(Exception):
