@@ -197,7 +197,6 @@ class Deliverer:
         if done_key in existing:
             return _replay(existing[done_key].get("outcomes", []), dead_ok=True)
         outcomes: list[DeliveryOutcome] = []
-        in_flight = False
         now = self.clock.now()
         for target in targets:
             doc = existing.get(target.key)
@@ -215,8 +214,8 @@ class Deliverer:
                 if (now - started).total_seconds() < self.policy.lease_s or not (
                     await self.repo.take_over(target.key, doc["at"], now, status="sending")
                 ):
-                    in_flight = True
-                    continue
+                    # Not the next channel either: that could reach the person twice.
+                    return Report(outcomes, in_flight=True)
             outcome = await self._attempt(n, target)
             outcomes.append(outcome)
             if outcome.status == DeliveryStatus.SENT:
@@ -234,8 +233,6 @@ class Deliverer:
                 )
             else:
                 await self.repo.release(target.key)
-        if in_flight:
-            return Report(outcomes, in_flight=True)
         contact = n.contacts[0] if n.contacts else None
         dead = self._outcome(
             n,

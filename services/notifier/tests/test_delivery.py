@@ -1,0 +1,174 @@
+"""Delivery reliability: retries, Retry-After, fallback, dead letters, exactly-once sends."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hotline_sandbox.server import SandboxHandle
+
+from hotline.clock import ManualClock
+from hotline.contracts.events import DeadLetter, DeliveryStatus
+from hotline.contracts.topics import TopicNames
+from hotline.ids import stable_id
+from hotline.runner import Transient
+from hotline.testing.kafka import read_topic
+
+from .conftest import NotifierFactory, decision, outcomes
+
+pytestmark = pytest.mark.integration
+
+QUIET = {"informed": [], "citizen_reply": "none"}
+
+
+async def test_provider_500s_are_retried_with_backoff(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier()
+    sandbox.sandbox.inject("zalo", "error_500", count=2)
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    [alert] = got
+    assert (alert.status, alert.channel, alert.attempts) == (DeliveryStatus.SENT, "zalo", 3)
+    assert [a.outcome for a in sandbox.sandbox.store.attempts("zalo")] == [
+        "fault",
+        "fault",
+        "accepted",
+    ]
+
+
+async def test_429_waits_for_retry_after(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier(backoff_initial_s=0.0, backoff_max_s=0.0)
+    sandbox.sandbox.inject("zalo", "rate_limit", count=1, retry_after=1)
+    started = time.monotonic()
+    [alert] = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert alert.status == DeliveryStatus.SENT and alert.attempts == 2
+    assert time.monotonic() - started >= 1.0  # the provider's Retry-After was honoured
+
+
+async def test_a_retry_after_beyond_the_limit_falls_back_at_once(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier(max_retry_after_s=5)
+    sandbox.sandbox.inject("zalo", "rate_limit", count=1, retry_after=120)
+    started = time.monotonic()
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert time.monotonic() - started < 3
+    assert [(o.channel, o.status.value) for o in got] == [("zalo", "failed"), ("sms", "sent")]
+
+
+async def test_timeouts_and_garbage_are_retried_then_the_next_channel_is_used(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier(send_attempts=3)
+    sandbox.sandbox.inject("zalo", "timeout", count=1, hang_s=2)
+    sandbox.sandbox.inject("zalo", "non_json", count=1)
+    sandbox.sandbox.inject("zalo", "close", count=1)
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert [(o.channel, o.status.value, o.attempts) for o in got] == [
+        ("zalo", "failed", 3),
+        ("sms", "sent", 1),
+    ]
+    assert got[0].error is not None and got[0].error.startswith("transient")
+    [sms] = sandbox.sandbox.store.messages(provider="twilio")
+    assert sms.to == "+84905111222" and "HUE-20240124-0042" in sms.text
+
+
+async def test_a_4xx_fails_the_channel_at_once(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier()
+    sandbox.sandbox.inject("zalo", "bad_request", count=5)
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert [(o.channel, o.status.value, o.attempts) for o in got] == [
+        ("zalo", "failed", 1),
+        ("sms", "sent", 1),
+    ]
+    assert len(sandbox.sandbox.store.attempts("zalo")) == 1
+
+
+async def test_sms_falls_back_from_twilio_to_esms(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier(send_attempts=1)
+    sandbox.sandbox.inject("zalo", "error_500", count=1)
+    sandbox.sandbox.inject("twilio", "error_500", count=1)
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert [(o.channel, o.status.value) for o in got] == [
+        ("zalo", "failed"),
+        ("sms", "failed"),
+        ("sms", "sent"),
+    ]
+    [esms] = sandbox.sandbox.store.messages(provider="esms")
+    assert esms.to == "0905111222"
+
+
+async def test_every_channel_failing_dead_letters_and_escalates_at_once(
+    make_notifier: NotifierFactory,
+    sandbox: SandboxHandle,
+    clock: ManualClock,
+    topics: TopicNames,
+    kafka_bootstrap: str,
+) -> None:
+    n = await make_notifier(send_attempts=1, sms_providers=["twilio"])
+    sandbox.sandbox.inject("zalo", "error_500", count=1)
+    sandbox.sandbox.inject("twilio", "error_500", count=1)
+    outs = await n.handlers.handle_decision(decision(**QUIET))
+    got = outcomes(outs)
+    assert [o.status.value for o in got] == ["failed", "failed", "dead"]
+    await n.publisher.publish_many(outs)
+    letters = await read_topic(kafka_bootstrap, topics.deadletter, expect=1)
+    [letter] = [DeadLetter.model_validate_json(r.value or b"") for r in letters]
+    assert letter.reason.value == "undeliverable" and letter.service == "notifier"
+    assert "hue-city-o1" in letter.detail
+    assert "+84905111222" not in letter.value  # addresses are masked in the letter
+    # No waiting for the level's timeout: the next tick (same instant) escalates.
+    report = await n.engine.tick()
+    assert report.escalated == 1
+    assert [m.to for m in sandbox.sandbox.store.messages()] == ["+84905111000"]
+
+
+async def test_a_redelivered_decision_sends_nothing_twice(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    first = await make_notifier()
+    outs1 = await first.handlers.handle_decision(decision())
+    # "Restart": a new notifier instance on the same database gets the same decision again.
+    second = await make_notifier()
+    outs2 = await second.handlers.handle_decision(decision())
+    assert len(sandbox.sandbox.store.messages()) == 3
+    # The stored outcomes are republished, identical, so the case timeline is complete.
+    assert sorted(o.delivery_id for o in outcomes(outs1)) == sorted(
+        o.delivery_id for o in outcomes(outs2)
+    )
+    assert {o.status for o in outcomes(outs2)} == {DeliveryStatus.SENT}
+
+
+async def test_a_redelivery_after_a_fallback_does_not_retry_the_failed_channel(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier(send_attempts=1)
+    sandbox.sandbox.inject("zalo", "error_500", count=1)
+    await n.handlers.handle_decision(decision(**QUIET))
+    again = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert [(o.channel, o.status.value) for o in again] == [("zalo", "failed"), ("sms", "sent")]
+    assert len(sandbox.sandbox.store.messages()) == 1
+
+
+async def test_a_delivery_in_flight_elsewhere_is_not_sent_again(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
+) -> None:
+    n = await make_notifier(step_lease_s=60)
+    d = decision(**QUIET)
+    # Another replica claimed the officer's Zalo delivery a moment ago and is still sending.
+    delivery_id = stable_id(d.decision_id, "L0", "hue-city-o1", "zalo")
+    assert await n.repo.claim(f"dlv:{delivery_id}", clock.now(), status="sending")
+    with pytest.raises(Transient):  # the runner retries the decision later
+        await n.handlers.handle_decision(d)
+    assert sandbox.sandbox.store.messages() == []  # and no fallback to SMS meanwhile
+    # The owner died: after the lease the delivery is taken over and sent once.
+    clock.advance(61)
+    [alert] = outcomes(await n.handlers.handle_decision(d))
+    assert alert.status == DeliveryStatus.SENT and alert.delivery_id == delivery_id
+    assert len(sandbox.sandbox.store.messages()) == 1
