@@ -458,8 +458,23 @@ def check_topics(r: Rendered) -> list[str]:
     return problems
 
 
+GROUP_SUFFIX = re.compile(r'group_id=f"\{\w+\.(?:consumer_group|group_id)\}-([a-z0-9-]+)"')
+
+
+def group_suffixes(root: Path, svc: str) -> set[str]:
+    """The consumer groups a service derives from its base group, by suffix, read from its
+    code: `group_id=f"{settings.consumer_group}-case-events"` → {"case-events"}."""
+    found: set[str] = set()
+    for path in (root / "services" / svc / "src").rglob("*.py"):
+        found |= set(GROUP_SUFFIX.findall(path.read_text()))
+    return found
+
+
 def check_autoscaling(
-    r: Rendered, services: tuple[str, ...], settings: dict[str, ServiceSettings | None]
+    r: Rendered,
+    services: tuple[str, ...],
+    settings: dict[str, ServiceSettings | None],
+    root: Path,
 ) -> list[str]:
     """KEDA: each consumer's ScaledObject watches the topics the registry says it consumes, with
     its consumer group, and never asks for more replicas than the smallest of those topics has
@@ -493,23 +508,26 @@ def check_autoscaling(
             )
         watched = set()
         s = settings.get(target)
-        group = None
+        base = None
         if s is not None:
-            group = s.default("consumer_group") or s.default("group_id")
+            base = s.default("consumer_group") or s.default("group_id")
+        suffixes = group_suffixes(root, target)
         for trig in so["spec"].get("triggers", []):
             if trig.get("type") != "kafka":
                 continue
             md = trig.get("metadata", {})
-            watched.add(md.get("topic"))
-            if md.get("topic") not in consumed:
-                problems.append(
-                    f"{where}: trigger topic {md.get('topic')} is not consumed by {target}"
-                )
-            if group is not None and md.get("consumerGroup") != group:
-                problems.append(
-                    f"{where}: consumerGroup {md.get('consumerGroup')!r}, {target}'s settings use "
-                    f"{group!r}"
-                )
+            topic = md.get("topic")
+            watched.add(topic)
+            if topic not in consumed:
+                problems.append(f"{where}: trigger topic {topic} is not consumed by {target}")
+            if base is not None and topic:
+                short = topic.split(".")[1] if topic.count(".") >= 2 else topic
+                group = f"{base}-{short}" if short in suffixes else base
+                if md.get("consumerGroup") != group:
+                    problems.append(
+                        f"{where}: consumerGroup {md.get('consumerGroup')!r} for {topic}, "
+                        f"{target}'s code consumes it as group {group!r}"
+                    )
             if bootstrap and not str(md.get("bootstrapServers", "")).startswith(bootstrap):
                 problems.append(f"{where}: bootstrapServers should be {bootstrap}...")
         missing = set(consumed) - watched

@@ -70,7 +70,16 @@ def ignored(rel: str, patterns: list[str]) -> bool:
     return result
 
 
-def check_dockerfile(root: Path, services: tuple[str, ...]) -> list[str]:
+def check_dockerfile(
+    root: Path, services: tuple[str, ...], env_names: dict[str, set[str] | None] | None = None
+) -> list[str]:
+    """The Dockerfile: slim base, COPY sources present and not ignored, every workspace member's
+    metadata copied, a non-root runtime without build tools, one target per service that
+    installs that service's locked dependencies and runs `python -m hotline_<svc>.main`, whose
+    ENV names the service reads and whose EXPOSE is its port."""
+    from deploy.check.catalog import architecture_ports
+
+    ports = architecture_ports()
     problems: list[str] = []
     path = root / "Dockerfile"
     if not path.exists():
@@ -143,6 +152,18 @@ def check_dockerfile(root: Path, services: tuple[str, ...]) -> list[str]:
         want = ["python", "-m", f"hotline_{svc}.main"]
         if not entry or json.loads(entry[-1]) != want:
             problems.append(f"Dockerfile target {svc}: ENTRYPOINT should be {json.dumps(want)}")
+        exposed = [a for k, a in target if k == "EXPOSE"]
+        if svc in ports and exposed != [str(ports[svc][0])]:
+            problems.append(
+                f"Dockerfile target {svc}: EXPOSE {exposed} is not its port {ports[svc][0]}"
+            )
+        known = (env_names or {}).get(svc)
+        for _, args in [(k, a) for k, a in target if k == "ENV"]:
+            for key in re.findall(r"(\w+)=", args):
+                if known is not None and key.upper() not in known:
+                    problems.append(
+                        f"Dockerfile target {svc}: ENV {key} is not read by its settings"
+                    )
         module = root / "services" / svc / "src" / f"hotline_{svc}" / "main.py"
         if not module.exists():
             problems.append(f"Dockerfile target {svc}: {module.relative_to(root)} does not exist")

@@ -80,14 +80,20 @@ class Suite:
         ]
 
     def check_security(self) -> list[str]:
+        """Pod security on every container (non-root, read-only FS, no escalation, caps, seccomp,
+        resources)."""
         return self.each_overlay(consistency.check_pod_security)
 
     def check_services(self) -> list[str]:
+        """Each service: Deployment, ServiceAccount, Service, image, port and probes match its
+        settings."""
         return self.each_overlay(
             lambda r: consistency.check_services(r, self.services, self.settings)
         )
 
     def check_env(self) -> list[str]:
+        """Every env var is one the service settings read; file paths point into mounted
+        ConfigMaps."""
         shared = catalog.shared_env()
         return self.each_overlay(
             lambda r: consistency.check_env(
@@ -96,28 +102,36 @@ class Suite:
         )
 
     def check_references(self) -> list[str]:
+        """ConfigMaps and Secrets that pods reference exist (Secrets: in the example set)."""
         return self.each_overlay(lambda r: consistency.check_references(r, self.example_secrets))
 
     def check_topics(self) -> list[str]:
+        """KafkaTopics match the topic registry (partitions, retention, cleanup, replication)."""
         return self.each_overlay(consistency.check_topics)
 
     def check_autoscaling(self) -> list[str]:
+        """KEDA triggers, consumer groups and maxReplicaCount <= partitions; HPA on CPU for
+        ingest."""
         return self.each_overlay(
-            lambda r: consistency.check_autoscaling(r, self.services, self.settings)
+            lambda r: consistency.check_autoscaling(r, self.services, self.settings, REPO)
         )
 
     def check_monitoring(self) -> list[str]:
+        """ServiceMonitors, the PrometheusRule and the dashboard ConfigMaps."""
         return self.each_overlay(
             lambda r: consistency.check_monitoring(r, self.root, self.services)
         )
 
     def check_network(self) -> list[str]:
+        """NetworkPolicies allow the needed flows and deny the rest."""
         return self.each_overlay(consistency.check_network)
 
     def check_overlays(self) -> list[str]:
+        """dev is single-replica development; prod is production, with PDBs and anti-affinity."""
         return self.each_overlay(lambda r: consistency.check_overlay(r, self.services))
 
     def check_placeholders(self) -> list[str]:
+        """The example secrets start the services in development and are refused in production."""
         if "dev" not in self.rendered:
             return []
         return consistency.check_placeholders_refused(
@@ -125,6 +139,7 @@ class Suite:
         )
 
     def check_promql(self) -> list[str]:
+        """Every PromQL expression parses and names exported metrics and labels."""
         rules = self.root / "deploy" / "prometheus" / "rules.yml"
         exprs = list(promql.rule_expressions(rules))
         for path in sorted((self.root / "deploy" / "grafana").glob("*.json")):
@@ -132,6 +147,7 @@ class Suite:
         return promql.check_expressions(exprs, self.metrics, promql.recorded_names(rules))
 
     def check_promtool(self) -> list[str]:
+        """promtool check rules / check config."""
         groups = None
         for r in self.rendered.values():
             prs = r.of_kind("PrometheusRule")
@@ -141,17 +157,22 @@ class Suite:
         return static.run_promtool(self.root, groups)
 
     def check_runbooks(self) -> list[str]:
+        """Every alert has summary, description, severity and a runbook section in
+        deploy/README.md."""
         return static.check_runbooks(self.root)
 
     def check_dashboards(self) -> list[str]:
+        """Dashboards use a data-source variable everywhere and have unique uids."""
         return static.check_dashboards(self.root)
 
     def check_dockerfile(self) -> list[str]:
-        return static.check_dockerfile(self.root, self.services)
+        """The Dockerfile's targets, COPY sources, runtime stage, ENV names and ports."""
+        env_names = {svc: (set(s.env) if s else None) for svc, s in self.settings.items()}
+        return static.check_dockerfile(self.root, self.services, env_names)
 
 
 CHECKS: dict[str, str] = {
-    name[len("check_") :]: (getattr(Suite, name).__doc__ or "").strip().split("\n")[0]
+    name[len("check_") :]: " ".join((getattr(Suite, name).__doc__ or "").split())
     for name in dir(Suite)
     if name.startswith("check_")
 }

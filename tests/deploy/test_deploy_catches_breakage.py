@@ -96,11 +96,11 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         "KEDA consumer group not the service's",
         edit(
             f"{K8S}/components/autoscaling/scaledobjects.yaml",
+            "consumerGroup: notifier-case-events",
             "consumerGroup: notifier",
-            "consumerGroup: hotline-notifier",
         ),
         "autoscaling",
-        "consumerGroup 'hotline-notifier'",
+        "consumerGroup 'notifier' for hotline.case-events.v1",
         ("prod",),
     ),
     (
