@@ -15,7 +15,6 @@ from hotline.contracts.events import CaseEvent, DispatchDecision
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
 from hotline.testing.kafka import read_topic
-
 from hotline_dispatcher import metrics
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build

@@ -9,7 +9,6 @@ import pytest
 from hotline.clock import ManualClock
 from hotline.contracts.events import Role
 from hotline.contracts.labels import Priority
-
 from hotline_dispatcher.assignment import (
     choose,
     escalation_chain,

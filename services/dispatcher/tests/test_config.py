@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hotline.contracts.labels import Category, District
-
 from hotline_dispatcher.config import ConfigError, default_paths, load_organisation
 
 ORG, ROSTERS, ROUTING = default_paths()

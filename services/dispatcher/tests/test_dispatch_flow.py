@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,7 +19,6 @@ from hotline.contracts.events import (
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing
 from hotline.mongo import MotorDatabase
-
 from hotline_dispatcher.config import Organisation, load_organisation
 from hotline_dispatcher.flows import Dispatcher
 from hotline_dispatcher.ops import CaseService
@@ -58,7 +56,7 @@ class Env:
 
 
 @pytest.fixture
-async def env(mongo_db: MotorDatabase) -> AsyncIterator[Env]:
+async def env(mongo_db: MotorDatabase) -> Env:
     org = load_organisation()
     repo = Repository(mongo_db)
     await repo.ensure_indexes()
@@ -68,7 +66,7 @@ async def env(mongo_db: MotorDatabase) -> AsyncIterator[Env]:
     dispatcher = Dispatcher(
         org, repo, clock, TOPICS, working, acknowledge=service.acknowledge_from_reply
     )
-    yield Env(org, repo, clock, working, dispatcher, service)
+    return Env(org, repo, clock, working, dispatcher, service)
 
 
 def decisions(outs: list[Outgoing]) -> list[DispatchDecision]:

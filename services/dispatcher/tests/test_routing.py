@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from hotline.contracts.labels import Category, District, InboundKind, Priority
-
 from hotline_dispatcher.config import Organisation, load_organisation
 from hotline_dispatcher.routing import RouteInput, route
 

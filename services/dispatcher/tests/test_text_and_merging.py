@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hotline.contracts.labels import Category, District, Priority
-
 from hotline_dispatcher.merging import IndexView, OpenCase, OpenCaseIndex
 from hotline_dispatcher.testing import local
 from hotline_dispatcher.text import fold, parse_acknowledgement, significant_words, similarity

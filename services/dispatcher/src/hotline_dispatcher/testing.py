@@ -9,7 +9,6 @@ from hotline.clock import LOCAL_TZ
 from hotline.contracts.events import Sender, Triage, TriagedEvent
 from hotline.contracts.labels import Category, Channel, District, InboundKind, Language, Priority
 from hotline.ids import new_event_id
-
 from hotline_dispatcher.settings import DispatcherSettings
 
 
