@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from hotline_sandbox.server import SandboxHandle
@@ -172,3 +173,36 @@ async def test_a_delivery_in_flight_elsewhere_is_not_sent_again(
     [alert] = outcomes(await n.handlers.handle_decision(d))
     assert alert.status == DeliveryStatus.SENT and alert.delivery_id == delivery_id
     assert len(sandbox.sandbox.store.messages()) == 1
+
+
+async def test_a_refreshed_zalo_token_is_stored_for_the_next_process(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier()
+    sandbox.sandbox.inject("zalo", "token_expired")
+    [alert] = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert alert.status == DeliveryStatus.SENT and alert.channel == "zalo"
+    stored = await n.repo.load_tokens("zalo")
+    assert stored is not None and stored["access_token"].startswith("dev-zalo-at-")
+    # Zalo refresh tokens are single-use: a restarted notifier must use the stored one.
+    sandbox.sandbox.zalo_tokens.discard("dev-zalo-access-token")
+    restarted = await make_notifier()
+    sandbox.sandbox.inject("zalo", "token_expired")
+    d = decision(case_id="HUE-20240124-0043", decision_id="dec-43", **QUIET)
+    [again] = outcomes(await restarted.handlers.handle_decision(d))
+    assert again.status == DeliveryStatus.SENT and again.channel == "zalo"
+    refreshes = [a for a in sandbox.sandbox.store.attempts("zalo_oauth")]
+    assert [a.outcome for a in refreshes] == ["refreshed", "refreshed"]
+
+
+async def test_old_records_are_expired_by_the_scheduler(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
+) -> None:
+    n = await make_notifier(retention_days=7)
+    await n.handlers.handle_decision(decision(**QUIET))
+    await n.engine.resolve("HUE-20240124-0042")
+    assert await n.repo.claims.count_documents({"service": "notifier"}) > 0
+    clock.advance(timedelta(days=8))
+    await n.engine.tick()
+    assert await n.repo.claims.count_documents({"service": "notifier"}) == 0
+    assert await n.repo.get_alert("HUE-20240124-0042") is None

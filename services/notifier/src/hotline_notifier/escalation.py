@@ -50,6 +50,7 @@ from .tokens import AckTokens
 log = get_logger(__name__)
 
 NOTIFIER_ACTOR = Actor(id="notifier", role="service")
+EXPIRY_EVERY = timedelta(hours=1)
 
 
 # --------------------------------------------------------------------------- pure policy
@@ -191,6 +192,7 @@ class EscalationEngine:
         lease_s: float,
         batch: int = 200,
         interval_s: float = 1.0,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self.repo = repo
         self.deliverer = deliverer
@@ -206,6 +208,8 @@ class EscalationEngine:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._ticks = 0
+        self.retention = retention
+        self._last_expiry: datetime | None = None
 
     # ------------------------------------------------------------------ sending one level
     async def send_level(
@@ -431,6 +435,11 @@ class EscalationEngine:
         self._ticks += 1
         if self._ticks % 10 == 1:
             await self.refresh_gauge()
+        if self._last_expiry is None or now - self._last_expiry >= EXPIRY_EVERY:
+            self._last_expiry = now
+            removed = await self.repo.expire(now - self.retention)
+            if removed:
+                log.info("expired old notifier records", extra={"removed": removed})
         return report
 
     async def refresh_gauge(self) -> None:

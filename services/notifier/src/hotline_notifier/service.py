@@ -88,6 +88,7 @@ class Notifier:
             lease_s=s.step_lease_s,
             batch=s.scheduler_batch,
             interval_s=s.scheduler_interval_s,
+            retention=timedelta(days=s.retention_days),
         )
         handlers = Handlers(
             engine=engine,

@@ -127,7 +127,23 @@ def _headers(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k.lower() in SAFE_HEADERS}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def _json_body(request: Request, store: MessageStore, provider: str) -> dict[str, Any]:
+    try:
+        return await _parse_json(request)
+    except Problem as exc:
+        store.attempt(provider, exc.status, "bad body", detail=str(exc.body.get("error")))
+        raise
+
+
+async def _form_body(request: Request, store: MessageStore, provider: str) -> dict[str, str]:
+    try:
+        return await _parse_form(request)
+    except Problem as exc:
+        store.attempt(provider, exc.status, "bad body", detail=str(exc.body.get("error")))
+        raise
+
+
+async def _parse_json(request: Request) -> dict[str, Any]:
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise Problem(400, {"error": "content type must be application/json"})
     try:
@@ -139,7 +155,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-async def _form_body(request: Request) -> dict[str, str]:
+async def _parse_form(request: Request) -> dict[str, str]:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise Problem(400, {"error": "content type must be application/x-www-form-urlencoded"})
     parsed = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
@@ -236,7 +252,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if account_sid != user:
             store.attempt("twilio", 403, "wrong account")
             raise err(403, 20003, "Account in path does not match credentials")
-        form = await _form_body(request)
+        form = await _form_body(request, store, "twilio")
         to, body = form.get("To", ""), form.get("Body", "")
         if not E164.match(to):
             store.attempt("twilio", 400, "invalid To")
@@ -284,7 +300,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         }
         if (answer := await faulted("esms", shaped)) is not None:
             return answer
-        body = await _json_body(request)
+        body = await _json_body(request, store, "esms")
         if body.get("ApiKey") != s.esms_api_key or body.get("SecretKey") != s.esms_secret_key:
             store.attempt("esms", 200, "unauthorized")
             return JSONResponse({"CodeResult": "101", "ErrorMessage": "Sai ApiKey/SecretKey"})
@@ -333,7 +349,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if (answer := await faulted("zalo", zalo_shapes())) is not None:
             return answer
         zalo_auth(request, "zalo")
-        body = await _json_body(request)
+        body = await _json_body(request, store, "zalo")
         user_id = str((body.get("recipient") or {}).get("user_id", ""))
         text = (body.get("message") or {}).get("text")
         if not ZALO_ID.match(user_id):
@@ -361,7 +377,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if (answer := await faulted("zns", zalo_shapes())) is not None:
             return answer
         zalo_auth(request, "zns")
-        body = await _json_body(request)
+        body = await _json_body(request, store, "zns")
         phone = str(body.get("phone", ""))
         data = body.get("template_data")
         if not re.match(r"^84\d{9,10}$", phone):
@@ -402,7 +418,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         ):
             store.attempt("zalo_oauth", 200, "bad secret_key")
             return JSONResponse({"error": -14014, "error_name": "Invalid secret key"})
-        form = await _form_body(request)
+        form = await _form_body(request, store, "zalo_oauth")
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("app_id") != s.zalo_app_id
@@ -440,7 +456,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if len(raw) > 30 * 1024:
             store.attempt("viber", 200, "too large")
             return JSONResponse({"status": 3, "status_message": "badData: request too large"})
-        body = await _json_body(request)
+        body = await _json_body(request, store, "viber")
         sender = body.get("sender") or {}
         receiver, text = str(body.get("receiver", "")), body.get("text")
         problems = []
@@ -509,7 +525,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if phone_number_id != s.whatsapp_phone_number_id:
             store.attempt("whatsapp", 400, "unknown phone number id")
             raise graph_error(400, 100, "Unsupported post request.", "GraphMethodException")
-        body = await _json_body(request)
+        body = await _json_body(request, store, "whatsapp")
         to, kind = str(body.get("to", "")), body.get("type", "text")
         if body.get("messaging_product") != "whatsapp" or not WA_ID.match(to):
             store.attempt("whatsapp", 400, "bad params")
@@ -591,9 +607,9 @@ def create_app(sandbox: Sandbox) -> FastAPI:
             raise Problem(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
         content_type = request.headers.get("content-type", "")
         body: dict[str, Any] = (
-            await _json_body(request)
+            await _json_body(request, store, "telegram")
             if content_type.startswith("application/json")
-            else dict(await _form_body(request))
+            else dict(await _form_body(request, store, "telegram"))
         )
         chat_id, text = body.get("chat_id"), body.get("text")
         if chat_id in (None, ""):
@@ -655,7 +671,7 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if not hmac.compare_digest(signature.encode(), expected.encode()):
             store.attempt("webhook", 401, "bad signature")
             raise Problem(401, {"error": "bad X-Hotline-Signature"})
-        body = await _json_body(request)
+        body = await _json_body(request, store, "webhook")
         text = body.get("text")
         if not isinstance(text, str) or not body.get("delivery_id"):
             store.attempt("webhook", 400, "bad body")
