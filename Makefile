@@ -67,12 +67,16 @@ test-unit: install ## Run only the tests that need no stack
 lint: install ## ruff (lint + format check) and mypy --strict
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy libs/hotline/src services/*/src deploy/local
+	@$(VENV)/bin/mypy libs/hotline/src services/*/src deploy/local deploy/check
 
 .PHONY: fmt
 fmt: install ## Format the code with ruff
 	@$(VENV)/bin/ruff format .
 	@$(VENV)/bin/ruff check --fix .
+
+.PHONY: k8s-check
+k8s-check: install ## Validate deploy/ offline: overlays, k8s schemas + CRDs, promtool, PromQL vs metrics, settings
+	@$(PY) -m deploy.check
 
 .PHONY: train
 train: install ## Rebuild the triage model deterministically
