@@ -31,6 +31,8 @@ NEGATORS: Final = frozenset(
         "kh",
         "hok",
         "hk",
+        "suýt",
+        "suyt",
         "no",
         "not",
         "without",
@@ -69,21 +71,32 @@ class CueDetector:
         self._negatable = frozenset(table) if negatable is None else negatable
 
     def detect(self, phrases: Sequence[Phrase]) -> Cues:
-        """Cues found and cues negated; a cue both found and negated counts as found."""
+        """Cues found and cues negated; a cue both found and negated counts as found.
+
+        Table entries named with a leading "_" are *blockers*: phrases whose words must not
+        raise any cue ("chết máy" is a stalled engine, "pháo nổ" fireworks, "dễ cháy" a risk).
+        """
         found: dict[str, str] = {}
         negated: dict[str, str] = {}
         # Longest matches first, so that "dao" inside a negated "chưa thấy cầm dao" is
-        # negated with it.
+        # negated with it, and words inside a blocker are skipped.
         matches = sorted(self._matcher.find(phrases), key=lambda m: (m.start - m.end, m.phrase))
         negated_spans: list[tuple[int, int, int]] = []
+        blocked_spans: list[tuple[int, int, int]] = []
+
+        def within(spans: list[tuple[int, int, int]], p: int, start: int, end: int) -> bool:
+            return any(q == p and s <= start and end <= e for q, s, e in spans)
+
         for match in matches:
             name = match.pattern.payload
+            if name.startswith("_"):
+                blocked_spans.append((match.phrase, match.start, match.end))
+                continue
+            if within(blocked_spans, match.phrase, match.start, match.end):
+                continue
             if name in self._negatable:
                 before = phrases[match.phrase][max(0, match.start - NEGATION_WINDOW) : match.start]
-                inside = any(
-                    p == match.phrase and s <= match.start and match.end <= e
-                    for p, s, e in negated_spans
-                )
+                inside = within(negated_spans, match.phrase, match.start, match.end)
                 if inside or any(t.text in NEGATORS for t in before):
                     negated_spans.append((match.phrase, match.start, match.end))
                     negated.setdefault(name, match.pattern.name)

@@ -31,6 +31,33 @@ from .signals import CALM_SIGNALS, NOW_SIGNALS, PAST_SIGNALS, URGENT_SIGNALS
 GREETING_MIN_PROBABILITY: Final = 0.5
 P1_MIN_PROBABILITY: Final = 0.35
 
+# TRIAGE.md's P1 cues, read as a rule because missing one is the costliest error: danger to
+# life or body named in the text (weapon in use, blood, unconsciousness, someone trapped or
+# drowning, fire, kidnapping, a cry for help), in a category where that danger is the
+# incident itself, with nothing saying it is over (past, already safe, only light injuries,
+# "không ai bị thương") or only a risk. Everything else is left to the priority model.
+DANGER_SIGNALS: Final = frozenset(
+    {
+        "cry_for_help",
+        "weapon",
+        "attack",
+        "blood",
+        "unconscious",
+        "trapped",
+        "drowning",
+        "fire",
+        "kidnap",
+        "severe_injury",
+        "stranded",
+    }
+)
+DANGER_CATEGORIES: Final = frozenset({"traffic", "violence", "fire_rescue", "other"})
+# An overdose is a drugs report whose danger is to the body of the user.
+BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
+OVER_SIGNALS: Final = frozenset(
+    {"past", "recurring", "today_earlier", "safe", "light_injury", "risk", "question"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class TriageResult:
@@ -168,7 +195,7 @@ class TriageEngine:
         for p, category, c_index, c_row, p_row in zip(
             batch, categories, chosen, cat_probs, pri_probs, strict=True
         ):
-            priority = self._choose_priority(category, p_row)
+            priority = self._choose_priority(category, p_row, p.signals)
             reasons = [f"category: {category} ({float(c_row[c_index]):.2f})"]
             reasons.extend(self._priority_reasons(priority, p.signals))
             reasons.extend(p.extra_reasons)
@@ -188,9 +215,28 @@ class TriageEngine:
             )
         return out
 
-    def _choose_priority(self, category: Category, row: np.ndarray[Any, Any]) -> Priority:
+    @staticmethod
+    def danger_now(category: Category, signals: Cues) -> str | None:
+        """The phrase that makes this a P1 by rule (see ``DANGER_SIGNALS``), if any."""
+        if signals.negated or any(signals.has(s) for s in OVER_SIGNALS):
+            return None
+        wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
+        if category == "drugs":
+            wanted = BODY_SIGNALS
+        if wanted is None:
+            return None
+        for name, phrase in signals.found.items():
+            if name in wanted:
+                return phrase
+        return None
+
+    def _choose_priority(
+        self, category: Category, row: np.ndarray[Any, Any], signals: Cues
+    ) -> Priority:
         if category == "greeting":
             return "P4"
+        if self.danger_now(category, signals) is not None:
+            return "P1"
         classes = self._priorities
         scores = {cls: float(row[i]) for i, cls in enumerate(classes) if cls != "P4"}
         if scores.get("P1", 0.0) >= P1_MIN_PROBABILITY:

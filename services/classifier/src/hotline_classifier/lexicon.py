@@ -117,7 +117,7 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "phân luồng",
         "gờ giảm tốc",
         "đường ray",
-        "đò",
+        "=đò",
         "xe đò",
     ),
     "public_order": (
@@ -365,7 +365,7 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "chặn liên lạc",
         "cắt liên lạc",
         "đặt cọc",
-        "cọc",
+        "=cọc",
     ),
     "fire_rescue": (
         "exploded",
@@ -554,7 +554,7 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "ong vò vẽ",
         "ong bắp cày",
         "=bom",
-        "đạn",
+        "=đạn",
         "vật liệu nổ",
         "thi thể",
         "xác chết",
@@ -574,7 +574,7 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "trâu",
         "=bò",
         "húc",
-        "cắn",
+        "=cắn",
     ),
 }
 
