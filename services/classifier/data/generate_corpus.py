@@ -509,7 +509,8 @@ class Styler:
             i = self.rng.randrange(len(words))
             w = words[i]
             following = words[i + 1] if i + 1 < len(words) else ""
-            if len(w) < 4 or w[0].isupper() or following[:1].isupper():
+            previous = words[i - 1] if i > 0 else ""
+            if len(w) < 4 or w[0].isupper() or following[:1].isupper() or previous[:1].isupper():
                 # Capitalised words are mostly place names: their spelling is the label.
                 continue
             j = self.rng.randrange(1, len(w) - 1)

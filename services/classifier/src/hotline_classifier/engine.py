@@ -223,6 +223,9 @@ class TriageEngine:
         wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
         if category == "drugs":
             wanted = BODY_SIGNALS
+        elif category == "public_order":
+            # A brawl becomes P1 when someone bleeds or a weapon comes out.
+            wanted = BODY_SIGNALS | {"weapon", "cry_for_help"}
         if wanted is None:
             return None
         for name, phrase in signals.found.items():

@@ -206,7 +206,7 @@ class Gazetteer:
         found = self._matcher.find(phrases)
         # "huong <place>" without diacritics: if the words after "huong" are a place by
         # themselves, "huong" is the word "hướng" (towards) and not part of a town name.
-        starts = {(m.phrase, m.start) for m in found}
+        starts = {(m.phrase, m.start) for m in found if m.pattern.payload.district is not None}
         kept = [
             m
             for m in found

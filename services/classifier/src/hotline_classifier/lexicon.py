@@ -172,6 +172,10 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "ngáo",
     ),
     "violence": (
+        "bị đánh",
+        "đánh người",
+        "đánh chảy máu",
+        "bị đánh chảy máu",
         "gunshot",
         "gunshots",
         "đâm chém",
@@ -368,6 +372,9 @@ CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
         "=cọc",
     ),
     "fire_rescue": (
+        "xe cứu hỏa",
+        "gọi cứu hỏa",
+        "114",
         "exploded",
         "swept",
         "swept away",
