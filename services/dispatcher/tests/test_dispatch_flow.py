@@ -347,17 +347,19 @@ async def test_redelivery_never_opens_a_second_case_or_decision(env: Env) -> Non
     assert len(await env.repo.timeline(str(decisions(first)[0].case_id))) == 3
 
 
-async def test_a_decision_stored_before_a_crash_is_completed_on_redelivery(env: Env) -> None:
+async def test_a_case_opened_before_a_crash_is_resumed_on_redelivery(env: Env) -> None:
     event = triaged(FIRE, category="fire_rescue")
     outs = await env.dispatcher.dispatch_many([event])
-    case_id = str(decisions(outs)[0].case_id)
-    # Simulate a crash between the decision (write-ahead record) and the case writes.
-    await env.repo.db["cases"].delete_many({})
-    await env.repo.db["timeline"].delete_many({})
-    again = await env.fresh_dispatcher().dispatch_many([event])
-    assert [o.value for o in again] == [o.value for o in outs]
-    assert (await env.repo.get_case(case_id)) is not None
-    assert len(await env.repo.timeline(case_id)) == 3
+    case_id = decisions(outs)[0].case_id
+    # Simulate a crash after the case writes, before the decision was stored.
+    await env.repo.db["decisions"].delete_many({})
+    [again] = decisions(await env.fresh_dispatcher().dispatch_many([event]))
+    assert again.case_id == case_id and again.action == DispatchAction.NEW_CASE
+    assert again.assignee is not None and again.assignee.person_id == "hue-city-o2"
+    assert await env.repo.count_cases({}) == 1
+    assert len(await env.repo.timeline(str(case_id))) == 3
+    # ... and from then on the stored decision is what a redelivery re-publishes.
+    assert decisions(await env.dispatcher.dispatch_many([event]))[0] == again
 
 
 async def test_an_event_claimed_but_never_decided_is_decided_on_redelivery(env: Env) -> None:

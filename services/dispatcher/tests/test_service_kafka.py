@@ -27,7 +27,6 @@ from hotline.contracts.events import (
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
 from hotline.testing.kafka import produce, read_topic
-
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
 from hotline_dispatcher.testing import local, settings_for, triaged

@@ -113,3 +113,14 @@ def test_a_batch_sees_its_own_cases_and_commits_only_when_told() -> None:
     view.commit()
     assert len(index) == 1
     assert _find(IndexView(index), "chay nha kiet 5 le loi") is not None
+
+
+def test_two_thefts_on_different_streets_do_not_look_alike() -> None:
+    a = significant_words("Trộm xe máy ở đường Lê Lợi số 12")
+    b = significant_words("trom xe may tren duong Hung Vuong so 40")
+    c = significant_words("vừa bị trộm xe máy trước nhà số 12 Lê Lợi")
+    assert similarity(a, b) < 0.5
+    assert similarity(a, c) >= 0.5
+    fire_a = significant_words("Có cháy lớn gần chợ Đông Ba")
+    fire_b = significant_words("Cháy ở chợ Đông Ba, lửa bốc cao")
+    assert similarity(fire_a, fire_b) >= 0.5

@@ -446,7 +446,7 @@ def build_router() -> APIRouter:
                     action=r["action"],
                     category=r["category"],
                     priority=r["priority"],
-                    reporter=_reporter((r.get("decision") or {}).get("reporter") or {}, see),
+                    reporter=_reporter(r.get("reporter") or {}, see),
                 )
                 for r in reports
             ],

@@ -59,7 +59,7 @@ from hotline_dispatcher.labels_vi import CATEGORY_VI, DISTRICT_VI
 from hotline_dispatcher.merging import IndexView, MergeMatch, OpenCase
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.routing import RouteInput, RouteResult, route
-from hotline_dispatcher.state import WorkingSet, open_case_from_doc
+from hotline_dispatcher.state import WorkingSet
 from hotline_dispatcher.text import parse_acknowledgement, significant_words
 
 log = get_logger(__name__)
@@ -183,23 +183,30 @@ class Dispatcher:
         unique: list[TriagedEvent] = list({e.event_id: e for e in events}.values())
         won = await self.repo.claim_many([f"dispatch:{e.event_id}" for e in unique], now)
         repeated = [e.event_id for e in unique if f"dispatch:{e.event_id}" not in won]
-        stored_docs = await self.repo.load_decisions(repeated) if repeated else {}
+        stored: dict[str, dict[str, Any]] = {}
+        recovered: dict[str, dict[str, Any]] = {}
         if repeated:
+            stored = await self.repo.load_decisions(repeated)
+            # Claimed but never decided: the earlier attempt died; it may have opened the case.
+            missing = [eid for eid in repeated if eid not in stored]
+            recovered = await self.repo.cases_opened_by(missing) if missing else {}
             log.info(
                 "redelivered events",
-                extra={"count": len(repeated), "with_decision": len(stored_docs)},
+                extra={"count": len(repeated), "decided": len(stored), "cases": len(recovered)},
             )
 
         view = IndexView(self.working.index)
         loads: Counter[str] = Counter()
         items: list[Plan | Stored] = []
         for event in unique:
-            doc = stored_docs.get(event.event_id)
+            doc = stored.get(event.event_id)
             if doc is not None:
-                self._replay_into_view(doc, view, loads)
                 items.append(Stored(event.event_id, doc))
             else:
-                items.append(self._plan(event, view, loads, now))
+                plan = self._plan(event, view, loads, now)
+                if event.event_id in recovered and plan.opens_case:
+                    self._adopt(plan, recovered[event.event_id])
+                items.append(plan)
 
         plans = [i for i in items if isinstance(i, Plan)]
         numbers, courtesy = await asyncio.gather(
@@ -213,6 +220,7 @@ class Dispatcher:
         outputs_by_event: dict[str, list[Outgoing]] = {}
         case_docs: list[dict[str, Any]] = []
         timeline: list[dict[str, Any]] = []
+        raised: dict[str, Priority] = {}
         decided_at = self.clock.now()
         for plan in plans:
             if plan.courtesy_key is not None and plan.courtesy_key in courtesy:
@@ -230,32 +238,24 @@ class Dispatcher:
             if case_doc is not None:
                 case_docs.append(case_doc)
             timeline.extend(plan.timeline)
-            doc = self._decision_doc(plan, decision, case_doc)
-            docs.append(doc)
-            outputs_by_event[plan.event.event_id] = self._outputs(decision, plan.case_events)
+            outs = self._outputs(decision, plan.case_events)
+            docs.append(self._decision_doc(plan, decision, outs))
+            outputs_by_event[plan.event.event_id] = outs
             if plan.case_ref is not None and plan.case_ref.startswith("~") and case_id:
                 self._rekey(view, plan.case_ref, case_id)
+            if plan.raise_priority and case_id:
+                priority = plan.event.triage.priority
+                if case_id not in raised or more_urgent(priority, raised[case_id]):
+                    raised[case_id] = priority
 
-        # The decision is the write-ahead record; cases and timeline follow it.
-        await self.repo.insert_decisions(docs)
-        replay_cases = [s.doc["case"] for s in items if isinstance(s, Stored) and s.doc.get("case")]
-        replay_timeline = [
-            e for s in items if isinstance(s, Stored) for e in s.doc.get("timeline", [])
-        ]
+        # Cases and timeline first (deterministic ids: repeating them is harmless), the
+        # decision last: a stored decision means everything it implies is stored too.
         await asyncio.gather(
-            self.repo.insert_cases(case_docs + replay_cases),
-            self.repo.insert_timeline(timeline + replay_timeline),
+            self.repo.insert_cases(case_docs),
+            self.repo.insert_timeline(timeline),
+            self.repo.raise_priorities(raised),
         )
-        raised = [p for p in plans if p.raise_priority] + [
-            s for s in items if isinstance(s, Stored) and s.doc.get("raise_priority")
-        ]
-        for item in raised:
-            if isinstance(item, Plan) and item.case_ref:
-                await self.repo.raise_priority(item.case_ref, item.event.triage.priority)
-            elif isinstance(item, Stored):
-                await self.repo.raise_priority(
-                    str(item.doc["case_id"]), Priority(item.doc["priority"])
-                )
+        await self.repo.insert_decisions(docs)
 
         view.commit()
         self.working.loads.update(loads)
@@ -268,6 +268,21 @@ class Dispatcher:
             else:
                 out[item.event.event_id] = outputs_by_event[item.event.event_id]
         return out
+
+    def _adopt(self, plan: Plan, case: dict[str, Any]) -> None:
+        """Redo a decision whose case an earlier, interrupted attempt already opened."""
+        plan.case_ref = str(case["_id"])
+        pid = (case.get("assignee") or {}).get("person_id")
+        plan.assignee = self.org.people.get(str(pid)) if pid else None
+        unit = str(case["responsible_unit"])
+        informed = tuple(case.get("informed_units") or ())
+        plan.route = RouteResult(unit, informed, str(case.get("rule") or "recovered"), ())
+        at = ensure_utc(plan.event.received_at)
+        plan.escalation = escalation_chain(
+            self.org, unit, plan.assignee, Priority(case["priority"]), at
+        )
+        plan.informed = informed_recipients(self.org, list(informed), at)
+        plan.reasons.append(f"resumed: {plan.case_ref} was opened by an interrupted attempt")
 
     # ------------------------------------------------------------------ planning (pure)
 
@@ -468,8 +483,8 @@ class Dispatcher:
             return
         real = OpenCase(**{**case.__dict__, "case_id": case_id})
         view.changed[case_id] = real
-        for key, ref in list(view.reporters.items()):
-            if ref == placeholder:
+        for key in case.reporter_keys:
+            if view.reporters.get(key) == placeholder:
                 view.reporters[key] = case_id
 
     # ------------------------------------------------------------------ I/O steps
@@ -478,7 +493,7 @@ class Dispatcher:
         """Case numbers for the plans that open a case: placeholder → `HUE-YYYYMMDD-NNNN`."""
         by_day: dict[str, list[Plan]] = {}
         for plan in plans:
-            if plan.opens_case:
+            if plan.opens_case and (plan.case_ref or "").startswith("~"):
                 day = self._local_day(ensure_utc(plan.event.received_at))
                 by_day.setdefault(day, []).append(plan)
         out: dict[str, str] = {}
@@ -747,8 +762,10 @@ class Dispatcher:
         )
 
     def _decision_doc(
-        self, plan: Plan, decision: DispatchDecision, case_doc: dict[str, Any] | None
+        self, plan: Plan, decision: DispatchDecision, outputs: list[Outgoing]
     ) -> dict[str, Any]:
+        """The stored decision: what was published (as JSON text, re-published byte for byte
+        on redelivery) and the fields the statistics and the case's report list need."""
         event = plan.event
         received = ensure_utc(event.received_at)
         return {
@@ -765,12 +782,11 @@ class Dispatcher:
             "unit": decision.responsible_unit,
             "case_id": decision.case_id,
             "reporter_key": plan.key,
+            "reporter": decision.reporter.model_dump(mode="json"),
             "officer": plan.officer.id if plan.officer else None,
-            "decision": decision.model_dump(mode="json"),
-            "case": case_doc,
-            "timeline": plan.timeline,
-            "case_events": [e.model_dump(mode="json") for e in plan.case_events],
-            "raise_priority": plan.raise_priority,
+            "outputs": [
+                {"topic": o.topic, "key": o.key, "value": o.value.decode("utf-8")} for o in outputs
+            ],
         }
 
     def _outputs(self, decision: DispatchDecision, events: list[CaseEvent]) -> list[Outgoing]:
@@ -781,22 +797,10 @@ class Dispatcher:
         return out
 
     def _stored_outputs(self, doc: dict[str, Any]) -> list[Outgoing]:
-        decision = DispatchDecision.model_validate(doc["decision"])
-        events = [CaseEvent.model_validate(e) for e in doc.get("case_events", [])]
-        return self._outputs(decision, events)
-
-    def _replay_into_view(self, doc: dict[str, Any], view: IndexView, loads: Counter[str]) -> None:
-        """A stored decision's effect on the working set (if an earlier attempt lost it)."""
-        case_id = doc.get("case_id")
-        if not case_id:
-            return
-        if doc.get("case") and view.get(case_id) is None:
-            case = open_case_from_doc(doc["case"])
-            view.put(case)
-            if case.assignee_id:
-                loads[case.assignee_id] += 1
-        elif doc["action"] in ("merged", "followup"):
-            view.add_report(case_id, str(doc["reporter_key"]), ensure_utc(doc["at"]))
+        return [
+            Outgoing(topic=str(o["topic"]), value=str(o["value"]).encode(), key=o.get("key"))
+            for o in doc.get("outputs", [])
+        ]
 
     def _observe(self, plan: Plan, decided_at: datetime) -> None:
         t = plan.event.triage

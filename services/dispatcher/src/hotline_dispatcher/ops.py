@@ -633,7 +633,7 @@ class CaseService:
         seen: dict[str, Reporter] = {}
         for doc in await self.repo.reports(case_id):
             key = str(doc.get("reporter_key"))
-            reporter = (doc.get("decision") or {}).get("reporter")
+            reporter = doc.get("reporter")
             if reporter and key not in seen:
                 seen[key] = Reporter.model_validate(reporter)
         return list(seen.values())

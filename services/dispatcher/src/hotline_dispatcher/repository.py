@@ -5,9 +5,9 @@ Collections:
 * `cases` — one document per case (`_id` = `HUE-20240124-0042`), with a `version` that every
   change bumps; the unique index on `opened_by` (the opening event id) means one event can
   never open two cases.
-* `decisions` — one document per triaged event (`_id` = event id): the published decision, the
-  case and timeline writes it implies (a write-ahead record, re-applied on redelivery), and the
-  fields the daily statistics group by. Reports of a case are its decisions.
+* `decisions` — one document per triaged event (`_id` = event id), written after the case and
+  timeline writes it implies: what was published (JSON text, re-published byte for byte on
+  redelivery) and the fields the daily statistics group by. Reports of a case are its decisions.
 * `timeline` — insert-only entries (`case_id`, `at`, `type`, `actor`, `text`, `data`) with
   deterministic ids, so re-applying an event never duplicates an entry.
 * `directives` — the Director's directives with their report-back deadlines.
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from hotline.mongo import IndexSpec, MotorDatabase, claim, ensure_indexes
@@ -172,8 +172,9 @@ class Repository:
         cursor = self.db[DECISIONS].find({"_id": {"$in": ids}})
         return {str(d["_id"]): d async for d in cursor}
 
-    async def case_opened_by(self, event_id: str) -> dict[str, Any] | None:
-        return await self.db[CASES].find_one({"opened_by": event_id})
+    async def cases_opened_by(self, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        cursor = self.db[CASES].find({"opened_by": {"$in": list(event_ids)}})
+        return {str(d["opened_by"]): d async for d in cursor}
 
     # ------------------------------------------------------------------ cases
 
@@ -217,13 +218,18 @@ class Repository:
             {"$set": {"version": version + 1, "updated_at": at}},
         )
 
-    async def raise_priority(self, case_id: str, priority: str) -> None:
-        """Make a case more urgent (never less): safe to repeat and to race."""
-        order = ["P1", "P2", "P3", "P4"]
-        less_urgent = order[order.index(priority) + 1 :]
-        await self.db[CASES].update_one(
-            {"_id": case_id, "priority": {"$in": less_urgent}}, {"$set": {"priority": priority}}
-        )
+    async def raise_priorities(self, priorities: Mapping[str, str]) -> None:
+        """Set more urgent priorities (decided in memory), in one round trip.
+
+        The filter is the `_id` alone: FerretDB answers that from its primary key, while any
+        other condition makes it scan the collection.
+        """
+        ops = [
+            UpdateOne({"_id": case_id}, {"$set": {"priority": str(priority)}})
+            for case_id, priority in priorities.items()
+        ]
+        if ops:
+            await self.db[CASES].bulk_write(ops, ordered=False)
 
     async def timeline(self, case_id: str) -> list[dict[str, Any]]:
         cursor = self.db[TIMELINE].find({"case_id": case_id}).sort([("at", 1), ("_id", 1)])
@@ -238,7 +244,7 @@ class Repository:
                     "case_id": case_id,
                     "action": {"$in": ["new_case", "merged", "followup", "callback"]},
                 },
-                projection={"case": 0, "timeline": 0, "case_events": 0},
+                projection={"outputs": 0},
             )
             .sort([("at", 1)])
         )

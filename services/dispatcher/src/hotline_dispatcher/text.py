@@ -130,8 +130,9 @@ STOPWORDS = frozenset(
 def fold(text: str) -> str:
     """Lower case without diacritics: 'Chợ Đông Ba' → 'cho dong ba'."""
     lowered = text.lower().replace("đ", "d")
-    decomposed = unicodedata.normalize("NFD", lowered)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # NFD splits every Vietnamese letter into an ASCII base and combining marks; dropping the
+    # non-ASCII remainder keeps the bases (other scripts vanish, which merging can afford).
+    return unicodedata.normalize("NFD", lowered).encode("ascii", "ignore").decode("ascii")
 
 
 def significant_words(text: str) -> frozenset[str]:
@@ -139,11 +140,106 @@ def significant_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(fold(text)) if len(w) >= 2 and w not in STOPWORDS)
 
 
+# Words every report of a kind shares ("trộm xe máy", "cháy nhà", "đường", "số"): they weigh a
+# quarter, so two thefts on different streets do not look alike while two reports naming the same
+# street, alley, market or house number do.
+GENERIC = frozenset(
+    [
+        "trom",
+        "cap",
+        "cuop",
+        "giat",
+        "xe",
+        "may",
+        "oto",
+        "chay",
+        "no",
+        "danh",
+        "nhau",
+        "dam",
+        "chem",
+        "tai",
+        "nan",
+        "va",
+        "cham",
+        "dua",
+        "ma",
+        "tuy",
+        "bac",
+        "lo",
+        "de",
+        "lua",
+        "dao",
+        "tien",
+        "vay",
+        "gop",
+        "rac",
+        "thai",
+        "cat",
+        "khai",
+        "thac",
+        "go",
+        "rung",
+        "on",
+        "tieng",
+        "karaoke",
+        "say",
+        "ruou",
+        "tu",
+        "tap",
+        "gay",
+        "roi",
+        "bi",
+        "mat",
+        "nguoi",
+        "dan",
+        "duong",
+        "so",
+        "kiet",
+        "hem",
+        "ngo",
+        "phuong",
+        "xa",
+        "thon",
+        "to",
+        "pho",
+        "quan",
+        "huyen",
+        "tran",
+        "tp",
+        "thanh",
+        "gan",
+        "truoc",
+        "sau",
+        "canh",
+        "dang",
+        "luc",
+        "gio",
+        "sang",
+        "chieu",
+        "toi",
+        "dem",
+        "nay",
+        "hom",
+        "qua",
+    ]
+)
+GENERIC_WEIGHT = 0.25
+
+
+def _weight(words: frozenset[str]) -> float:
+    return sum(GENERIC_WEIGHT if w in GENERIC else 1.0 for w in words)
+
+
 def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Overlap coefficient |A ∩ B| / min(|A|, |B|): a short report inside a long one scores 1."""
+    """Weighted overlap coefficient: shared weight / the smaller report's weight (0..1).
+
+    A short report contained in a long one scores 1; words common to every report of a kind
+    (GENERIC) count a quarter.
+    """
     if not a or not b:
         return 0.0
-    return len(a & b) / min(len(a), len(b))
+    return _weight(a & b) / min(_weight(a), _weight(b))
 
 
 _ACK_WORDS = r"(?:ok|okay|oke|da nhan|nhan|ro|xac nhan|ack)"
