@@ -475,6 +475,39 @@ SUFFIXES = [
     " 😢",
     " Gấp lắm anh ơi!",
 ]
+# Greeting-then-report: a greeting sentence, a connector, then the report (label: the report).
+OPENERS = [
+    "Chào anh, chúc anh buổi sáng tốt lành.",
+    "Em chào anh ạ, chúc anh sức khỏe.",
+    "Chúc các anh trực đêm vui vẻ.",
+    "Dạ em chào chú, chú khỏe không chú.",
+    "Xin chào đồng chí Giám đốc.",
+    "Chào anh, em là người dân ở đây, mới lưu số anh.",
+    "Chúc mừng năm mới anh!",
+    "Cảm ơn anh hôm trước đã trả lời tin nhắn của em.",
+    "Chào buổi tối anh 🙏",
+    "Alo anh, em xin lỗi làm phiền giờ này.",
+    "Em chào anh, em đọc báo thấy số của anh.",
+    "Chúc anh cuối tuần vui vẻ.",
+    "Dạ thưa anh.",
+    "Hello anh 👋",
+    "Kính chào anh Giám đốc.",
+]
+CALM_OPENERS = [
+    "Hôm nay xóm em bình yên, chỉ có một chuyện:",
+    "Dạ mọi việc vẫn ổn anh ạ, chỉ có việc này:",
+    "Chúc anh sức khỏe, không có gì gấp, em chỉ phản ánh:",
+    "Hôm ni chưa có chi nhiều,",
+]
+CONNECTORS = [
+    " ",
+    " Nhân tiện em báo luôn: ",
+    " Em có việc muốn báo: ",
+    " À anh ơi, ",
+    " Em xin phản ánh: ",
+    " Có chuyện này: ",
+    "\n",
+]
 URGENT_SUFFIXES = [" Cứu với!", " Nhanh lên anh ơi!", " Gấp lắm!!!", " Mau lên!"]
 EN_SUFFIXES = [" Thank you.", " Please help.", " Thanks in advance!", " Can someone come?"]
 
@@ -707,6 +740,30 @@ def from_handwritten(rng: random.Random) -> list[Record]:
                         f"{family}~{k}", family, chan, surface, category, priority, where, language
                     )
                 )
+            formal = channel in ("voice", "web", "desk") or text.lower().startswith(
+                ("người gọi", "kính gửi", "tôi xin", "tôi làm đơn")
+            )
+            if category != "greeting" and language == "vi" and not formal and rng.random() < 0.3:
+                # The same report after a greeting: the label stays the report's.
+                fill = filler.fill(text, False)
+                where = location if given else fill.district
+                openers = OPENERS + (CALM_OPENERS if priority == "P3" else [])
+                body = styler.variant(fill.text, category, priority, language, "zalo", 9)
+                surface = rng.choice(openers) + rng.choice(CONNECTORS) + body[:1].lower() + body[1:]
+                if surface not in seen:
+                    chan = pick_channel(rng, surface, language, channel)
+                    records.append(
+                        Record(
+                            f"{family}~g",
+                            family,
+                            chan,
+                            surface,
+                            category,
+                            priority,
+                            where,
+                            language,
+                        )
+                    )
     return records
 
 
