@@ -28,7 +28,7 @@ $(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/uv:
 .PHONY: install
 install: $(if $(shell command -v uv 2>/dev/null),,$(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/uv) ## Create .venv with every package (editable) and the dev tools
 	@$(UV) sync --all-packages --frozen --quiet
-	@$(PY) -c "import hotline, hotline_ingest, hotline_classifier, hotline_dispatcher, hotline_notifier" \
+	@$(PY) -c "import hotline, hotline_ingest, hotline_classifier, hotline_dispatcher, hotline_notifier, hotline_cli" \
 		|| { echo "install: the packages did not import; see the error above"; exit 1; }
 
 .PHONY: lock
@@ -67,7 +67,7 @@ test-unit: install ## Run only the tests that need no stack
 lint: install ## ruff (lint + format check) and mypy --strict
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy libs/hotline/src services/*/src deploy/local deploy/check
+	@$(VENV)/bin/mypy libs/hotline/src services/*/src tools/*/src deploy/local deploy/check
 
 .PHONY: fmt
 fmt: install ## Format the code with ruff

@@ -1,0 +1,1 @@
+"""The `hotline` operator command-line tool."""
