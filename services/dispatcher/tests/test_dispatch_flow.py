@@ -246,6 +246,7 @@ async def test_more_urgent_news_on_an_open_case_alerts_its_chain_again(env: Env)
     assert later.action == DispatchAction.FOLLOWUP and later.case_id == opened.case_id
     assert later.alert and later.escalation and later.escalation[0].timeout_s == 120
     assert "bgd" in later.informed_units
+    assert await env.repo.apply_priority_raises() == 1  # the maintenance loop's step
     case = await env.repo.get_case(str(opened.case_id))
     assert case is not None and case["priority"] == "P1"
 

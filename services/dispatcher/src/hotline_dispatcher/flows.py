@@ -220,7 +220,7 @@ class Dispatcher:
         outputs_by_event: dict[str, list[Outgoing]] = {}
         case_docs: list[dict[str, Any]] = []
         timeline: list[dict[str, Any]] = []
-        raised: dict[str, Priority] = {}
+        raised: list[tuple[str, str, str, datetime]] = []
         decided_at = self.clock.now()
         for plan in plans:
             if plan.courtesy_key is not None and plan.courtesy_key in courtesy:
@@ -244,16 +244,15 @@ class Dispatcher:
             if plan.case_ref is not None and plan.case_ref.startswith("~") and case_id:
                 self._rekey(view, plan.case_ref, case_id)
             if plan.raise_priority and case_id:
-                priority = plan.event.triage.priority
-                if case_id not in raised or more_urgent(priority, raised[case_id]):
-                    raised[case_id] = priority
+                priority = plan.event.triage.priority.value
+                raised.append((case_id, priority, plan.event.event_id, decided_at))
 
         # Cases and timeline first (deterministic ids: repeating them is harmless), the
         # decision last: a stored decision means everything it implies is stored too.
         await asyncio.gather(
             self.repo.insert_cases(case_docs),
             self.repo.insert_timeline(timeline),
-            self.repo.raise_priorities(raised),
+            self.repo.record_priority_raises(raised),
         )
         await self.repo.insert_decisions(docs)
 

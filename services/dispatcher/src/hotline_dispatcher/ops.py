@@ -537,6 +537,7 @@ class CaseService:
         """One round of periodic work; each part tolerates the others failing."""
         summary: dict[str, int] = {}
         for name, step in (
+            ("priorities", self.repo.apply_priority_raises),
             ("outbox", self.flush_outbox),
             ("reminders", self.send_reminders),
             ("gauges", self.refresh_gauges),

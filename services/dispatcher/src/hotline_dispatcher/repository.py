@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
 from hotline.mongo import IndexSpec, MotorDatabase, claim, ensure_indexes
@@ -37,6 +37,7 @@ DECISIONS = "decisions"
 TIMELINE = "timeline"
 DIRECTIVES = "directives"
 OUTBOX = "outbox"
+RAISES = "priority_raises"
 CLAIMS = "claims"
 SEQUENCES = "sequences"
 
@@ -218,18 +219,35 @@ class Repository:
             {"$set": {"version": version + 1, "updated_at": at}},
         )
 
-    async def raise_priorities(self, priorities: Mapping[str, str]) -> None:
-        """Set more urgent priorities (decided in memory), in one round trip.
+    async def record_priority_raises(
+        self, raises: Sequence[tuple[str, str, str, datetime]]
+    ) -> None:
+        """Queue (case id, priority, cause event id, at) raises; `apply_priority_raises` sets them.
 
-        The filter is the `_id` alone: FerretDB answers that from its primary key, while any
-        other condition makes it scan the collection.
+        Updates cost FerretDB a scan of the collection, so the hot path only inserts.
         """
-        ops = [
-            UpdateOne({"_id": case_id}, {"$set": {"priority": str(priority)}})
-            for case_id, priority in priorities.items()
-        ]
-        if ops:
-            await self.db[CASES].bulk_write(ops, ordered=False)
+        await insert_ignoring_duplicates(
+            self.db,
+            RAISES,
+            [
+                {"_id": f"{case_id}:{cause}", "case_id": case_id, "priority": p, "at": at}
+                for case_id, p, cause, at in raises
+            ],
+        )
+
+    async def apply_priority_raises(self, limit: int = 500) -> int:
+        """Set the queued priorities (only ever more urgent), then forget them."""
+        pending = [d async for d in self.db[RAISES].find({}).sort([("at", 1)]).limit(limit)]
+        order = ["P1", "P2", "P3", "P4"]
+        for doc in pending:
+            less_urgent = order[order.index(str(doc["priority"])) + 1 :]
+            await self.db[CASES].update_one(
+                {"_id": doc["case_id"], "priority": {"$in": less_urgent}},
+                {"$set": {"priority": doc["priority"]}},
+            )
+        if pending:
+            await self.db[RAISES].delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
+        return len(pending)
 
     async def timeline(self, case_id: str) -> list[dict[str, Any]]:
         cursor = self.db[TIMELINE].find({"case_id": case_id}).sort([("at", 1), ("_id", 1)])
