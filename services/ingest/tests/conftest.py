@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +164,9 @@ def settings_env(settings: IngestSettings) -> dict[str, str]:
     }
 
 
-@contextlib.asynccontextmanager
-async def run_server(settings: IngestSettings, log_dir: Path) -> AsyncIterator[Server]:
+@contextlib.contextmanager
+def server_process(settings: IngestSettings, log_dir: Path) -> Iterator[Server]:
+    """Start ingest as its own process and wait until it answers (blocking: a test helper)."""
     log_path = log_dir / f"ingest-{settings.port}.log"
     env = {**os.environ, **settings_env(settings)}
     with log_path.open("wb") as log:
@@ -175,16 +176,15 @@ async def run_server(settings: IngestSettings, log_dir: Path) -> AsyncIterator[S
     base_url = f"http://127.0.0.1:{settings.port}"
     server = Server(base_url, settings, Samples(settings, base_url), process, log_path)
     try:
-        async with httpx.AsyncClient(base_url=base_url) as client:
-            for _ in range(150):
-                if process.poll() is not None:
-                    pytest.fail(f"ingest exited with {process.returncode}:\n{server.log()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail(f"ingest did not answer /healthz:\n{server.log()}")
+        for _ in range(300):
+            if process.poll() is not None:
+                pytest.fail(f"ingest exited with {process.returncode}:\n{server.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"ingest did not answer /healthz:\n{server.log()}")
         yield server
     finally:
         if process.poll() is None:

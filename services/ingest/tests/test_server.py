@@ -16,7 +16,7 @@ from hotline.testing.kafka import end_offsets, read_topic
 from hotline_ingest.samples import Delivery, Samples
 from hotline_ingest.settings import IngestSettings
 
-from .conftest import run_server
+from .conftest import server_process
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ async def _send(client: httpx.AsyncClient, delivery: Delivery) -> httpx.Response
 async def test_signed_webhook_over_real_http(
     server_settings: IngestSettings, tmp_path: Path
 ) -> None:
-    async with run_server(server_settings, tmp_path) as server:
+    with server_process(server_settings, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as client:
             delivery = server.samples.twilio_sms(body="qua HTTP thật")
             first = await _send(client, delivery)
@@ -81,7 +81,7 @@ async def test_broker_stopped_503_nothing_published_then_accepted(
     if "kafka       running" not in status.stdout:
         pytest.skip("Kafka is not managed by deploy/local/stack.py here: cannot stop it")
 
-    async with run_server(server_settings, tmp_path) as server:
+    with server_process(server_settings, tmp_path) as server:
         deliveries = _every_channel(server.samples)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             try:

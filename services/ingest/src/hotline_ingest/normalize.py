@@ -90,8 +90,10 @@ def clean_text(value: object, limit: int = TEXT_LIMIT) -> tuple[str, bool]:
         return "", False
     # Lone surrogates cannot be encoded as UTF-8 (and JSON parsers refuse them); replace them.
     text = text.encode("utf-8", "replace").decode("utf-8")
-    text = unicodedata.normalize("NFC", text)
-    text = _CONTROL.sub("", _NEWLINES.sub("\n", text)).strip()
+    # Controls go before NFC: one between a letter and its combining mark would otherwise keep
+    # them apart through NFC and leave a decomposed pair behind once it is removed.
+    text = _CONTROL.sub("", _NEWLINES.sub("\n", text))
+    text = unicodedata.normalize("NFC", text).strip()
     if len(text) > limit:
         return text[:limit], True
     return text, False

@@ -69,6 +69,11 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
+def _json_error(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI request body for a handler that reads the raw bytes itself (see app.py)."""
     return _body("application/json", model)
@@ -283,7 +288,12 @@ def make_router(deps: Deps) -> APIRouter:
         description="Meta calls this when the webhook is configured: the bare `hub.challenge` "
         "is echoed when `hub.mode=subscribe` and the verify token matches, else 403.",
         response_class=PlainTextResponse,
-        responses={200: {"content": {"text/plain": {}}}, 403: {"model": ErrorBody}},
+        responses={
+            200: {"content": {"text/plain": {}}},
+            # Spelled out: with a plain-text response class FastAPI would label these text/plain.
+            403: _json_error("not a subscription request, or the verify token is wrong"),
+            422: _json_error("a query parameter is invalid (named in the answer)"),
+        },
     )
     async def whatsapp_verify(
         mode: Annotated[str | None, Query(alias="hub.mode")] = None,

@@ -1,0 +1,111 @@
+"""Pure pieces without the stack: the token buckets and the settings' refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from hotline_ingest.ratelimit import TokenBucketLimiter
+from hotline_ingest.settings import IngestSettings
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_burst_then_refill_per_key() -> None:
+    clock = FakeTime()
+    limiter = TokenBucketLimiter(burst=3, per_minute=6, monotonic=clock)
+    assert [limiter.try_acquire("spammer") for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limiter.try_acquire("spammer")
+    assert wait == pytest.approx(10.0)  # 6 per minute: one token every 10 s
+    assert limiter.retry_after(wait) == "10"
+    assert limiter.try_acquire("citizen") == 0.0  # others are not slowed down
+    clock.now += 10
+    assert limiter.try_acquire("spammer") == 0.0
+    assert limiter.try_acquire("spammer") > 0
+    clock.now += 3600  # refills up to the burst, not beyond
+    assert [limiter.try_acquire("spammer") == 0.0 for _ in range(4)] == [True, True, True, False]
+
+
+def test_token_bucket_memory_is_bounded() -> None:
+    clock = FakeTime()
+    limiter = TokenBucketLimiter(burst=1, per_minute=1, max_keys=100, monotonic=clock)
+    for i in range(1000):
+        limiter.try_acquire(f"sender-{i}")
+    assert len(limiter) == 100
+    # The most recent senders are still limited; the forgotten ones start full again.
+    assert limiter.try_acquire("sender-999") > 0
+    assert limiter.try_acquire("sender-0") == 0.0
+    with pytest.raises(ValueError, match="burst"):
+        TokenBucketLimiter(burst=0, per_minute=1)
+
+
+def test_defaults_match_the_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("INGEST_PORT", "INGEST_HOST", "INGEST_BODY_LIMIT_BYTES", "HOTLINE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    settings = IngestSettings()
+    assert (settings.port, settings.host, settings.body_limit_bytes) == (8001, "127.0.0.1", 262144)
+    monkeypatch.setenv("INGEST_PORT", "9101")
+    monkeypatch.setenv("INGEST_DESK_TOKENS", '{"ct-hue-01": "tok-1", "ct-hue-02": "tok-2"}')
+    monkeypatch.setenv("INGEST_PUBLIC_BASE_URL", "https://hotline.example.vn/")
+    settings = IngestSettings()
+    assert settings.port == 9101
+    assert settings.desk_tokens["ct-hue-02"].get_secret_value() == "tok-2"
+    assert settings.public_base_url == "https://hotline.example.vn"
+    assert "tok-1" not in repr(settings)
+
+
+def test_placeholder_secrets_and_desk_tokens_are_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOTLINE_ENV", "production")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://db:27017/")
+    with pytest.raises(ValidationError, match="viber_auth_token"):
+        IngestSettings()
+    real = {
+        name: SecretStr(f"real-{name}")
+        for name in (
+            "zalo_oa_secret_key",
+            "viber_auth_token",
+            "whatsapp_app_secret",
+            "whatsapp_verify_token",
+            "telegram_secret_token",
+            "twilio_auth_token",
+            "pbx_secret",
+        )
+    }
+    with pytest.raises(ValidationError, match="desk token"):
+        IngestSettings(**real)  # type: ignore[arg-type]
+    ok = IngestSettings(**real, desk_tokens={"ct-01": SecretStr("vault-token")})  # type: ignore[arg-type]
+    assert ok.environment == "production"
+
+
+def test_settings_shapes_are_checked() -> None:
+    with pytest.raises(ValidationError, match="telegram_secret_token"):
+        IngestSettings(telegram_secret_token=SecretStr("has spaces"))
+    with pytest.raises(ValidationError, match="public_base_url"):
+        IngestSettings(public_base_url="hotline.example.vn")
+
+
+def test_the_process_refuses_to_start_with_placeholders_in_production() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INGEST_", "HOTLINE_"))}
+    env.update({"HOTLINE_ENV": "production", "MONGODB_URI": "mongodb://db:27017/"})
+    result = subprocess.run(
+        [sys.executable, "-m", "hotline_ingest.main"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "placeholder secret" in result.stderr
