@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from hotline.clock import Clock, ensure_utc
 from hotline.contracts.events import Contact, DeliveryOutcome, DeliveryPurpose, DeliveryStatus
@@ -190,49 +188,42 @@ class Deliverer:
         )
 
     async def deliver(self, n: Notification) -> Report:
-        """Reach the recipient on the first channel that works; exactly once per target."""
-        targets = self._targets(n)
-        done_key = f"rcp:{stable_id(n.source_id, n.step, n.recipient_id)}"
-        existing = await self.repo.get_claims([done_key, *(t.key for t in targets)])
-        if done_key in existing:
-            return _replay(existing[done_key].get("outcomes", []), dead_ok=True)
+        """Reach the recipient on the first channel that works; exactly once per target.
+
+        Fresh path: one claim insert, the provider call, one result insert (FerretDB makes
+        inserts of unique keys atomic and cheap; updates are neither). A repeat finds the
+        claim, reads the stored result and replays it.
+        """
         outcomes: list[DeliveryOutcome] = []
+        pending: list[tuple[_Target, DeliveryOutcome]] = []  # transient failures
         now = self.clock.now()
-        for target in targets:
-            doc = existing.get(target.key)
-            if doc is None and not await self.repo.claim(target.key, now, status="sending"):
-                doc = await self.repo.get_claim(target.key)
-            if doc is not None:
-                status = doc.get("status")
-                if status == "sent":
-                    return _replay([*[o.model_dump(mode="json") for o in outcomes], doc["outcome"]])
-                if status == "failed":
-                    outcomes.append(DeliveryOutcome.model_validate(doc["outcome"]))
+        for target in self._targets(n):
+            if not await self.repo.claim(target.key, now):
+                settled, stored = await self._settled(target, now)
+                if settled == "sent" and stored is not None:
+                    return Report([*outcomes, stored], sent=True, replayed=True)
+                if settled == "failed" and stored is not None:
+                    outcomes.append(stored)
                     continue
-                # "sending": somebody else is on it, or died on it.
-                started = ensure_utc(doc["at"])
-                if (now - started).total_seconds() < self.policy.lease_s or not (
-                    await self.repo.take_over(target.key, doc["at"], now, status="sending")
-                ):
+                if settled == "in_flight":
                     # Not the next channel either: that could reach the person twice.
                     return Report(outcomes, in_flight=True)
             outcome = await self._attempt(n, target)
             outcomes.append(outcome)
             if outcome.status == DeliveryStatus.SENT:
-                await self.repo.update_claim(
-                    target.key, status="sent", outcome=outcome.model_dump(mode="json")
-                )
-                if len(outcomes) > 1:  # a fallback: remember the recipient was reached
-                    await self.repo.claim(
-                        done_key, now, outcomes=[o.model_dump(mode="json") for o in outcomes]
-                    )
+                # Channels that failed on the way keep their failure, so that a redelivery
+                # goes straight to the channel that worked instead of retrying them.
+                for failed_target, failed in [*pending, (target, outcome)]:
+                    await self._store_result(failed_target, failed, now)
                 return Report(outcomes, sent=True)
             if outcome.error and outcome.error.startswith("permanent"):
-                await self.repo.update_claim(
-                    target.key, status="failed", outcome=outcome.model_dump(mode="json")
-                )
+                await self._store_result(target, outcome, now)
             else:
-                await self.repo.release(target.key)
+                pending.append((target, outcome))
+        # Nobody was reached: give the transiently failed channels back, so a retry may use
+        # them (a redelivered decision, the next escalation step).
+        for failed_target, _ in pending:
+            await self.repo.release(failed_target.key)
         contact = n.contacts[0] if n.contacts else None
         dead = self._outcome(
             n,
@@ -246,12 +237,29 @@ class Deliverer:
         )
         NOTIFICATIONS.labels(dead.channel, n.purpose.value, "dead").inc()
         outcomes.append(dead)
-        if not await self.repo.claim(
-            done_key, now, outcomes=[o.model_dump(mode="json") for o in outcomes]
-        ):
-            stored = await self.repo.get_claim(done_key)
-            return _replay((stored or {}).get("outcomes", []), dead_ok=True)
         return Report(outcomes, dead=True)
+
+    async def _store_result(self, target: _Target, outcome: DeliveryOutcome, now: datetime) -> None:
+        await self.repo.claim(
+            f"res:{target.delivery_id}", now, outcome=outcome.model_dump(mode="json")
+        )
+
+    async def _settled(self, target: _Target, now: datetime) -> tuple[str, DeliveryOutcome | None]:
+        """What became of a target somebody claimed: sent, failed, in_flight, or free (ours)."""
+        result = await self.repo.get_claim(f"res:{target.delivery_id}")
+        if result is not None:
+            outcome = DeliveryOutcome.model_validate(result["outcome"])
+            return ("sent" if outcome.status == DeliveryStatus.SENT else "failed"), outcome
+        claim = await self.repo.get_claim(target.key)
+        if claim is None:  # released meanwhile (a transient failure elsewhere)
+            return ("free" if await self.repo.claim(target.key, now) else "in_flight"), None
+        if (now - ensure_utc(claim["at"])).total_seconds() < self.policy.lease_s:
+            return "in_flight", None
+        # The owner died mid-send (it would have stored a result): take the delivery over.
+        if await self.repo.take_over(target.key, claim["at"], now):
+            log.warning("took over a stale delivery", extra={"delivery_id": target.delivery_id})
+            return "free", None
+        return "in_flight", None
 
     async def _attempt(self, n: Notification, target: _Target) -> DeliveryOutcome:
         channel, address = target.channel, target.contact.address
@@ -333,10 +341,3 @@ class Deliverer:
             attempts,
             error=f"{kind}: {error.detail}",
         )
-
-
-def _replay(stored: Sequence[dict[str, Any]], dead_ok: bool = False) -> Report:
-    outcomes = [DeliveryOutcome.model_validate(o) for o in stored]
-    sent = any(o.status == DeliveryStatus.SENT for o in outcomes)
-    dead = dead_ok and any(o.status == DeliveryStatus.DEAD for o in outcomes)
-    return Report(outcomes, sent=sent, dead=dead, replayed=True)

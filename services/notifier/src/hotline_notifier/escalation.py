@@ -448,17 +448,18 @@ class EscalationEngine:
             UNACKNOWLEDGED.labels(priority.value).set(counts.get(priority.value, 0))
 
     async def _advance(self, state: AlertState, now: datetime, report: TickReport) -> None:
-        marks = await self.repo.get_claims(
-            [f"resolved:{state.case_id}", f"ack:{state.case_id}:{state.cycle}"]
+        # Two lookups by _id (FerretDB scans the whole collection for an `$in`).
+        ack, resolved = await asyncio.gather(
+            self.repo.get_claim(f"ack:{state.case_id}:{state.cycle}"),
+            self.repo.get_claim(f"resolved:{state.case_id}"),
         )
-        ack = marks.get(f"ack:{state.case_id}:{state.cycle}")
         acked_at = ensure_utc(ack["acked_at"]) if ack else None
         step = next_step(
             state,
             now,
             self.policy,
             acked_at=acked_at,
-            resolved=f"resolved:{state.case_id}" in marks,
+            resolved=resolved is not None,
         )
         case = state.case_id
         if step.kind == StepKind.CLOSE:

@@ -14,7 +14,6 @@ resolved) are claim documents, and the alert's `status` is a cache the scheduler
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -100,14 +99,6 @@ class Repository:
 
     async def get_claim(self, key: str) -> dict[str, Any] | None:
         return await self.claims.find_one({"_id": PREFIX + key})
-
-    async def get_claims(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        ids = [PREFIX + k for k in keys]
-        found = self.claims.find({"_id": {"$in": ids}})
-        return {str(doc["_id"])[len(PREFIX) :]: doc async for doc in found}
-
-    async def update_claim(self, key: str, **fields: Any) -> None:
-        await self.claims.update_one({"_id": PREFIX + key}, {"$set": fields})
 
     async def take_over(self, key: str, stale_at: datetime, now: datetime, **fields: Any) -> bool:
         """Replace a claim whose owner died mid-work (its `at` is `stale_at`) with ours."""

@@ -702,6 +702,11 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         found = store.messages(provider, channel, to, contains, since_id, limit)
         return {"count": len(found), "messages": [m.as_dict() for m in found]}
 
+    @app.get("/sandbox/stats", tags=["sandbox"])
+    async def stats() -> dict[str, Any]:
+        """Counts only (cheap to poll while thousands of messages arrive)."""
+        return store.stats()
+
     @app.get("/sandbox/messages/wait", tags=["sandbox"])
     async def wait_messages(
         count: int = 1,

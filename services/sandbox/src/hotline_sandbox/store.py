@@ -136,6 +136,16 @@ class MessageStore:
         ]
         return out[:limit] if limit else out
 
+    def stats(self) -> dict[str, Any]:
+        by_provider: dict[str, int] = {}
+        for m in list(self._messages):
+            by_provider[m.provider] = by_provider.get(m.provider, 0) + 1
+        return {
+            "messages": len(self._messages),
+            "attempts": len(self._attempts),
+            "by_provider": by_provider,
+        }
+
     def attempts(self, provider: str | None = None) -> list[Attempt]:
         return [a for a in list(self._attempts) if provider is None or a.provider == provider]
 
