@@ -129,7 +129,7 @@ def test_an_unknown_unit_in_a_rule_and_an_unknown_category_are_refused(tmp_path:
 
 def test_a_misspelt_key_and_broken_yaml_name_their_lines(tmp_path: Path) -> None:
     org, rosters, routing = _copy(tmp_path)
-    line = _replace(routing, "  similarity: 0.5", "  similarty: 0.5")
+    line = _replace(routing, "  similarity: 0.6", "  similarty: 0.6")
     problems = _problems(tmp_path, org, rosters, routing)
     assert any(p.startswith(f"routing.yaml:{line}:") and "similarty" in p for p in problems)
 
