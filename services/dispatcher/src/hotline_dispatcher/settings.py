@@ -40,7 +40,7 @@ class DispatcherSettings(HotlineSettings):
     model_config = SettingsConfigDict(env_prefix="DISPATCHER_", extra="ignore", frozen=True)
 
     service_name: str = "dispatcher"
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # Kubernetes sets DISPATCHER_HOST=0.0.0.0
     port: int = 8003
     organisation_file: Path = _ORG
     rosters_file: Path = _ROSTERS
