@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from hotline_sandbox.server import SandboxHandle
+from pymongo.errors import AutoReconnect
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import DeadLetter, DeliveryStatus
@@ -206,3 +207,33 @@ async def test_old_records_are_expired_by_the_scheduler(
     await n.engine.tick()
     assert await n.repo.claims.count_documents({"service": "notifier"}) == 0
     assert await n.repo.get_alert("HUE-20240124-0042") is None
+
+
+async def test_a_database_blip_after_sending_does_not_send_again(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = await make_notifier()
+    real_claim = n.repo.claim
+    failures = {"res": 1, "dlv": 1}
+
+    async def flaky_claim(key: str, now: object, **fields: object) -> bool:
+        kind = key.split(":")[0]
+        if failures.get(kind, 0) > 0:
+            failures[kind] -= 1
+            if kind == "dlv":  # the insert lands, but the answer is lost
+                await real_claim(key, now, **fields)  # type: ignore[arg-type]
+            raise AutoReconnect("connection closed")
+        return await real_claim(key, now, **fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(n.repo, "claim", flaky_claim)
+    d = decision(**QUIET)
+    with pytest.raises(AutoReconnect):  # the claim's answer was lost: the runner retries
+        await n.handlers.handle_decision(d)
+    assert sandbox.sandbox.store.messages() == []
+    with pytest.raises(AutoReconnect):  # sent, but the result could not be recorded
+        await n.handlers.handle_decision(d)
+    assert len(sandbox.sandbox.store.messages()) == 1
+    [alert] = outcomes(await n.handlers.handle_decision(d))  # the database is back
+    assert alert.status == DeliveryStatus.SENT
+    assert len(sandbox.sandbox.store.messages()) == 1  # not sent twice, no lease wait
+    assert await n.repo.get_claim(f"res:{alert.delivery_id}") is not None

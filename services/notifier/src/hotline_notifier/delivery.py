@@ -123,6 +123,10 @@ class Deliverer:
         self.limiter = limiter
         self.clock = clock
         self.policy = policy
+        # Crash-free recovery from a database outage in this process: results sent but not yet
+        # recorded, and claims whose insert errored (it may have landed) but were never sent.
+        self._unsaved: dict[str, DeliveryOutcome] = {}
+        self._mine: set[str] = set()
 
     def _targets(self, n: Notification) -> list[_Target]:
         targets: list[_Target] = []
@@ -198,6 +202,7 @@ class Deliverer:
         pending: list[tuple[_Target, DeliveryOutcome]] = []  # transient failures
         now = self.clock.now()
         for target in self._targets(n):
+            self._mine.add(target.key)  # an insert that errors may still have landed
             if not await self.repo.claim(target.key, now):
                 settled, stored = await self._settled(target, now)
                 if settled == "sent" and stored is not None:
@@ -210,6 +215,7 @@ class Deliverer:
                     return Report(outcomes, in_flight=True)
             outcome = await self._attempt(n, target)
             outcomes.append(outcome)
+            self._mine.discard(target.key)
             if outcome.status == DeliveryStatus.SENT:
                 # Channels that failed on the way keep their failure, so that a redelivery
                 # goes straight to the channel that worked instead of retrying them.
@@ -240,12 +246,19 @@ class Deliverer:
         return Report(outcomes, dead=True)
 
     async def _store_result(self, target: _Target, outcome: DeliveryOutcome, now: datetime) -> None:
+        """Persist a result; if the database is away, keep it here until the retry saves it."""
+        self._unsaved[target.key] = outcome
         await self.repo.claim(
             f"res:{target.delivery_id}", now, outcome=outcome.model_dump(mode="json")
         )
+        del self._unsaved[target.key]
 
     async def _settled(self, target: _Target, now: datetime) -> tuple[str, DeliveryOutcome | None]:
         """What became of a target somebody claimed: sent, failed, in_flight, or free (ours)."""
+        unsaved = self._unsaved.get(target.key)
+        if unsaved is not None:  # we sent it, the database was away when we recorded it
+            await self._store_result(target, unsaved, now)
+            return ("sent" if unsaved.status == DeliveryStatus.SENT else "failed"), unsaved
         result = await self.repo.get_claim(f"res:{target.delivery_id}")
         if result is not None:
             outcome = DeliveryOutcome.model_validate(result["outcome"])
@@ -253,6 +266,8 @@ class Deliverer:
         claim = await self.repo.get_claim(target.key)
         if claim is None:  # released meanwhile (a transient failure elsewhere)
             return ("free" if await self.repo.claim(target.key, now) else "in_flight"), None
+        if target.key in self._mine:  # our own claim whose insert reported an error
+            return "free", None
         if (now - ensure_utc(claim["at"])).total_seconds() < self.policy.lease_s:
             return "in_flight", None
         # The owner died mid-send (it would have stored a result): take the delivery over.
