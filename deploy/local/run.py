@@ -40,10 +40,12 @@ class Service:
 
 def services() -> list[Service]:
     defs = [
+        ("sandbox", "hotline_sandbox.main", "SANDBOX_PORT", 8009),
         ("ingest", "hotline_ingest.main", "INGEST_PORT", 8001),
         ("classifier", "hotline_classifier.main", "CLASSIFIER_PORT", 8002),
         ("dispatcher", "hotline_dispatcher.main", "DISPATCHER_PORT", 8003),
         ("notifier", "hotline_notifier.main", "NOTIFIER_PORT", 8004),
+        ("console", "hotline_console.main", "CONSOLE_PORT", 8005),
     ]
     out = []
     for name, module, env, default in defs:
@@ -58,12 +60,36 @@ def services() -> list[Service]:
     return out
 
 
-def ready(url: str) -> bool:
+def ready(url: str, path: str = "/readyz") -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{url}{path}", timeout=1) as resp:  # noqa: S310 - loopback
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
+    """Escalation timeouts the scenario wants (a compressed day escalates in seconds).
+
+    The dispatcher reads them from its routing file, so the run writes a copy of the default
+    routing with the scenario's timeouts and points DISPATCHER_ROUTING_FILE at it.
+    """
+    if scenario == "none":
+        return {}
+    import yaml
+
+    from hotline_cli.simulate import scenario_timeouts
+    from hotline_dispatcher.settings import DispatcherSettings
+
+    timeouts = scenario_timeouts(scenario)
+    if not timeouts or "DISPATCHER_ROUTING_FILE" in os.environ:
+        return {}
+    routing = yaml.safe_load(DispatcherSettings().routing_file.read_text(encoding="utf-8"))
+    routing["timeouts_s"] = {**routing.get("timeouts_s", {}), **timeouts}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"routing-{Path(scenario).stem}.yaml"
+    path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return {"DISPATCHER_ROUTING_FILE": str(path)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p = stack.paths()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     svcs = services()
+    env = {
+        **os.environ,
+        **stack.stack_env(),
+        "HOTLINE_ENV": os.environ.get("HOTLINE_ENV", "development"),
+        **scenario_environment(args.scenario, p.run),
+    }
 
     def shutdown(*_: object) -> None:
         print("\nrun: stopping services ...", flush=True)
@@ -100,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 [sys.executable, "-m", svc.module],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, svc.port_env: str(svc.port)},
+                env={**env, svc.port_env: str(svc.port)},
             )
             print(f"run: started {svc.name} on {svc.url} (log {p.logs / svc.name}.log)", flush=True)
         deadline = time.monotonic() + 90
@@ -110,19 +142,15 @@ def main(argv: list[str] | None = None) -> int:
                 if procs[name].poll() is not None:
                     print(stack.tail(p.logs / f"{name}.log"), file=sys.stderr)
                     raise SystemExit(f"run: {name} exited during start-up (see its log above)")
-                if ready(svc.url):
+                if ready(svc.url, "/healthz" if svc.name == "sandbox" else "/readyz"):
                     print(f"run: {name} ready", flush=True)
                     del pending[name]
             time.sleep(0.3)
         if pending:
             raise SystemExit(f"run: not ready within 90 s: {', '.join(pending)}")
-        print("\nHotline is up:")
-        print(f"  Kafka     127.0.0.1:{stack.ports()['kafka']}")
-        print(f"  MongoDB   mongodb://127.0.0.1:{stack.ports()['mongo']}/ (FerretDB)")
-        for svc in svcs:
-            print(f"  {svc.name:<9} {svc.url}  (docs {svc.url}/docs, metrics {svc.url}/metrics)")
         if args.scenario != "none":
-            print(f"run: scenario '{args.scenario}' needs all four services; not played yet")
+            play(args.scenario, svcs)
+        print_addresses(svcs)
         print("\nPress Ctrl-C to stop everything this run started.", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
@@ -135,6 +163,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         shutdown()
+
+
+def play(scenario: str, svcs: list[Service]) -> None:
+    """Play the scenario through the real webhooks, with the live view (hotline simulate)."""
+    from hotline_cli.settings import CliSettings
+    from hotline_cli.simulate import run as simulate
+
+    urls = {f"HOTLINE_CLI_{s.name.upper()}_URL": s.url for s in svcs}
+    os.environ.update({**urls, **stack.stack_env()})
+    print(f"\nrun: playing scenario '{scenario}' (hotline simulate --scenario {scenario})\n")
+    simulate(CliSettings(), scenario)
+
+
+def print_addresses(svcs: list[Service]) -> None:
+    pt = stack.ports()
+    print("\nHotline is up:")
+    print(f"  Kafka       127.0.0.1:{pt['kafka']}")
+    print(f"  MongoDB     mongodb://127.0.0.1:{pt['mongo']}/ (FerretDB)")
+    for svc in svcs:
+        extra = {
+            "ingest": "webhooks /webhooks/*, OpenAPI /docs",
+            "classifier": "faust agent, /metrics",
+            "dispatcher": "ops API /api/v1 (token dev-staff-token), OpenAPI /docs",
+            "notifier": "acknowledgement links /ack/*, OpenAPI /docs",
+            "console": "Staff Office console (sign in with dev-staff-token)",
+            "sandbox": "provider sandbox: /sandbox/messages, live /sandbox/stream",
+        }.get(svc.name, "")
+        print(f"  {svc.name:<11} {svc.url:<24} {extra}; metrics {svc.url}/metrics")
+    if stack.prometheus_binary() is not None:
+        print(f"  prometheus  http://127.0.0.1:{pt['prometheus']}/")
+    print("  CLI         .venv/bin/hotline status | cases | case ID | ack ID")
 
 
 if __name__ == "__main__":

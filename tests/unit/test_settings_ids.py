@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -9,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from hotline.ids import new_event_id, stable_id, uuid7, uuid7_time_ms
-from hotline.settings import HotlineSettings, is_placeholder
+from hotline.settings import HotlineSettings, is_placeholder, redacted
 
 
 class DemoSettings(HotlineSettings):
@@ -65,3 +66,14 @@ def test_uuid7_embeds_its_time() -> None:
 def test_stable_id_is_deterministic_and_separates_parts() -> None:
     assert stable_id("a", "b") == stable_id("a", "b")
     assert stable_id("ab", "c") != stable_id("a", "bc")
+
+
+def test_redacted_masks_secret_values_and_secret_keys() -> None:
+    class TokenSettings(HotlineSettings):
+        tokens: dict[SecretStr, dict[str, str]] = {SecretStr("dev-tok"): {"role": "staff"}}
+
+    line = redacted(TokenSettings())
+    rendered = json.dumps(line)  # must be serialisable for the start-up log line
+    assert "dev-tok" not in rendered
+    assert line["tokens"] == {"secret-1": {"role": "staff"}}
+    assert line["mongodb_uri"] == "**********"

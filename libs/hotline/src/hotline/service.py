@@ -164,9 +164,8 @@ def _error_code(status: int) -> str:
     }.get(status, f"http_{status}")
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
-    """Run the app under uvicorn (SIGTERM → graceful shutdown through the lifespan)."""
-    uvicorn.run(
+def _uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -175,4 +174,26 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> Non
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         timeout_graceful_shutdown=15,
+        log_config=None,  # keep hotline.logging's masked JSON handler
     )
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
+    """Run the app under uvicorn (SIGTERM → graceful shutdown through the lifespan)."""
+    uvicorn.Server(_uvicorn_config(app, host, port, log_level)).run()
+
+
+def serve_built(
+    build: Callable[[], FastAPI], host: str, port: int, log_level: str = "warning"
+) -> None:
+    """Build the app inside the running event loop, then serve it.
+
+    aiokafka clients must be created in the loop that runs them; a service whose factory
+    creates producers or consumers eagerly is served through this.
+    """
+
+    async def _main() -> None:
+        app = build()
+        await uvicorn.Server(_uvicorn_config(app, host, port, log_level)).serve()
+
+    asyncio.run(_main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hotline.contracts.topics import TopicNames
@@ -83,8 +83,25 @@ class HotlineSettings(BaseSettings):
 
 
 def redacted(settings: BaseSettings) -> dict[str, Any]:
-    """The settings as a dict for a start-up log line; secrets stay masked by SecretStr."""
-    out: dict[str, Any] = {}
-    for name, value in settings:
-        out[name] = "**********" if isinstance(value, SecretStr) else value
-    return out
+    """The settings as a dict for a start-up log line, with every secret masked.
+
+    Secrets can also be dictionary keys (API tokens mapped to identities): those become
+    `secret-1`, `secret-2`, ... so the line stays valid JSON and reveals nothing.
+    """
+    return {name: _redact(value) for name, value in settings}
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for i, (k, v) in enumerate(value.items(), start=1):
+            key = f"secret-{i}" if isinstance(k, SecretStr) else str(k)
+            out[key] = _redact(v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    if isinstance(value, BaseModel):
+        return _redact(dict(value))
+    return value

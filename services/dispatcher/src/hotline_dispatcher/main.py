@@ -25,7 +25,7 @@ from hotline.kafka import Publisher, ensure_topics, kafka_ready, make_producer
 from hotline.logging import configure_logging, get_logger
 from hotline.mongo import MotorClient, make_client, mongo_ready
 from hotline.runner import ConsumerWorker, RunnerConfig
-from hotline.service import Lifecycle, create_app, serve
+from hotline.service import Lifecycle, create_app, serve_built
 from hotline.settings import redacted
 from hotline_dispatcher import api
 from hotline_dispatcher.config import ConfigError, Organisation, load_organisation
@@ -224,9 +224,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     log.info("starting", extra={"settings": redacted(settings)})
-    components = build(settings, org)
     with contextlib.suppress(KeyboardInterrupt):
-        serve(components.app, settings.host, settings.port, settings.log_level)
+        # The Kafka clients are created inside the event loop that runs them.
+        serve_built(
+            lambda: build(settings, org).app, settings.host, settings.port, settings.log_level
+        )
 
 
 if __name__ == "__main__":

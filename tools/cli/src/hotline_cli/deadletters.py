@@ -8,7 +8,6 @@ Undecodable values (not UTF-8 / not JSON) are listed but never replayed.
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -41,7 +40,10 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         letters: list[DeadLetter] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= ends[tp] for tp in tps):
+                break
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 letters.extend(decode(DeadLetter, r.value or b"{}") for r in records)
@@ -74,12 +76,9 @@ async def replay(
             if not await claim(db, f"dlq-replay:{letter.dlq_id}", topic=letter.source_topic):
                 report.already += 1
                 continue
-            value = (
-                base64.b64decode(letter.value)
-                if letter.value_encoding == "base64"
-                else letter.value.encode()
+            await publisher.publish(
+                Outgoing(letter.source_topic, letter.value.encode(), key=letter.key)
             )
-            await publisher.publish(Outgoing(letter.source_topic, value, key=letter.key))
             report.replayed += 1
     finally:
         await producer.stop()

@@ -1,0 +1,666 @@
+"""`hotline simulate`: play a scenario through the real, signed webhooks and watch it flow.
+
+Every message is sent to ingest exactly as its provider would send it (`hotline_ingest.samples`
+signs with the same secrets ingest verifies with). An observer tails the pipeline's topics
+(triaged, dispatched, deliveries, case events) from where they stood when the scenario started
+and prints one line per step of each item's journey: received → triaged → case and officer →
+alert → acknowledgement or escalation → citizen reply.
+
+The humans in the loop are played too: an officer opening the acknowledgement link they
+received (read from the provider sandbox), an officer answering "OK <case id>" on Zalo, the
+Director recording a directive, a call-taker recording a returned call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hotline.contracts import (
+    CaseEvent,
+    DeliveryOutcome,
+    DispatchDecision,
+    TriagedEvent,
+    decode,
+)
+from hotline.privacy import mask_address
+from hotline_cli.settings import CliSettings
+from hotline_ingest.samples import Delivery, Samples
+from hotline_ingest.settings import IngestSettings
+
+ACK_URL = re.compile(r"https?://\S+/ack/[A-Za-z0-9_\-.=~]+")
+
+COLOURS = {
+    "received": "\033[37m",
+    "triaged": "\033[36m",
+    "case": "\033[33m",
+    "merged": "\033[33m",
+    "alert": "\033[35m",
+    "escalated": "\033[31;1m",
+    "ack": "\033[32;1m",
+    "reply": "\033[34m",
+    "directive": "\033[32m",
+    "callback": "\033[32m",
+    "rejected": "\033[31m",
+}
+RESET = "\033[0m"
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+@dataclass
+class Step:
+    """One scripted item: a citizen's message or call, or an action by a person."""
+
+    at: float
+    id: str | None = None
+    channel: str | None = None
+    kind: str = "message"
+    text: str = ""
+    sender: dict[str, str] = field(default_factory=dict)
+    place: str | None = None
+    act: str | None = None
+    case_of: str | None = None
+    level: int = 0
+    outcome: str | None = None
+    report_back_minutes: int = 240
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    steps: list[Step]
+    escalation_timeouts_s: dict[str, int] = field(default_factory=dict)
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    else:
+        text = (
+            resources.files("hotline_cli")
+            .joinpath("scenarios", f"{name_or_path}.yaml")
+            .read_text(encoding="utf-8")
+        )
+        raw = yaml.safe_load(text)
+    steps = [Step(**s) for s in raw.get("steps", [])]
+    steps.sort(key=lambda s: s.at)
+    return Scenario(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        steps=steps,
+        escalation_timeouts_s=raw.get("escalation_timeouts_s", {}),
+    )
+
+
+def scenario_timeouts(name_or_path: str) -> dict[str, int]:
+    """Escalation timeouts a scenario wants (`make run` starts the services with them)."""
+    try:
+        return load_scenario(name_or_path).escalation_timeouts_s
+    except (OSError, KeyError, FileNotFoundError):
+        return {}
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+def build_delivery(samples: Samples, step: Step, now: datetime) -> Delivery:
+    """The signed HTTP request a provider would send for this step."""
+    ms = int(now.timestamp() * 1000)
+    s = step.sender
+    if step.channel == "zalo":
+        return samples.zalo(text=step.text, user_id=s["user_id"], timestamp_ms=ms)
+    if step.channel == "viber":
+        return samples.viber(
+            text=step.text, sender_id=s["user_id"], name=s.get("name", ""), timestamp_ms=ms
+        )
+    if step.channel == "whatsapp":
+        wa_id = s["phone"].lstrip("+")
+        message = samples.whatsapp_message(wa_id=wa_id, text=step.text, timestamp_s=ms // 1000)
+        return samples.whatsapp(messages=[message], name=s.get("name", ""))
+    if step.channel == "sms":
+        return samples.twilio_sms(body=step.text, from_=s["phone"])
+    if step.channel == "voice":
+        status = "no-answer" if step.kind in ("missed", "call_missed") else "completed"
+        return samples.twilio_voice(call_status=status, from_=s["phone"])
+    if step.channel == "desk":
+        return samples.desk(
+            caller_number=s.get("phone", ""), summary=step.text, place=step.place or ""
+        )
+    if step.channel == "web":
+        return samples.web(text=step.text, phone=s.get("phone", ""), name=s.get("name", ""))
+    raise ValueError(f"step {step.id}: unknown channel {step.channel!r}")
+
+
+# --------------------------------------------------------------------------- observer
+
+
+class Observer:
+    """Tails the pipeline's topics and keeps what the view and the actors need."""
+
+    def __init__(self, settings: CliSettings, view: View) -> None:
+        self.settings = settings
+        self.view = view
+        self.consumer: AIOKafkaConsumer | None = None
+        self.step_of_provider_id: dict[str, str] = {}
+        self.step_of_event: dict[str, str] = {}
+        self.case_of_step: dict[str, str] = {}
+        self.decision_of_step: dict[str, DispatchDecision] = {}
+        self.steps_of_case: dict[str, list[str]] = defaultdict(list)
+        self.alerts: dict[tuple[str, int], list[DeliveryOutcome]] = defaultdict(list)
+        self.escalated_levels: dict[str, int] = {}
+        self.triaged: dict[str, TriagedEvent] = {}
+        self.decisions: list[DispatchDecision] = []
+        self.deliveries: list[DeliveryOutcome] = []
+        self.case_events: list[CaseEvent] = []
+        self.first_alert_at: dict[str, datetime] = {}
+
+    async def start(self) -> None:
+        t = self.settings.topics
+        topics = [t.triaged, t.dispatched, t.deliveries, t.case_events]
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+        )
+        await self.consumer.start()
+        tps = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or [])
+        ]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end now, so nothing produced after start is missed
+            await self.consumer.position(tp)
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def run(self) -> None:
+        assert self.consumer is not None
+        t = self.settings.topics
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for tp, records in batch.items():
+                for r in records:
+                    if not r.value:
+                        continue
+                    if tp.topic == t.triaged:
+                        self._on_triaged(decode(TriagedEvent, r.value))
+                    elif tp.topic == t.dispatched:
+                        self._on_decision(decode(DispatchDecision, r.value))
+                    elif tp.topic == t.deliveries:
+                        self._on_delivery(decode(DeliveryOutcome, r.value))
+                    elif tp.topic == t.case_events:
+                        self._on_case_event(decode(CaseEvent, r.value))
+
+    def _on_triaged(self, event: TriagedEvent) -> None:
+        step = self.step_of_provider_id.get(event.provider_message_id)
+        if step is None:
+            return
+        self.step_of_event[event.event_id] = step
+        self.triaged[step] = event
+        tr = event.triage
+        self.view.line(
+            step,
+            "triaged",
+            f"{tr.category.value} {tr.priority.value} {tr.location or '-'} "
+            f"({tr.language.value}, confidence {tr.confidence:.2f})",
+        )
+
+    def _on_decision(self, decision: DispatchDecision) -> None:
+        step = self.step_of_event.get(decision.event_id)
+        if step is None:
+            return
+        self.decisions.append(decision)
+        self.decision_of_step[step] = decision
+        action = decision.action.value
+        if decision.case_id:
+            self.case_of_step[step] = decision.case_id
+            self.steps_of_case[decision.case_id].append(step)
+        who = ""
+        if decision.assignee:
+            a = decision.assignee
+            who = f" → {decision.responsible_unit}, {a.rank or ''} {a.name}".rstrip()
+        if action == "new_case":
+            self.view.line(step, "case", f"{decision.case_id} opened{who}")
+        elif action in ("merged", "followup"):
+            self.view.line(step, "merged", f"joins {decision.case_id} ({action}, no new alert)")
+        elif action == "callback":
+            self.view.line(step, "case", f"callback task {decision.case_id}{who}")
+        elif action == "greeting":
+            reply = "courtesy reply" if decision.citizen_reply.value == "courtesy" else "no reply"
+            self.view.line(step, "case", f"greeting logged, {reply}")
+        elif action == "acknowledgement":
+            self.view.line(step, "ack", f"officer reply acknowledges {decision.case_id}")
+
+    def _on_delivery(self, d: DeliveryOutcome) -> None:
+        self.deliveries.append(d)
+        step = self._step_for(d.case_id, d.event_id)
+        purpose = d.purpose.value
+        target = f"{d.channel} → {d.recipient_role} {mask_address(d.address_masked)}"
+        if purpose.startswith("citizen_"):
+            kind = purpose.removeprefix("citizen_")
+            self.view.line(step, "reply", f"{kind} to citizen on {d.channel}: {d.status.value}")
+            return
+        if d.case_id is not None and d.level is not None:
+            self.alerts[(d.case_id, d.level)].append(d)
+        if d.first_alert and d.case_id and d.status.value == "sent":
+            self.first_alert_at.setdefault(d.case_id, d.at)
+        label = "escalated" if purpose == "escalation" else "alert"
+        level = f" L{d.level}" if d.level is not None else ""
+        self.view.line(step, label, f"{purpose}{level} {target}: {d.status.value}")
+
+    def _on_case_event(self, e: CaseEvent) -> None:
+        self.case_events.append(e)
+        step = self._step_for(e.case_id, None)
+        actor = e.actor.name or e.actor.id
+        if e.type.value == "acknowledged":
+            self.view.line(step, "ack", f"{e.case_id} acknowledged by {actor} ({e.actor.role})")
+        elif e.type.value == "escalated":
+            self.escalated_levels[e.case_id] = int(e.data.get("level", 0))
+        elif e.type.value == "directive_added":
+            self.view.line(step, "directive", f"{actor}: {e.text}")
+        elif e.type.value == "callback_done":
+            self.view.line(step, "callback", f"{e.case_id} returned by {actor}")
+        elif e.type.value == "resolved":
+            self.view.line(step, "ack", f"{e.case_id} resolved by {actor}")
+
+    def _step_for(self, case_id: str | None, event_id: str | None) -> str:
+        if event_id and event_id in self.step_of_event:
+            return self.step_of_event[event_id]
+        if case_id and self.steps_of_case.get(case_id):
+            return self.steps_of_case[case_id][0]
+        return case_id or "-"
+
+
+class View:
+    """The live terminal view: one line per thing that happened, with elapsed time."""
+
+    def __init__(self, quiet: bool = False, colour: bool = True) -> None:
+        self.start = time.monotonic()
+        self.quiet = quiet
+        self.colour = colour
+
+    def line(self, step: str, stage: str, text: str) -> None:
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.start
+        colour, reset = (COLOURS.get(stage, ""), RESET) if self.colour else ("", "")
+        print(f"[{elapsed:6.1f}s] {step:<10} {colour}{stage:<9}{reset} {text}", flush=True)
+
+
+# --------------------------------------------------------------------------- player
+
+
+class Player:
+    def __init__(self, settings: CliSettings, view: View, observer: Observer) -> None:
+        self.settings = settings
+        self.view = view
+        self.observer = observer
+        self.samples = Samples(IngestSettings(), base_url=settings.ingest_url)
+        self.http = httpx.AsyncClient(timeout=10.0)
+        self.sent = 0
+        self.accepted = 0
+        self.rejected: Counter[int] = Counter()
+        self.ops_tokens = {"director": "dev-director-token", "staff": "dev-staff-token"}
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, step: Step) -> None:
+        delivery = build_delivery(self.samples, step, datetime.now(UTC))
+        provider_id = _provider_id(delivery)
+        if step.id and provider_id:
+            self.observer.step_of_provider_id[provider_id] = step.id
+        self.sent += 1
+        try:
+            resp = await self.http.request(
+                delivery.method,
+                self.settings.ingest_url + delivery.path,
+                content=delivery.body,
+                headers=delivery.headers,
+            )
+        except httpx.HTTPError as exc:
+            self.rejected[0] += 1
+            self.view.line(step.id or "-", "rejected", f"ingest unreachable: {exc}")
+            return
+        if resp.status_code < 300:
+            self.accepted += 1
+            preview = (step.text or f"({step.kind} call)").replace("\n", " ")
+            self.view.line(step.id or "-", "received", f"{step.channel:<8} {preview[:70]}")
+        else:
+            self.rejected[resp.status_code] += 1
+            self.view.line(step.id or "-", "rejected", f"HTTP {resp.status_code}: {resp.text[:80]}")
+
+    async def act(self, step: Step) -> None:
+        assert step.case_of is not None
+        case_id = await self._wait_for(lambda: self.observer.case_of_step.get(step.case_of or ""))
+        if case_id is None:
+            self.view.line(step.case_of, "rejected", f"{step.act}: no case appeared")
+            return
+        if step.act == "ack":
+            await self._ack_link(step, case_id)
+        elif step.act == "ack_reply":
+            await self._ack_reply(step, case_id)
+        elif step.act == "directive":
+            await self._ops(
+                "director",
+                "POST",
+                f"/cases/{case_id}/directives",
+                {"text": step.text, "due_in_minutes": step.report_back_minutes},
+            )
+        elif step.act == "callback":
+            await self._ops(
+                "staff",
+                "POST",
+                f"/cases/{case_id}/callback-done",
+                {"reached": True, "note": step.outcome},
+            )
+        else:
+            raise ValueError(f"unknown act {step.act!r}")
+
+    async def _ack_link(self, step: Step, case_id: str) -> None:
+        """The person alerted at `level` opens the link in the message they received."""
+        deliveries = await self._wait_for(
+            lambda: [
+                d
+                for d in self.observer.alerts.get((case_id, step.level), [])
+                if d.status.value == "sent"
+            ],
+            timeout_s=90,
+        )
+        if not deliveries:
+            self.view.line(step.case_of or "-", "rejected", f"no alert at level {step.level}")
+            return
+        resp = await self.http.get(
+            f"{self.settings.sandbox_url}/sandbox/messages", params={"contains": case_id}
+        )
+        links = [
+            m
+            for m in resp.json().get("messages", [])
+            if ACK_URL.search(m.get("text", "") or "") and _same_recipient(m, deliveries[0])
+        ]
+        if not links:
+            self.view.line(step.case_of or "-", "rejected", "alert with a link not found")
+            return
+        match = ACK_URL.search(links[-1]["text"])
+        assert match is not None
+        await self.http.post(match.group(0))
+
+    async def _ack_reply(self, step: Step, case_id: str) -> None:
+        """The assignee answers "OK <case id>" from their own Zalo account."""
+        decision = self.observer.decision_of_step.get(step.case_of or "")
+        contact = None
+        if decision and decision.assignee:
+            contact = next((c for c in decision.assignee.contacts if c.channel == "zalo"), None)
+        if contact is None:
+            self.view.line(step.case_of or "-", "rejected", "assignee has no Zalo contact")
+            return
+        reply = Step(
+            at=step.at,
+            id=f"{step.case_of}+",
+            channel="zalo",
+            text=f"OK {case_id}",
+            sender={"user_id": contact.address},
+        )
+        await self.send(reply)
+
+    async def _ops(self, role: str, method: str, path: str, body: dict[str, Any]) -> None:
+        token = self.ops_tokens[role]
+        resp = await self.http.request(
+            method,
+            f"{self.settings.dispatcher_url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if resp.status_code >= 400:
+            self.view.line("-", "rejected", f"{method} {path}: {resp.status_code} {resp.text[:80]}")
+
+    async def _wait_for(self, probe: Any, timeout_s: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            await asyncio.sleep(0.2)
+        return None
+
+
+def _provider_id(delivery: Delivery) -> str | None:
+    """The provider message id inside a signed delivery (to follow it through the pipeline)."""
+    import json
+    from urllib.parse import parse_qs
+
+    try:
+        if delivery.headers.get("Content-Type", "").startswith("application/x-www-form"):
+            form = parse_qs(delivery.body.decode())
+            ids = form.get("MessageSid") or form.get("CallSid")
+            return ids[0] if ids else None
+        data = json.loads(delivery.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if "message" in data and isinstance(data["message"], dict) and "msg_id" in data["message"]:
+        return str(data["message"]["msg_id"])
+    if "message_token" in data:
+        return str(data["message_token"])
+    if "entry" in data:
+        value = data["entry"][0]["changes"][0]["value"]
+        return str(value["messages"][0]["id"])
+    for key in ("summary_id", "submission_id", "call_id"):
+        if key in data:
+            return str(data[key])
+    return None
+
+
+def _same_recipient(message: dict[str, Any], delivery: DeliveryOutcome) -> bool:
+    """A sandbox message went to the person a delivery outcome names (masked address match)."""
+    return mask_address(str(message.get("to", ""))) == delivery.address_masked or (
+        message.get("channel") == delivery.channel
+    )
+
+
+# --------------------------------------------------------------------------- flood
+
+FLOOD_TEMPLATES = [
+    (
+        "Nước lên nhanh ở {place}, nhà tôi có người già và trẻ nhỏ bị mắc kẹt trên mái, cứu với",
+        "fire_rescue",
+    ),
+    ("nuoc ngap sau o {place}, can ca no cho nguoi ra ngoai gap", "fire_rescue"),
+    ("Cây đổ chắn ngang đường ở {place}, xe không qua được", "traffic"),
+    ("Sạt lở đất ở {place}, đường bị vùi lấp", "traffic"),
+    ("Có người bị nước cuốn trôi ở {place}, mọi người đang tìm", "fire_rescue"),
+    ("Mất điện cả xóm ở {place}, dây điện đứt rơi xuống nước rất nguy hiểm", "other"),
+    ("Có kẻ lợi dụng lũ vào trộm đồ nhà dân đi sơ tán ở {place}", "theft"),
+    ("Hôm nay ở {place} nước đã rút, cảm ơn các anh", "greeting"),
+    ("Chào anh, bên em ở {place} vẫn an toàn", "greeting"),
+]
+FLOOD_PLACES = [
+    "Phú Đa",
+    "Vinh Thanh",
+    "Quảng Thái",
+    "Sịa",
+    "Hương Văn",
+    "Tứ Hạ",
+    "Thủy Châu",
+    "Phú Bài",
+    "Điền Hải",
+    "Phong Hiền",
+    "Lộc Điền",
+    "Kim Long",
+    "Vỹ Dạ",
+    "A Lưới",
+    "Khe Tre",
+]
+
+
+def flood_steps(rate: float, duration: float, seed: int = 7) -> list[Step]:
+    """Hundreds of reports in minutes across districts (a flood-season surge)."""
+    rng = random.Random(seed)
+    count = max(1, int(rate * duration))
+    channels = ["sms", "zalo", "viber", "whatsapp"]
+    steps = []
+    for i in range(count):
+        template, _ = rng.choice(FLOOD_TEMPLATES)
+        channel = rng.choice(channels)
+        phone = f"09{rng.randrange(10**8):08d}"
+        sender = {
+            "sms": {"phone": phone},
+            "zalo": {"user_id": f"88{rng.randrange(10**14):014d}"},
+            "viber": {"user_id": f"fl{rng.randrange(10**10):010d}==", "name": "Citizen"},
+            "whatsapp": {"phone": "84" + phone[1:], "name": "Citizen"},
+        }[channel]
+        steps.append(
+            Step(
+                at=i / rate,
+                id=f"f{i:04d}",
+                channel=channel,
+                text=template.format(place=rng.choice(FLOOD_PLACES)),
+                sender=sender,
+            )
+        )
+    return steps
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class SimulationResult:
+    sent: int
+    accepted: int
+    rejected: dict[int, int]
+    triaged: int
+    decisions: dict[str, int]
+    cases: int
+    alerts_sent: int
+    citizen_replies: int
+    escalations: int
+    acknowledged: int
+
+
+async def simulate(
+    settings: CliSettings,
+    scenario: Scenario,
+    *,
+    quiet: bool = False,
+    settle_s: float = 20.0,
+) -> SimulationResult:
+    view = View(quiet=quiet)
+    observer = Observer(settings, view)
+    await observer.start()
+    observer_task = asyncio.create_task(observer.run())
+    player = Player(settings, view, observer)
+    if not quiet:
+        print(f"scenario '{scenario.name}': {scenario.description} ({len(scenario.steps)} steps)")
+    start = time.monotonic()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for step in scenario.steps:
+            delay = step.at - (time.monotonic() - start)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if step.act:
+                tasks.append(asyncio.create_task(player.act(step)))
+            else:
+                tasks.append(asyncio.create_task(player.send(step)))
+        await asyncio.gather(*tasks)
+        await _settle(observer, player, settle_s)
+    finally:
+        observer_task.cancel()
+        await observer.stop()
+        await player.close()
+    actions = Counter(d.action.value for d in observer.decisions)
+    return SimulationResult(
+        sent=player.sent,
+        accepted=player.accepted,
+        rejected=dict(player.rejected),
+        triaged=len(observer.triaged),
+        decisions=dict(actions),
+        cases=len({d.case_id for d in observer.decisions if d.case_id}),
+        alerts_sent=sum(
+            1
+            for d in observer.deliveries
+            if not d.purpose.value.startswith("citizen_") and d.status.value == "sent"
+        ),
+        citizen_replies=sum(
+            1
+            for d in observer.deliveries
+            if d.purpose.value.startswith("citizen_") and d.status.value == "sent"
+        ),
+        escalations=sum(1 for e in observer.case_events if e.type.value == "escalated"),
+        acknowledged=sum(1 for e in observer.case_events if e.type.value == "acknowledged"),
+    )
+
+
+async def _settle(observer: Observer, player: Player, settle_s: float) -> None:
+    """Wait until every accepted message was triaged and decided (or `settle_s` passes)."""
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        if len(observer.decisions) >= player.accepted and len(observer.triaged) >= player.accepted:
+            await asyncio.sleep(2.0)  # the last alerts and replies
+            return
+        await asyncio.sleep(0.5)
+
+
+def render_summary(result: SimulationResult) -> str:
+    d = result.decisions
+    greetings = d.get("greeting", 0)
+    reports = d.get("new_case", 0) + d.get("merged", 0) + d.get("followup", 0)
+    return "\n".join(
+        [
+            "",
+            "The day in figures (as the Director reports it):",
+            f"  messages and calls received  {result.accepted} (of {result.sent} sent)",
+            f"  reports                      {reports} "
+            f"({d.get('new_case', 0)} new cases, {d.get('merged', 0)} merged into another "
+            f"citizen's case, {d.get('followup', 0)} follow-ups)",
+            f"  greetings                    {greetings}",
+            f"  missed calls to return       {d.get('callback', 0)}",
+            f"  alerts sent to officers      {result.alerts_sent}",
+            f"  escalations                  {result.escalations}",
+            f"  acknowledgements             {result.acknowledged}",
+            f"  replies to citizens          {result.citizen_replies}",
+        ]
+        + ([f"  rejected by ingest           {result.rejected}"] if result.rejected else [])
+    )
+
+
+def run(
+    settings: CliSettings,
+    scenario_name: str,
+    *,
+    rate: float | None = None,
+    duration: float | None = None,
+    quiet: bool = False,
+) -> int:
+    if scenario_name == "flood" or rate is not None:
+        scenario = Scenario(
+            name="flood",
+            description="a flood-season surge across districts",
+            steps=flood_steps(rate or 10.0, duration or 60.0),
+        )
+        quiet = quiet or (rate or 10.0) > 5
+    else:
+        scenario = load_scenario(scenario_name)
+    result = asyncio.run(simulate(settings, scenario, quiet=quiet, settle_s=60.0))
+    print(render_summary(result))
+    return 0 if result.accepted == result.sent else 1
