@@ -42,10 +42,21 @@ HANDWRITTEN = HERE / "handwritten"
 OUT = HERE / "corpus"
 HELDOUT_PERCENT = 15
 
-CATEGORIES = (
-    "greeting traffic public_order violence theft drugs gambling fraud fire_rescue "
-    "environment officer_conduct admin_request other"
-).split()
+CATEGORIES = [
+    "greeting",
+    "traffic",
+    "public_order",
+    "violence",
+    "theft",
+    "drugs",
+    "gambling",
+    "fraud",
+    "fire_rescue",
+    "environment",
+    "officer_conduct",
+    "admin_request",
+    "other",
+]
 DISTRICTS = "hue_city phong_dien quang_dien huong_tra huong_thuy phu_vang phu_loc nam_dong a_luoi"
 CHANNELS = ("sms", "zalo", "viber", "whatsapp", "telegram", "voice", "web", "desk")
 
@@ -659,7 +670,7 @@ def parse_handwritten(path: Path) -> list[tuple[str, str, str | None, bool, str,
     category = path.stem
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
-        if not line or line.startswith("#") and not line.startswith("##"):
+        if not line or (line.startswith("#") and not line.startswith("##")):
             continue
         if line.startswith("##"):
             category = line[2:].strip()
@@ -1110,7 +1121,8 @@ TEMPLATES: list[tuple[str, str, list[tuple[str, str]], int]] = [
             ),
             ("{person} bị lạc {P}, cả nhà tìm mấy tiếng chưa thấy", "P2"),
             (
-                "{person} đi lạc hôm qua, giờ đã được người dân {P} đưa về an toàn, gia đình muốn cảm ơn và trình báo",
+                "{person} đi lạc hôm qua, giờ đã được người dân {P} đưa về an toàn,"
+                " gia đình muốn cảm ơn và trình báo",
                 "P3",
             ),
         ],

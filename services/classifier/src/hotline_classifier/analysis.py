@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Final
 
 from .cues import CueDetector, Cues
-from .features import text_features
+from .features import Parts, feature_parts, text_features
 from .gazetteer import Gazetteer, Location
 from .labels import Category, Priority
-from .lexicon import lexicon_detector
+from .lexicon import CATEGORY_CUES
 from .normalize import ABBREVIATIONS, MAX_CHARS, Normalized, normalize
 from .phrases import expand_phrases, mask_spans, split_phrases
-from .signals import signal_detector
+from .signals import signal_table
 
 # A call that reached nobody and left no words: someone must call back soon (TRIAGE.md).
 MISSED_CALL_KINDS: Final = frozenset({"call_missed"})
@@ -85,6 +85,10 @@ class Analysis:
         """Text-block features (see :mod:`hotline_classifier.features`)."""
         return text_features(self.norm, self.lexicon, self.signals)
 
+    def feature_parts(self) -> Parts:
+        """:meth:`features` split for cached inference (see ``Vectorizer.transform_parts``)."""
+        return feature_parts(self.norm, self.lexicon, self.signals)
+
 
 def _is_filler(norm: Normalized) -> bool:
     words = norm.folded.replace("?", " ").replace("!", " ").replace(".", " ").split()
@@ -108,8 +112,8 @@ class Analyser:
 
     def __init__(self, gazetteer: Gazetteer) -> None:
         self.gazetteer = gazetteer
-        self.signal_detector: CueDetector = signal_detector()
-        self.lexicon_detector: CueDetector = lexicon_detector()
+        # Urgency/time signals and the category lexicon, matched in one pass.
+        self.cue_detector = CueDetector(signal_table(), (CATEGORY_CUES, None))
 
     def analyse(
         self,
@@ -127,8 +131,7 @@ class Analyser:
         masked = mask_spans(phrases, [(m.phrase, m.start, m.end) for m in places])
         if norm.language == "vi":
             masked = expand_phrases(masked, ABBREVIATIONS)
-        signals = self.signal_detector.detect(masked)
-        lexicon = self.lexicon_detector.detect(masked)
+        signals, lexicon = self.cue_detector.detect_all(masked)
         extra, extra_reasons = _time_hint(signals, received_at)
         if extra:
             signals = Cues({**signals.found, **{s: "(clock)" for s in extra}}, signals.negated)

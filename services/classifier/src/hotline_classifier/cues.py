@@ -59,47 +59,64 @@ class Cues:
         return frozenset(self.found)
 
 
-class CueDetector:
-    """Finds the cues of a table in tokenised phrases."""
+CueTable = Mapping[str, Sequence[str]]
 
-    def __init__(
-        self, table: Mapping[str, Sequence[str]], negatable: frozenset[str] | None = None
-    ) -> None:
-        self._matcher: PhraseMatcher[str] = PhraseMatcher(
-            (phrase, name) for name, items in table.items() for phrase in items
-        )
-        self._negatable = frozenset(table) if negatable is None else negatable
+
+class CueDetector:
+    """Finds the cues of one or more tables in tokenised phrases, in a single pass.
+
+    Each table comes with the set of its cue names that a negation can flip (None: all).
+    """
+
+    def __init__(self, *tables: tuple[CueTable, frozenset[str] | None]) -> None:
+        entries: list[tuple[str, tuple[int, str]]] = []
+        negatable: set[tuple[int, str]] = set()
+        for number, (table, flips) in enumerate(tables):
+            for name, items in table.items():
+                entries.extend((phrase, (number, name)) for phrase in items)
+            negatable.update((number, name) for name in (table if flips is None else flips))
+        self._matcher: PhraseMatcher[tuple[int, str]] = PhraseMatcher(entries)
+        self._negatable = frozenset(negatable)
+        self._tables = len(tables)
 
     def detect(self, phrases: Sequence[Phrase]) -> Cues:
-        """Cues found and cues negated; a cue both found and negated counts as found.
+        """Cues of the first table (see :meth:`detect_all`)."""
+        return self.detect_all(phrases)[0]
 
-        Table entries named with a leading "_" are *blockers*: phrases whose words must not
-        raise any cue ("chết máy" is a stalled engine, "pháo nổ" fireworks, "dễ cháy" a risk).
+    def detect_all(self, phrases: Sequence[Phrase]) -> list[Cues]:
+        """Per table: cues found and cues negated (a cue both found and negated is found).
+
+        Table entries named with a leading "_" are *blockers* of their table: phrases whose
+        words must not raise a cue ("chết máy" is a stalled engine, "pháo nổ" fireworks).
         """
-        found: dict[str, str] = {}
-        negated: dict[str, str] = {}
+        found: list[dict[str, str]] = [{} for _ in range(self._tables)]
+        negated: list[dict[str, str]] = [{} for _ in range(self._tables)]
         # Longest matches first, so that "dao" inside a negated "chưa thấy cầm dao" is
         # negated with it, and words inside a blocker are skipped.
         matches = sorted(self._matcher.find(phrases), key=lambda m: (m.start - m.end, m.phrase))
-        negated_spans: list[tuple[int, int, int]] = []
-        blocked_spans: list[tuple[int, int, int]] = []
+        negated_spans: list[tuple[int, int, int, int]] = []
+        blocked_spans: list[tuple[int, int, int, int]] = []
 
-        def within(spans: list[tuple[int, int, int]], p: int, start: int, end: int) -> bool:
-            return any(q == p and s <= start and end <= e for q, s, e in spans)
+        def within(spans: list[tuple[int, int, int, int]], t: int, p: int, a: int, b: int) -> bool:
+            return any(u == t and q == p and s <= a and b <= e for u, q, s, e in spans)
 
         for match in matches:
-            name = match.pattern.payload
+            table, name = match.pattern.payload
+            span = (table, match.phrase, match.start, match.end)
             if name.startswith("_"):
-                blocked_spans.append((match.phrase, match.start, match.end))
+                blocked_spans.append(span)
                 continue
-            if within(blocked_spans, match.phrase, match.start, match.end):
+            if blocked_spans and within(blocked_spans, *span):
                 continue
-            if name in self._negatable:
+            if (table, name) in self._negatable:
                 before = phrases[match.phrase][max(0, match.start - NEGATION_WINDOW) : match.start]
-                inside = within(negated_spans, match.phrase, match.start, match.end)
+                inside = bool(negated_spans) and within(negated_spans, *span)
                 if inside or any(t.text in NEGATORS for t in before):
-                    negated_spans.append((match.phrase, match.start, match.end))
-                    negated.setdefault(name, match.pattern.name)
+                    negated_spans.append(span)
+                    negated[table].setdefault(name, match.pattern.name)
                     continue
-            found.setdefault(name, match.pattern.name)
-        return Cues(found, {k: v for k, v in negated.items() if k not in found})
+            found[table].setdefault(name, match.pattern.name)
+        return [
+            Cues(f, {k: v for k, v in n.items() if k not in f})
+            for f, n in zip(found, negated, strict=True)
+        ]

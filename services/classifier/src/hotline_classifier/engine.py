@@ -173,8 +173,8 @@ class TriageEngine:
 
     def _model_results(self, batch: Sequence[Analysis]) -> list[TriageResult]:
         model = self.model
-        text_matrix = model.vectorizer.transform([p.features() for p in batch])
-        cat_probs = model.category.probabilities(model.category.scores(text_matrix))
+        cat_text, pri_text = model.table.scores([p.feature_parts() for p in batch])
+        cat_probs = model.category.probabilities(cat_text + model.category.intercept)
         chosen: list[int] = []
         for row in cat_probs:
             best = int(np.argmax(row))
@@ -189,7 +189,7 @@ class TriageEngine:
             for cat, p in zip(categories, batch, strict=True)
         ]
         pri_probs = model.priority.probabilities(
-            model.priority_scores(text_matrix, model.signal_matrix(signal_rows))
+            model.priority_scores(pri_text, model.signal_matrix(signal_rows))
         )
         out: list[TriageResult] = []
         for p, category, c_index, c_row, p_row in zip(
@@ -223,6 +223,10 @@ class TriageEngine:
         wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
         if category == "drugs":
             wanted = BODY_SIGNALS
+        elif category == "other":
+            # A bite that bled already happened: "light injuries that already happened do not
+            # make a report P1"; an attack that leaves someone unconscious or trapped does.
+            wanted = DANGER_SIGNALS - {"blood", "attack", "weapon"}
         elif category == "public_order":
             # A brawl becomes P1 when someone bleeds or a weapon comes out.
             wanted = BODY_SIGNALS | {"weapon", "cry_for_help"}

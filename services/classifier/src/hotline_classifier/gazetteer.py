@@ -56,78 +56,87 @@ class Location:
     reasons: tuple[str, ...]
 
 
+def _cue_set(cues: Sequence[tuple[str, ...]]) -> tuple[frozenset[tuple[str, ...]], int]:
+    return frozenset(cues), max(len(c) for c in cues)
+
+
 # Words (diacritic-free, so they also catch unaccented text) that say how a place relates to
 # the incident when they come right before it in the same phrase.
-_FLED_CUES: Final = (
-    ("tron", "ve"),
-    ("tron", "vao"),
-    ("tron", "ra"),
-    ("tron", "len"),
-    ("tron", "sang"),
-    ("tron", "den"),
-    ("bo", "tron"),
-    ("lan", "tron"),
-    ("tau", "thoat"),
-    ("chay", "tron"),
-    ("fled",),
-    ("escaped",),
-    ("hiding",),
-    ("hide",),
+_FLED_CUES: Final = _cue_set(
+    (
+        ("tron", "ve"),
+        ("tron", "vao"),
+        ("tron", "ra"),
+        ("tron", "len"),
+        ("tron", "sang"),
+        ("tron", "den"),
+        ("bo", "tron"),
+        ("lan", "tron"),
+        ("tau", "thoat"),
+        ("chay", "tron"),
+        ("fled",),
+        ("escaped",),
+        ("hiding",),
+        ("hide",),
+    )
 )
-_TOWARDS_CUES: Final = (
-    ("huong",),
-    ("ve", "phia"),
-    ("ra", "phia"),
-    ("len", "phia"),
-    ("xuong", "phia"),
-    ("vao", "phia"),
-    ("towards",),
-    ("toward",),
-    ("heading",),
-    ("direction",),
+_TOWARDS_CUES: Final = _cue_set(
+    (
+        ("huong",),
+        ("ve", "phia"),
+        ("ra", "phia"),
+        ("len", "phia"),
+        ("xuong", "phia"),
+        ("vao", "phia"),
+        ("towards",),
+        ("toward",),
+        ("heading",),
+        ("direction",),
+    )
 )
-_RESIDENCE_CUES: Final = (
-    ("nha", "o"),
-    ("nha", "toi", "o"),
-    ("nha", "em", "o"),
-    ("nha", "tui", "o"),
-    ("nha", "minh", "o"),
-    ("nha", "con", "o"),
-    ("toi", "o"),
-    ("em", "o"),
-    ("tui", "o"),
-    ("con", "o"),
-    ("minh", "o"),
-    ("que",),
-    ("que", "o"),
-    ("song", "o"),
-    ("thuong", "tru"),
-    ("tam", "tru"),
-    ("ho", "khau"),
-    ("dia", "chi"),
-    ("staying",),
-    ("live",),
-    ("living",),
+_RESIDENCE_CUES: Final = _cue_set(
+    (
+        ("nha", "o"),
+        ("nha", "toi", "o"),
+        ("nha", "em", "o"),
+        ("nha", "tui", "o"),
+        ("nha", "minh", "o"),
+        ("nha", "con", "o"),
+        ("toi", "o"),
+        ("em", "o"),
+        ("tui", "o"),
+        ("con", "o"),
+        ("minh", "o"),
+        ("que",),
+        ("que", "o"),
+        ("song", "o"),
+        ("thuong", "tru"),
+        ("tam", "tru"),
+        ("ho", "khau"),
+        ("dia", "chi"),
+        ("staying",),
+        ("live",),
+        ("living",),
+    )
 )
-_ORIGIN_CUES: Final = (("tu",), ("from",), ("xuat", "phat", "tu"))
+_ORIGIN_CUES: Final = _cue_set((("tu",), ("from",), ("xuat", "phat", "tu")))
 # A page or account impersonating the police: the place in its name is not an incident place.
 _IMPERSONATION_WORDS: Final = frozenset(
     {"mao", "gia", "fake", "impersonating", "impersonate", "pretending", "fanpage", "page"}
 )
-_POLICE_WORDS: Final = (("cong", "an"), ("police",), ("ca",), ("canh", "sat"))
+_POLICE_WORDS: Final = _cue_set((("cong", "an"), ("police",), ("ca",), ("canh", "sat")))
 
 
-def _ends_with(words: Sequence[str], cue: tuple[str, ...]) -> bool:
-    n = len(cue)
-    return len(words) >= n and tuple(words[-n:]) == cue
-
-
-def _has_cue(before: Sequence[str], cues: Sequence[tuple[str, ...]], window: int) -> bool:
+def _has_cue(
+    before: Sequence[str], cues: tuple[frozenset[tuple[str, ...]], int], window: int
+) -> bool:
     """A cue ends at most ``window`` words before the place ("trốn về quê ở <place>")."""
-    for cut in range(len(before), max(len(before) - window, 0) - 1, -1):
-        head = before[:cut]
-        if any(_ends_with(head, cue) for cue in cues):
-            return True
+    cue_set, longest = cues
+    n = len(before)
+    for end in range(n, max(n - window, 0) - 1, -1):
+        for length in range(1, min(longest, end) + 1):
+            if tuple(before[end - length : end]) in cue_set:
+                return True
     return False
 
 
@@ -214,7 +223,9 @@ class Gazetteer:
                 phrases[m.phrase][m.start].text == "huong" and (m.phrase, m.start + 1) in starts
             )
         ]
-        kept.sort(key=lambda m: (-(m.end - m.start), m.phrase, m.start))
+        # Longest first; between equally long overlapping names, the one written with its
+        # diacritics ("khúc song hương hữu": Hương Hữu, not the blocked "sông Hương").
+        kept.sort(key=lambda m: (-(m.end - m.start), not m.exact, m.phrase, m.start))
         taken: set[tuple[int, int]] = set()
         chosen: list[Match[Place]] = []
         for m in kept:
@@ -246,7 +257,7 @@ class Gazetteer:
                 # Written without diacritics and spelled like a place in another district.
                 continue
             before = [t.ascii for t in phrases[m.phrase][: m.start]]
-            if impersonation and any(_has_cue(before, (cue,), 6) for cue in _POLICE_WORDS):
+            if impersonation and _has_cue(before, _POLICE_WORDS, 6):
                 reasons.append(f"place: '{place.name}' ignored (page impersonating police)")
                 continue
             if _has_cue(before, _FLED_CUES, 4):

@@ -368,18 +368,22 @@ _FILLER: Final = frozenset(
 )
 
 
-def detect_language(folded: str) -> Language:
-    """Language of a folded (NFC, lower-case) text; no words at all → ``vi``."""
-    non_latin = len(_NON_LATIN_RE.findall(folded))
-    latin = len(_LATIN_RE.findall(folded))
-    if non_latin == 0 and latin == 0:
-        return "vi"
-    if non_latin > latin:
-        return "other"
-    words = [w for w in _WORD_RE.findall(folded) if _LATIN_RE.match(w)]
+def detect_language(folded: str, words: list[str] | None = None) -> Language:
+    """Language of a folded (NFC, lower-case) text; no words at all → ``vi``.
+
+    ``words`` may pass the text's words when the caller already split it (saves a pass).
+    """
+    ascii_only = folded.isascii()
+    if not ascii_only and _NON_LATIN_RE.search(folded):
+        non_latin = len(_NON_LATIN_RE.findall(folded))
+        if non_latin > len(_LATIN_RE.findall(folded)):
+            return "other"
+    if words is None:
+        words = _WORD_RE.findall(folded)
+    words = [w for w in words if w.isalpha() and _LATIN_RE.match(w)]
     if not words:
         return "vi"
-    vi_marked = sum(1 for w in words if any(ch in _VI_ONLY for ch in w))
+    vi_marked = 0 if ascii_only else sum(1 for w in words if not _VI_ONLY.isdisjoint(w))
     if vi_marked and vi_marked * 6 >= len(words):
         return "vi"
     scores = {

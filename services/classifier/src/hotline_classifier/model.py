@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from .features import FEATURE_VERSION
+from .features import FEATURE_VERSION, Parts, Word, bigram_features, word_features
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -32,6 +33,8 @@ MANIFEST: Final = "manifest.json"
 VOCAB: Final = "vocab.txt"
 WEIGHTS: Final = "weights.npz"
 _ZIP_EPOCH: Final = (1980, 1, 1, 0, 0, 0)
+# Words whose character n-gram columns are memoised at inference (a few MB at most).
+_CACHE_LIMIT: Final = 200_000
 
 
 class ModelError(RuntimeError):
@@ -45,7 +48,13 @@ def default_model_dir() -> Path:
 
 @dataclass(slots=True)
 class Vectorizer:
-    """Sublinear tf-idf over a fixed vocabulary, rows L2-normalised (like scikit-learn's)."""
+    """tf-idf over a fixed vocabulary where every occurrence counts.
+
+    A document is ``x = Σ_occurrences idf[c]·e_c / sqrt(Σ_occurrences idf[c]²)``: raw term
+    frequency, scaled by the root of the summed squared idf of its occurrences. Unlike the
+    usual L2 norm this scale is additive over words, so inference can precompute every word's
+    contribution once (:class:`ScoreTable`) instead of rebuilding a sparse matrix per batch.
+    """
 
     vocabulary: dict[str, int]
     idf: FloatArray
@@ -68,28 +77,100 @@ class Vectorizer:
         return len(self.vocabulary)
 
     def transform(self, documents: Sequence[Sequence[str]]) -> sparse.csr_matrix:
-        """Documents (lists of feature strings) → CSR matrix of tf-idf rows."""
+        """Documents (lists of feature strings) → CSR matrix of weighted rows."""
         get = self.vocabulary.get
-        rows: list[int] = []
-        cols: list[int] = []
-        for i, features in enumerate(documents):
-            found = [j for j in map(get, features) if j is not None]
-            cols.extend(found)
-            rows.extend([i] * len(found))
-        n = len(documents)
-        data = np.ones(len(cols), dtype=np.float32)
-        matrix = sparse.csr_matrix(
-            (data, (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
-            shape=(n, self.size),
-            dtype=np.float32,
-        )
-        matrix.sum_duplicates()
-        matrix.data = (1.0 + np.log(matrix.data)) * self.idf[matrix.indices]
-        squares = matrix.multiply(matrix).sum(axis=1).A1
-        norms = np.sqrt(squares, dtype=np.float64)
+        found = [[j for j in map(get, features) if j is not None] for features in documents]
+        lengths = np.array([len(f) for f in found], dtype=np.int64)
+        cols = np.fromiter((j for f in found for j in f), dtype=np.int64, count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(documents), dtype=np.int64), lengths)
+        data = self.idf[cols].astype(np.float64)
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(documents)))
         norms[norms == 0.0] = 1.0
-        scale = sparse.diags((1.0 / norms).astype(np.float32))
-        return sparse.csr_matrix(scale @ matrix)
+        data = (data / norms[rows]).astype(np.float32)
+        # Repeated (row, column) pairs are summed by the COO → CSR conversion.
+        return sparse.csr_matrix((data, (rows, cols)), shape=(len(documents), self.size))
+
+
+class ScoreTable:
+    """Each feature's and each word's precomputed share of both heads' text scores.
+
+    Row layout: category scores (one per class), priority text-block scores (one per class),
+    then the squared idf that feeds the document scale. A document's scores are the sum of
+    its rows, divided by the root of the last column: exactly ``Vectorizer.transform(doc) @
+    coef``, computed without building the sparse matrix. Words' character n-gram rows are
+    memoised, and so are bigrams' (bounded); a lock guards the table's growth when several
+    threads share an engine.
+    """
+
+    def __init__(
+        self, vectorizer: Vectorizer, category_coef: FloatArray, priority_coef: FloatArray
+    ):
+        idf = vectorizer.idf.astype(np.float64)[:, None]
+        weights = np.hstack([category_coef * idf, priority_coef * idf, idf * idf])
+        # Row 0 is the zero row of unknown features (and the first row of every document, so
+        # that no document has an empty segment).
+        self._static = np.vstack([np.zeros((1, weights.shape[1])), weights])
+        self._vocabulary = vectorizer.vocabulary
+        # feature → row of the static table (its column + 1; row 0 is the unknown feature).
+        self._columns = {name: column + 1 for name, column in vectorizer.vocabulary.items()}
+        self._width = weights.shape[1]
+        self._categories = category_coef.shape[1]
+        self._cached: dict[Word | str, int] = {}
+        self._rows = np.zeros((1024, self._width))
+        self._lock = threading.Lock()
+
+    def _row(self, key: Word | str) -> int:
+        """Row of a word (``(word, plain)``) or a bigram (``"first second"``), made on first use."""
+        with self._lock:
+            row = self._cached.get(key)
+            if row is not None:
+                return row
+            if len(self._cached) >= _CACHE_LIMIT:
+                self._cached.clear()
+            row = len(self._cached) + 1
+            if row >= len(self._rows):
+                grown = np.zeros((2 * len(self._rows), self._width))
+                grown[: len(self._rows)] = self._rows
+                self._rows = grown
+            features = bigram_features(key) if isinstance(key, str) else word_features(*key)
+            get = self._vocabulary.get
+            columns = [j + 1 for j in map(get, features) if j is not None]
+            self._rows[row] = self._static[columns].sum(axis=0)
+            self._cached[key] = row
+            return row
+
+    def scores(self, parts: Sequence[Parts]) -> tuple[FloatArray, FloatArray]:
+        """(category scores, priority text-block scores) without intercepts, one row per
+        document given as ``features.feature_parts`` output."""
+        if not parts:
+            empty = np.zeros((0, 0), dtype=np.float32)
+            return empty, empty
+        get = self._columns.get
+        cached = self._cached.get
+        static_ids: list[int] = []
+        dynamic_ids: list[int] = []
+        static_starts: list[int] = []
+        dynamic_starts: list[int] = []
+        for features, words, bigrams in parts:
+            static_starts.append(len(static_ids))
+            static_ids.append(0)
+            static_ids.extend([get(f, 0) for f in features])
+            dynamic_starts.append(len(dynamic_ids))
+            dynamic_ids.append(0)
+            for word in words:
+                row = cached(word)
+                dynamic_ids.append(row if row is not None else self._row(word))
+            for bigram in bigrams:
+                row = cached(bigram)
+                dynamic_ids.append(row if row is not None else self._row(bigram))
+        totals = np.add.reduceat(self._static[static_ids], static_starts) + np.add.reduceat(
+            self._rows[dynamic_ids], dynamic_starts
+        )
+        scale = np.sqrt(totals[:, -1])
+        scale[scale == 0.0] = 1.0
+        scaled = totals[:, :-1] / scale[:, None]
+        k = self._categories
+        return scaled[:, :k].astype(np.float32), scaled[:, k:].astype(np.float32)
 
 
 @dataclass(slots=True)
@@ -127,9 +208,19 @@ class TriageModel:
     signal_names: tuple[str, ...]
     manifest: dict[str, Any] = field(default_factory=dict)
     _signal_index: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _table: ScoreTable | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self._signal_index = {name: i for i, name in enumerate(self.signal_names)}
+        self._table: ScoreTable | None = None
+
+    @property
+    def table(self) -> ScoreTable:
+        """Precomputed text scores of both heads (built on first use)."""
+        if self._table is None:
+            size = self.vectorizer.size
+            self._table = ScoreTable(self.vectorizer, self.category.coef, self.priority.coef[:size])
+        return self._table
 
     def signal_matrix(self, rows: Sequence[Sequence[str]]) -> sparse.csr_matrix:
         """Binary matrix of the signal block for each document's active signal features."""
@@ -147,14 +238,12 @@ class TriageModel:
         )
 
     def priority_scores(
-        self, text_matrix: sparse.csr_matrix, signal_matrix: sparse.csr_matrix
+        self, text_scores: FloatArray, signal_matrix: sparse.csr_matrix
     ) -> FloatArray:
-        """Raw priority scores from the text block and the signal block."""
-        size = self.vectorizer.size
-        coef = self.priority.coef
-        raw = np.asarray(text_matrix @ coef[:size], dtype=np.float32) + np.asarray(
-            signal_matrix @ coef[size:], dtype=np.float32
-        )
+        """Raw priority scores: text-block scores (see :class:`ScoreTable`) plus the signal
+        block."""
+        coef = self.priority.coef[self.vectorizer.size :]
+        raw = text_scores + np.asarray(signal_matrix @ coef, dtype=np.float32)
         out: FloatArray = raw + self.priority.intercept
         return out
 

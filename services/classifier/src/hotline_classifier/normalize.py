@@ -256,8 +256,8 @@ def normalize(raw: str | None, max_chars: int = MAX_CHARS) -> Normalized:
     has_emoji = has_emoji or without_emoticons != without_emoji
     cleaned = _SPACE_RE.sub(" ", _REPEAT_RE.sub(r"\1", without_emoticons)).strip()
     has_words = _LETTER_RE.search(cleaned) is not None
-    language = detect_language(cleaned)
     tokens = _WORD_RE.findall(cleaned)
+    language = detect_language(cleaned, tokens)
     if language == "vi":
         # In English (or French...) "a", "e", "thanks" are words, not Vietnamese shorthand.
         tokens = expand_tokens(tokens)

@@ -44,13 +44,27 @@ class Token:
 Phrase = tuple[Token, ...]
 
 
+_TOKENS: dict[str, Token] = {}
+_TOKENS_LIMIT: Final = 100_000
+
+
+def _token(word: str) -> Token:
+    # Tokens are immutable and words repeat, so they are shared (bounded memo).
+    token = _TOKENS.get(word)
+    if token is None:
+        if len(_TOKENS) >= _TOKENS_LIMIT:
+            _TOKENS.clear()
+        token = _TOKENS[word] = Token(word, strip_diacritics(word))
+    return token
+
+
 def split_phrases(folded: str) -> list[Phrase]:
     """Split a folded text into punctuation-free phrases of tokens."""
     phrases: list[Phrase] = []
     for chunk in _SPLIT_RE.split(_ABBREV_DOT_RE.sub(r"\1 ", folded)):
         words = _TOKEN_RE.findall(chunk)
         if words:
-            phrases.append(tuple(Token(w, strip_diacritics(w)) for w in words))
+            phrases.append(tuple(map(_token, words)))
     return phrases
 
 
@@ -100,39 +114,47 @@ class PhraseMatcher(Generic[T]):
                 payload=payload,
                 strict=strict,
             )
-            index.setdefault(pattern.ascii_tokens[0], []).append(pattern)
-        for patterns in index.values():
-            patterns.sort(key=lambda p: -len(p.tokens))
-        self._index = index
+            index.setdefault(" ".join(pattern.ascii_tokens), []).append(pattern)
+        # Candidates are looked up by their whole diacritic-free form, one dict probe per
+        # (start, length); the diacritics are then checked token by token.
+        self._by_key = index
+        self._first = frozenset(key.split(" ", 1)[0] for key in index)
+        self._lengths = tuple(sorted({len(k.split(" ")) for k in index}))
 
     def find(self, phrases: Sequence[Phrase]) -> list[Match[T]]:
         """All matches, in text order (overlaps are kept; callers decide which win)."""
         found: list[Match[T]] = []
-        index = self._index
+        by_key = self._by_key
+        first = self._first
+        lengths = self._lengths
         for p, phrase in enumerate(phrases):
             n = len(phrase)
-            for start, token in enumerate(phrase):
-                candidates = index.get(token.ascii)
-                if candidates is None:
+            plain = [t.ascii for t in phrase]
+            for start in range(n):
+                if plain[start] not in first:
                     continue
-                for pattern in candidates:
-                    end = start + len(pattern.tokens)
+                for length in lengths:
+                    end = start + length
                     if end > n:
-                        continue
-                    strict = pattern.strict
-                    exact = True
-                    for offset, (word, ascii_word) in enumerate(
-                        zip(pattern.tokens, pattern.ascii_tokens, strict=True)
-                    ):
-                        tok = phrase[start + offset]
-                        if tok.text == word:
-                            continue
-                        if not strict and tok.plain and tok.text == ascii_word:
-                            exact = False
-                            continue
                         break
-                    else:
-                        found.append(Match(p, start, end, pattern, exact))
+                    key = plain[start] if length == 1 else " ".join(plain[start:end])
+                    candidates = by_key.get(key)
+                    if candidates is None:
+                        continue
+                    for pattern in candidates:
+                        exact = True
+                        for offset, word in enumerate(pattern.tokens):
+                            token = phrase[start + offset]
+                            if token.text == word:
+                                continue
+                            # Same diacritic-free spelling (the key matched): acceptable only
+                            # when the text carries no diacritics at all on this word.
+                            if not pattern.strict and token.plain:
+                                exact = False
+                                continue
+                            break
+                        else:
+                            found.append(Match(p, start, end, pattern, exact))
         return found
 
 

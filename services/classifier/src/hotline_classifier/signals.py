@@ -621,6 +621,10 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     # ---- lower urgency
     "light_injury": (
+        "đưa đi trạm xá",
+        "đã đưa đi",
+        "đã sơ cứu",
+        "đi tiêm phòng",
         "=trầy",
         "trầy chân",
         "trầy tay",
@@ -762,6 +766,11 @@ CALM_SIGNALS: Final = frozenset({"light_injury", "safe", "question", "risk"})
 _NEGATABLE: Final = URGENT_SIGNALS | {"injury"}
 
 
+def signal_table() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """The signal table and the signals a negation flips, for :class:`CueDetector`."""
+    return SIGNAL_PHRASES, _NEGATABLE
+
+
 def signal_detector() -> CueDetector:
-    """Detector of the priority signals."""
-    return CueDetector(SIGNAL_PHRASES, _NEGATABLE)
+    """Detector of the priority signals alone."""
+    return CueDetector(signal_table())
