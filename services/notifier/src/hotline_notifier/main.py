@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+from typing import cast
+
 import httpx
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from hotline.clock import SystemClock
@@ -24,7 +28,11 @@ def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(
             settings.http_read_timeout_s, connect=settings.http_connect_timeout_s
         ),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        # A request's head and body go out at once (no Nagle wait for the server's ACK).
+        transport=httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        ),
         headers={"User-Agent": "hotline-notifier/0.1"},
     )
 
@@ -32,8 +40,8 @@ def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
 def build_app(settings: NotifierSettings) -> FastAPI:
     lifecycle = Lifecycle()
     http = build_http(settings)
-    producer = make_producer(settings.kafka_bootstrap_servers, "notifier")
-    publisher = Publisher(producer, "notifier")
+    # aiokafka needs the running loop (uvicorn's): the producer is made at start-up.
+    publisher = Publisher(cast(AIOKafkaProducer, None), "notifier")
     mongo = make_client(settings.mongodb_uri.get_secret_value(), "hotline-notifier")
     notifier = Notifier.build(
         settings,
@@ -44,10 +52,12 @@ def build_app(settings: NotifierSettings) -> FastAPI:
     )
 
     async def start_producer() -> None:
-        await producer.start()
+        publisher.producer = make_producer(settings.kafka_bootstrap_servers, "notifier")
+        await publisher.producer.start()
 
     async def close() -> None:
-        await producer.stop()
+        if publisher.producer is not None:
+            await publisher.producer.stop()
         await http.aclose()
         mongo.close()
 

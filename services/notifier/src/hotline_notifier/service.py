@@ -140,9 +140,22 @@ class Notifier:
             await self.repo.ensure_indexes()
 
         lifecycle.on_startup(prepare)
+        workers: list[ConsumerWorker[DispatchDecision] | ConsumerWorker[CaseEvent]] = []
+
+        async def start_consumers() -> None:
+            # aiokafka binds its clients to the running loop, so they are built here.
+            workers.extend(self.workers())
+            for worker in workers:
+                await worker.start()
+                lifecycle.run_in_background(worker.run)
+
+        async def stop_consumers() -> None:
+            for worker in workers:
+                await worker.stop()
+
         if run_consumers:
-            for worker in self.workers():
-                worker.attach(lifecycle)
+            lifecycle.on_startup(start_consumers)
+            lifecycle.on_shutdown(stop_consumers)
         lifecycle.run_in_background(self.engine.run)
 
         async def stop_engine() -> None:
