@@ -3,6 +3,8 @@
 Bearer tokens map to an identity with a role (`DISPATCHER_API_TOKENS`):
 
 * viewer — read cases (reporters' contacts masked), on-call, statistics;
+* call_taker — the Director's desk (tổ giúp việc): also see the caller's number on callback
+  tasks, record a callback and add notes to them, attribute a logged call to themselves;
 * officer — also acknowledge, resolve, add notes, report back on directives, record a callback,
   on cases of their own unit or assigned to them (reporters visible on those);
 * staff — all of that on any case, plus reassign, close, reopen and add directives (the Staff
@@ -17,7 +19,8 @@ transition its state does not allow.
 from __future__ import annotations
 
 import hmac
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
@@ -27,17 +30,25 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from hotline.clock import ensure_utc
 from hotline.contracts.events import Actor, Contact
-from hotline.contracts.labels import Category, District, Priority
+from hotline.contracts.labels import Category, Channel, District, Priority
 from hotline.privacy import mask_address, mask_name, mask_phone, mask_text
 from hotline_dispatcher.assignment import on_call
 from hotline_dispatcher.cases import OPEN_STATES, TRANSITIONS, CaseState, InvalidTransition
 from hotline_dispatcher.config import Organisation, Person
 from hotline_dispatcher.ops import CaseConflict, CaseNotFound, CaseService, NotFound
+from hotline_dispatcher.overrides import InvalidOverride
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.settings import ApiIdentity, ApiRole
-from hotline_dispatcher.stats import fold_daily
+from hotline_dispatcher.stats import by_hour, fold_daily, time_to_acknowledge
 
-ROLE_RANK: dict[str, int] = {"viewer": 0, "officer": 1, "staff": 2, "director": 3, "admin": 4}
+ROLE_RANK: dict[str, int] = {
+    "viewer": 0,
+    "call_taker": 1,
+    "officer": 2,
+    "staff": 3,
+    "director": 4,
+    "admin": 5,
+}
 CASE_ID_PATTERN = r"^[A-Z]{2,6}-\d{8}-\d{4,}$"
 
 # --------------------------------------------------------------------------- response models
@@ -70,6 +81,7 @@ class CaseSummary(BaseModel):
     case_id: str
     state: CaseState
     kind: Literal["report", "callback"]
+    channel: str | None = Field(default=None, description="channel of the opening report")
     category: Category
     priority: Priority
     location: District | None
@@ -202,6 +214,12 @@ class ChannelStats(BaseModel):
     greetings: int
 
 
+class AckStats(BaseModel):
+    cases: int = Field(description="cases of this priority opened that day")
+    acknowledged: int
+    median_s: float | None = Field(description="median seconds from report to acknowledgement")
+
+
 class DailyStats(BaseModel):
     date: date
     messages: int = Field(description="citizens' messages and calls that day (local time)")
@@ -217,6 +235,14 @@ class DailyStats(BaseModel):
     by_category: dict[str, int]
     by_unit: dict[str, int]
     by_priority: dict[str, int]
+    by_district: dict[str, int] = Field(default_factory=dict, description="'unknown' = none")
+    by_hour: list[ChannelStats] = Field(
+        default_factory=list, description="24 local hours: messages, reports, greetings"
+    )
+    time_to_acknowledge: dict[str, AckStats] = Field(
+        default_factory=dict,
+        description="per priority, cases opened that day (callback tasks left out)",
+    )
 
 
 class Me(BaseModel):
@@ -319,6 +345,7 @@ def require(role: ApiRole) -> Any:
 
 
 Viewer = Annotated[ApiIdentity, require("viewer")]
+CallTaker = Annotated[ApiIdentity, require("call_taker")]
 Officer = Annotated[ApiIdentity, require("officer")]
 Staff = Annotated[ApiIdentity, require("staff")]
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["HUE-20240124-0042"])]
@@ -352,6 +379,8 @@ def build_router() -> APIRouter:
                 f"officers may act only on cases of their own unit ({identity.unit}) "
                 "or assigned to them",
             )
+        if identity.role == "call_taker" and case.get("kind") != "callback":
+            raise HTTPException(403, "call-takers may act only on callback tasks")
         return case
 
     @router.get("/me", response_model=Me, tags=["auth"], summary="Who this token is")
@@ -376,6 +405,8 @@ def build_router() -> APIRouter:
         category: Annotated[list[Category] | None, Query()] = None,
         location: District | None = None,
         kind: Literal["report", "callback"] | None = None,
+        channel: Annotated[list[Channel] | None, Query()] = None,
+        q: Annotated[str | None, Query(max_length=200, description="words in the text")] = None,
         assignee: str | None = None,
         opened_from: AwareDatetime | None = None,
         opened_to: AwareDatetime | None = None,
@@ -399,6 +430,10 @@ def build_router() -> APIRouter:
             query["location"] = location.value
         if kind:
             query["kind"] = kind
+        if channel:
+            query["reporter.channel"] = {"$in": [c.value for c in channel]}
+        if q and q.strip():
+            query.update(text_query(q, identity))
         if assignee:
             query["assignee.person_id"] = assignee
         if opened_from or opened_to:
@@ -528,7 +563,7 @@ def build_router() -> APIRouter:
         summary="Add a note to the timeline",
     )
     async def add_note(
-        request: Request, case_id: CaseId, identity: Officer, body: NoteRequest
+        request: Request, case_id: CaseId, identity: CallTaker, body: NoteRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
         await writable_case(service, case_id, identity)
@@ -541,7 +576,7 @@ def build_router() -> APIRouter:
         summary="Record that a missed call was called back",
     )
     async def callback_done(
-        request: Request, case_id: CaseId, identity: Officer, body: CallbackDoneRequest
+        request: Request, case_id: CaseId, identity: CallTaker, body: CallbackDoneRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
         await writable_case(service, case_id, identity)
@@ -682,6 +717,12 @@ def build_router() -> APIRouter:
         day = day or service.clock.now().astimezone(tz).date()
         counts = fold_daily(day.isoformat(), await repo.daily_counts(day.isoformat()))
         resolved = await repo.count_cases({"resolved_day": day.isoformat()})
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        opened = await repo.cases_between("received_at", start, start + timedelta(days=1))
+        acks: dict[str, AckStats] = {}
+        for prio, (total, n_acked, med) in time_to_acknowledge(opened).items():
+            acks[prio] = AckStats(cases=total, acknowledged=n_acked, median_s=med)
+        hours = by_hour(await repo.day_decisions(day.isoformat()), tz)
         return DailyStats(
             date=day,
             messages=counts.messages,
@@ -700,6 +741,12 @@ def build_router() -> APIRouter:
             by_category=dict(sorted(counts.by_category.items())),
             by_unit=dict(sorted(counts.by_unit.items())),
             by_priority=dict(sorted(counts.by_priority.items())),
+            by_district=dict(sorted(counts.by_district.items())),
+            by_hour=[
+                ChannelStats(messages=h.messages, reports=h.reports, greetings=h.greetings)
+                for _, h in sorted(hours.items())
+            ],
+            time_to_acknowledge=acks,
         )
 
     return router
@@ -707,8 +754,11 @@ def build_router() -> APIRouter:
 
 def install(app: FastAPI, tokens: dict[str, ApiIdentity]) -> None:
     """Mount the router and the error handlers on a `create_app` app."""
+    from hotline_dispatcher.api_console import build_console_router
+
     app.state.auth = Auth(tokens)
     app.include_router(build_router())
+    app.include_router(build_console_router())
 
     @app.exception_handler(CaseNotFound)
     async def case_not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
@@ -725,6 +775,10 @@ def install(app: FastAPI, tokens: dict[str, ApiIdentity]) -> None:
             status_code=409,
         )
 
+    @app.exception_handler(InvalidOverride)
+    async def invalid_override(request: Request, exc: InvalidOverride) -> JSONResponse:
+        return JSONResponse({"error": "invalid_request", "detail": str(exc)}, status_code=422)
+
     @app.exception_handler(CaseConflict)
     async def conflict(request: Request, exc: CaseConflict) -> JSONResponse:
         return JSONResponse(
@@ -735,6 +789,26 @@ def install(app: FastAPI, tokens: dict[str, ApiIdentity]) -> None:
 # --------------------------------------------------------------------------- shaping
 
 
+_PHONE_LIKE = re.compile(r"\d[\d .\-]{5,}\d")
+
+
+def text_query(q: str, identity: ApiIdentity) -> dict[str, Any]:
+    """A case-insensitive search of the summary and text (regular expressions escaped).
+
+    Below staff, a search for a phone number is refused: a match would reveal that a masked
+    number is on a case.
+    """
+    if ROLE_RANK[identity.role] < ROLE_RANK["staff"] and _PHONE_LIKE.search(q):
+        raise HTTPException(403, "searching by phone number needs the staff role or above")
+    pattern = re.escape(" ".join(q.split()))
+    return {
+        "$or": [
+            {"summary": {"$regex": pattern, "$options": "i"}},
+            {"text": {"$regex": pattern, "$options": "i"}},
+        ]
+    }
+
+
 def _officer_owns(identity: ApiIdentity, case: dict[str, Any]) -> bool:
     assignee = (case.get("assignee") or {}).get("person_id")
     return assignee == identity.id or (
@@ -743,9 +817,12 @@ def _officer_owns(identity: ApiIdentity, case: dict[str, Any]) -> bool:
 
 
 def _may_see_reporter(identity: ApiIdentity, case: dict[str, Any]) -> bool:
-    """Staff and above see who reported; officers only on their unit's cases; viewers never."""
+    """Staff and above see who reported; officers only on their unit's cases; call-takers on
+    callback tasks (they ring the caller back); viewers never."""
     if ROLE_RANK[identity.role] >= ROLE_RANK["staff"]:
         return True
+    if identity.role == "call_taker":
+        return case.get("kind") == "callback"
     return identity.role == "officer" and _officer_owns(identity, case)
 
 
@@ -754,6 +831,7 @@ def _summary(doc: dict[str, Any]) -> CaseSummary:
         case_id=str(doc["_id"]),
         state=doc["state"],
         kind=doc.get("kind", "report"),
+        channel=(doc.get("reporter") or {}).get("channel"),
         category=doc["category"],
         priority=doc["priority"],
         location=doc.get("location"),

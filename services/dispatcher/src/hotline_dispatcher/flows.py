@@ -20,6 +20,7 @@ and every write has a deterministic id.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,7 @@ log = get_logger(__name__)
 
 DISPATCHER_ACTOR = Actor(id="dispatcher", role="service")
 SUMMARY_TEXT_LIMIT = 160
+DECISION_TEXT_LIMIT = 4000
 _PLACEHOLDER = re.compile(r"~[0-9a-f-]{36}")
 
 AcknowledgeFn = Callable[[str, Person, str, datetime], Awaitable[tuple[CaseEvent | None, str]]]
@@ -99,6 +101,21 @@ def summary(event: TriagedEvent, priority: Priority | None = None) -> str:
     if len(text) > SUMMARY_TEXT_LIMIT:
         text = text[: SUMMARY_TEXT_LIMIT - 1] + "…"
     return f"{(priority or t.priority).value} {CATEGORY_VI[t.category]}{where}: {text}"
+
+
+def summary_of(decision_doc: dict[str, Any]) -> str:
+    """The summary of a stored decision (older documents keep it only in the published JSON)."""
+    if decision_doc.get("summary"):
+        return str(decision_doc["summary"])
+    for out in decision_doc.get("outputs") or ():
+        if ".dispatched." in str(out.get("topic", "")) or str(out.get("topic", "")).startswith(
+            "hotline.dispatched"
+        ):
+            try:
+                return str(json.loads(out["value"]).get("summary") or "")
+            except (ValueError, TypeError):
+                return ""
+    return ""
 
 
 def assignee_doc(person: Person | None) -> dict[str, Any] | None:
@@ -783,6 +800,11 @@ class Dispatcher:
             "reporter_key": plan.key,
             "reporter": decision.reporter.model_dump(mode="json"),
             "officer": plan.officer.id if plan.officer else None,
+            # For the console's message feed, corrections and splits (greetings have no case).
+            "summary": decision.summary,
+            "text": event.text[:DECISION_TEXT_LIMIT],
+            "language": event.triage.language.value,
+            "logged_by": event.logged_by,
             "outputs": [
                 {"topic": o.topic, "key": o.key, "value": o.value.decode("utf-8")} for o in outputs
             ],

@@ -94,6 +94,7 @@ def build(
             try:
                 await repo.ensure_indexes()
                 await working.refresh(repo, clock.now(), keep)
+                await cases.refresh_shifts()
                 break
             except Exception as exc:
                 if asyncio.get_running_loop().time() > deadline:

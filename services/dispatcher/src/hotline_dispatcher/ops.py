@@ -43,10 +43,14 @@ from hotline_dispatcher.cases import (
     CaseState,
     InvalidTransition,
     Transition,
+    format_case_id,
+    more_urgent,
     next_state,
 )
 from hotline_dispatcher.config import Organisation, Person
-from hotline_dispatcher.flows import assignee_doc, timeline_entry
+from hotline_dispatcher.corrections import changed as changed_fields
+from hotline_dispatcher.flows import assignee_doc, summary_of, timeline_entry
+from hotline_dispatcher.overrides import ShiftOverrides, validate
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.state import WorkingSet, open_case_from_doc
 
@@ -99,6 +103,7 @@ class CaseService:
         self.topics = topics
         self.publisher = publisher
         self.working = working
+        self.shifts = ShiftOverrides(org)
 
     # ------------------------------------------------------------------ reads
 
@@ -461,6 +466,339 @@ class CaseService:
             people.append(assignee)
         return [recipient(p, may_see_reporter=True) for p in people]
 
+    # ------------------------------------------------------- console: triage, merge, split
+
+    async def correct_triage(
+        self, case_id: str, actor: Actor, changes: dict[str, Any], reason: str
+    ) -> dict[str, Any]:
+        """Set the case's category, priority or location and keep the correction for training.
+
+        `changes` holds only the fields the person set (`location` may be None: no district).
+        """
+        at = self.clock.now()
+        case = await self.get(case_id)
+        before = _triage_of(case)
+        after = {**before, **changes}
+        if "category" in changes and "actionable" not in changes:
+            after["actionable"] = changes["category"] != "greeting"
+        diff = changed_fields(before, after)
+        if not diff:
+            raise CaseConflict("nothing to change: the triage already says that", case["state"])
+        fields = {k: after[k] for k in ("category", "priority", "location")}
+        changed = await self._transition(case_id, None, fields, at)
+        await self._store_correction(
+            message_id=str(case.get("opened_by") or case_id),
+            case_id=case_id,
+            channel=(case.get("reporter") or {}).get("channel"),
+            text=str(case.get("text") or ""),
+            language=case.get("language"),
+            before=before,
+            after=after,
+            actor=actor,
+            reason=reason,
+            at=at,
+        )
+        if CaseState(changed.after["state"]) in OPEN_STATES:
+            self.working.index.put(open_case_from_doc(changed.after))
+        data = {"before": before, "after": after, "fields": sorted(diff)}
+        event = self._event(
+            CaseEventType.TRIAGE_CORRECTED, changed.after, actor, at, text=reason, data=data
+        )
+        await self._record(changed.after, event, "triage_corrected", reason, data)
+        return changed.after
+
+    async def correct_message(
+        self, event_id: str, actor: Actor, changes: dict[str, Any], reason: str
+    ) -> dict[str, Any]:
+        """A correction of a message without a case (a greeting that was a report, say): kept
+        as training data only; the case, if the message should have one, is opened apart."""
+        at = self.clock.now()
+        doc = await self.repo.get_decision(event_id)
+        if doc is None:
+            raise NotFound(f"no message {event_id}")
+        before = _triage_of(doc)
+        before["actionable"] = doc.get("action") not in ("greeting", "acknowledgement")
+        after = {**before, **changes}
+        if "category" in changes and "actionable" not in changes:
+            after["actionable"] = changes["category"] != "greeting"
+        if not changed_fields(before, after):
+            raise CaseConflict("nothing to change: the triage already says that", "message")
+        return await self._store_correction(
+            message_id=event_id,
+            case_id=doc.get("case_id"),
+            channel=doc.get("channel"),
+            text=str(doc.get("text") or ""),
+            language=doc.get("language"),
+            before=before,
+            after=after,
+            actor=actor,
+            reason=reason,
+            at=at,
+        )
+
+    async def _store_correction(
+        self,
+        *,
+        message_id: str,
+        case_id: str | None,
+        channel: str | None,
+        text: str,
+        language: str | None,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        actor: Actor,
+        reason: str,
+        at: datetime,
+    ) -> dict[str, Any]:
+        doc = {
+            "_id": new_event_id(),
+            "message_id": message_id,
+            "case_id": case_id,
+            "channel": channel,
+            "text": text,
+            "language": language or "vi",
+            "before": before,
+            "after": after,
+            "by": actor.model_dump(mode="json"),
+            "reason": reason,
+            "at": at,
+        }
+        await self.repo.insert_correction(doc)
+        return doc
+
+    async def merge(self, case_id: str, into_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+        """Fold a case into another: its reports and open directives move, it is closed (its
+        escalation stops), and the target takes the more urgent priority of the two."""
+        if case_id == into_id:
+            raise CaseConflict("a case cannot be merged into itself", "same")
+        at = self.clock.now()
+        source = await self.get(case_id)
+        target = await self.get(into_id)
+        if CaseState(target["state"]) == CaseState.CLOSED:
+            raise CaseConflict(f"{into_id} is closed; reopen it first", str(target["state"]))
+        changed = await self._transition(
+            case_id,
+            None,
+            {
+                "state": CaseState.CLOSED.value,
+                "closed_at": at,
+                "merged_into": into_id,
+                "outcome": f"merged into {into_id}",
+            },
+            at,
+            require=set(OPEN_STATES),
+        )
+        reports = [str(r["_id"]) for r in await self.repo.reports(case_id)]
+        await self.repo.move_reports(reports, into_id, merged_from=case_id)
+        await self.repo.move_directives(case_id, into_id)
+        target_fields: dict[str, Any] = {"last_report_at": at}
+        if more_urgent(Priority(source["priority"]), Priority(target["priority"])):
+            target_fields["priority"] = source["priority"]
+        merged = await self._transition(into_id, None, target_fields, at)
+        self._forget(changed.before)
+        if CaseState(merged.after["state"]) in OPEN_STATES:
+            self.working.index.put(open_case_from_doc(merged.after))
+        closed_event = self._event(
+            CaseEventType.CLOSED,
+            changed.after,
+            actor,
+            at,
+            text=reason,
+            data={"merged_into": into_id},
+        )
+        await self._record(
+            changed.after,
+            closed_event,
+            "merged_into",
+            reason,
+            {"into": into_id, "reports": reports},
+        )
+        joined = self._event(
+            CaseEventType.REPORT_ADDED,
+            merged.after,
+            actor,
+            at,
+            text=reason,
+            data={"reason": "merged_case", "merged_from": case_id, "reports": reports},
+        )
+        await self._record(
+            merged.after, joined, "merged", reason, {"from": case_id, "reports": reports}
+        )
+        return merged.after
+
+    async def split(self, case_id: str, event_id: str, actor: Actor, reason: str) -> dict[str, Any]:
+        """Take one citizen's report off a case into a case of its own (same unit, its on-call
+        officer alerted through a `reassigned` event that starts the new case's chain)."""
+        at = self.clock.now()
+        case = await self.get(case_id)
+        if CaseState(case["state"]) == CaseState.CLOSED:
+            raise CaseConflict("a closed case cannot be split; reopen it first", "closed")
+        report = await self.repo.get_decision(event_id)
+        if report is None or report.get("case_id") != case_id:
+            raise NotFound(f"no report {event_id} on {case_id}")
+        if report["_id"] == case.get("opened_by"):
+            raise CaseConflict("the opening report is the case itself", str(case["state"]))
+        if not await self.repo.claim(f"split:{case_id}:{event_id}", at):
+            raise CaseConflict(f"report {event_id} was already split off", str(case["state"]))
+        text = str(report.get("text") or "")
+        if not text:  # decisions stored before the text was kept: the timeline has it
+            entry = await self.repo.timeline_entry(f"{event_id}:report")
+            text = str((entry or {}).get("text") or "")
+        unit_id = str(case["responsible_unit"])
+        person = choose(
+            on_call(self.org, unit_id, duty_for(self.org, unit_id), at), self.working.loads
+        ) or self.org.commander(unit_id)
+        received = ensure_utc(report["at"])
+        day = received.astimezone(self.org.province.tz).date()
+        prefix = self.org.province.case_prefix
+        [number] = await self.repo.allocate_numbers(f"case:{prefix}:{day:%Y%m%d}", 1)
+        new_id = format_case_id(prefix, day, number)
+        priority = Priority(str(report["priority"]))
+        doc: dict[str, Any] = {
+            "_id": new_id,
+            "number": number,
+            "day": day.isoformat(),
+            "version": 0,
+            "state": CaseState.ASSIGNED.value,
+            "kind": "report",
+            "category": report["category"],
+            "priority": priority.value,
+            "location": report.get("location"),
+            "language": report.get("language") or "vi",
+            "responsible_unit": unit_id,
+            "informed_units": [],
+            "assignee": assignee_doc(person),
+            "rule": "split",
+            "summary": summary_of(report),
+            "text": text,
+            "reporter": report.get("reporter"),
+            "reporter_key": report.get("reporter_key"),
+            "opened_by": f"split:{event_id}",
+            "opened_at": at,
+            "received_at": received,
+            "assigned_at": at,
+            "acknowledged_at": None,
+            "acknowledged_by": None,
+            "resolved_at": None,
+            "resolved_by": None,
+            "outcome": None,
+            "closed_at": None,
+            "reopened_count": 0,
+            "updated_at": at,
+            "tokens": [],
+            "callback": None,
+            "split_from": case_id,
+        }
+        await self.repo.insert_cases([doc])
+        await self.repo.move_reports([event_id], new_id, split_from=case_id)
+        self._remember(doc)
+        chain = escalation_chain(self.org, unit_id, person, priority, at)
+        opened = self._event(
+            CaseEventType.OPENED,
+            doc,
+            actor,
+            at,
+            text=reason,
+            data={"split_from": case_id, "event_id": event_id, "responsible_unit": unit_id},
+        )
+        await self._record(doc, opened, "split_from", reason, {"from": case_id})
+        alert = self._event(
+            CaseEventType.REASSIGNED,
+            doc,
+            actor,
+            at,
+            text=reason,
+            recipients=[recipient(person, may_see_reporter=True)],
+            escalation=chain,
+            data={"split_from": case_id, "to_unit": unit_id, "to_person": person.id},
+        )
+        await self._record(doc, alert, "assigned", reason, {"unit": unit_id, "person": person.id})
+        note = self._event(
+            CaseEventType.NOTE_ADDED,
+            case,
+            actor,
+            at,
+            text=reason,
+            data={"split_to": new_id, "event_id": event_id},
+        )
+        await self._record(case, note, "split", reason, {"to": new_id, "event_id": event_id})
+        return doc
+
+    async def log_call(self, event_id: str, actor: Actor) -> dict[str, Any]:
+        """Put "this call was logged by <actor>" on the case a desk call summary opened or
+        joined (the desk token of ingest names the console, not the person). Idempotent."""
+        decision = await self.repo.get_decision(event_id)
+        if decision is None:
+            raise NotFound(f"no message {event_id} yet")
+        if decision.get("channel") != "desk":
+            raise CaseConflict("only calls logged at the desk are attributed", "not_desk")
+        case_id = decision.get("case_id")
+        if case_id:
+            case = await self.get(str(case_id))
+            at = self.clock.now()
+            event = self._event(
+                CaseEventType.NOTE_ADDED,
+                case,
+                actor,
+                at,
+                data={"logged_call": event_id},
+                event_id=stable_id("call-logged", event_id),
+            )
+            if await self.repo.timeline_entry(f"ce:{event.event_id}") is None:
+                await self._record(case, event, "call_logged", None, {"event_id": event_id})
+        return decision
+
+    # ------------------------------------------------------------------ shift overrides
+
+    async def add_shift_override(
+        self,
+        actor: Actor,
+        unit_id: str,
+        duty: str,
+        person_id: str,
+        replaces_id: str | None,
+        start: datetime,
+        end: datetime,
+        reason: str,
+    ) -> dict[str, Any]:
+        role = validate(self.org, unit_id, duty, person_id, replaces_id, start, end)
+        doc = {
+            "_id": new_event_id(),
+            "unit_id": unit_id,
+            "duty": role.value,
+            "person_id": person_id,
+            "replaces_id": replaces_id,
+            "start": ensure_utc(start),
+            "end": ensure_utc(end),
+            "reason": reason,
+            "by": actor.model_dump(mode="json"),
+            "at": self.clock.now(),
+            "cancelled_at": None,
+            "cancelled_by": None,
+        }
+        await self.repo.insert_shift_override(doc)
+        await self.refresh_shifts()
+        log.info(
+            "shift override added",
+            extra={"override_id": doc["_id"], "unit": unit_id, "duty": role.value},
+        )
+        return doc
+
+    async def cancel_shift_override(self, override_id: str, actor: Actor) -> dict[str, Any]:
+        doc = await self.repo.get_shift_override(override_id)
+        if doc is None:
+            raise NotFound(f"no shift override {override_id}")
+        if doc.get("cancelled_at") is None:
+            at = self.clock.now()
+            by = actor.model_dump(mode="json")
+            await self.repo.cancel_shift_override(override_id, at, by)
+            doc = {**doc, "cancelled_at": at, "cancelled_by": by}
+        await self.refresh_shifts()
+        return doc
+
+    async def refresh_shifts(self) -> int:
+        return await self.shifts.refresh(self.repo, self.clock.now())
+
     # ------------------------------------------------------------------ other services' events
 
     async def apply_case_event(self, event: CaseEvent) -> None:
@@ -541,6 +879,7 @@ class CaseService:
             ("outbox", self.flush_outbox),
             ("reminders", self.send_reminders),
             ("gauges", self.refresh_gauges),
+            ("shifts", self.refresh_shifts),
         ):
             try:
                 summary[name] = await step()
@@ -733,3 +1072,13 @@ class CaseService:
             )
             return
         await self.repo.outbox_remove([event.event_id])
+
+
+def _triage_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The triage fields of a case or a stored decision."""
+    return {
+        "category": doc.get("category"),
+        "actionable": doc.get("category") != "greeting",
+        "priority": doc.get("priority"),
+        "location": doc.get("location"),
+    }

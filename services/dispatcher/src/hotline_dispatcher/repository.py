@@ -13,6 +13,8 @@ Collections:
 * `directives` — the Director's directives with their report-back deadlines.
 * `outbox` — case events recorded with the change that caused them and deleted once the broker
   acknowledged them (a failed publish is retried by the maintenance loop).
+* `corrections` — triage corrections by the Staff Office (training data for the classifier).
+* `shift_overrides` — on-call overrides made at run time, applied on top of the YAML rosters.
 * `claims`, `sequences` — shared with `hotline.mongo`: every exactly-once decision is a claim
   (FerretDB updates are not atomic under concurrency, unique inserts are).
 
@@ -38,6 +40,8 @@ TIMELINE = "timeline"
 DIRECTIVES = "directives"
 OUTBOX = "outbox"
 RAISES = "priority_raises"
+CORRECTIONS = "corrections"
+SHIFT_OVERRIDES = "shift_overrides"
 CLAIMS = "claims"
 SEQUENCES = "sequences"
 
@@ -67,6 +71,8 @@ INDEXES = [
     IndexSpec(DIRECTIVES, [("state", ASCENDING), ("deadline", ASCENDING)], name="state_deadline"),
     IndexSpec(DIRECTIVES, [("case_id", ASCENDING)], name="case"),
     IndexSpec(OUTBOX, [("at", ASCENDING)], name="at"),
+    IndexSpec(CORRECTIONS, [("at", ASCENDING)], name="at"),
+    IndexSpec(SHIFT_OVERRIDES, [("end", ASCENDING)], name="end"),
 ]
 
 
@@ -345,6 +351,7 @@ class Repository:
                         "category": "$category",
                         "unit": "$unit",
                         "priority": "$priority",
+                        "location": "$location",
                     },
                     "n": {"$sum": 1},
                 }
@@ -360,9 +367,85 @@ class Repository:
     ) -> list[dict[str, Any]]:
         cursor = self.db[CASES].find(
             {field: {"$gte": start, "$lt": end}},
-            projection={"responsible_unit": 1, "priority": 1, "category": 1, "state": 1},
+            projection={
+                "responsible_unit": 1,
+                "priority": 1,
+                "category": 1,
+                "state": 1,
+                "kind": 1,
+                "received_at": 1,
+                "acknowledged_at": 1,
+            },
         )
         return [d async for d in cursor]
+
+    async def day_decisions(self, day: str) -> list[dict[str, Any]]:
+        """The day's decisions, few fields: for the hour-by-hour chart."""
+        cursor = self.db[DECISIONS].find({"day": day}, projection={"at": 1, "action": 1})
+        return [d async for d in cursor]
+
+    # ------------------------------------------------------------------ messages (console feed)
+
+    async def recent_decisions(self, query: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+        """The newest decisions matching `query` (every inbound message, greetings included)."""
+        cursor = (
+            self.db[DECISIONS]
+            .find(dict(query))
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [d async for d in cursor]
+
+    async def get_decision(self, event_id: str) -> dict[str, Any] | None:
+        return await self.db[DECISIONS].find_one({"_id": event_id})
+
+    async def move_reports(self, event_ids: Sequence[str], case_id: str, **marks: Any) -> None:
+        """Put reports (decisions) on another case (merge, split)."""
+        if event_ids:
+            await self.db[DECISIONS].update_many(
+                {"_id": {"$in": list(event_ids)}}, {"$set": {"case_id": case_id, **marks}}
+            )
+
+    async def move_directives(self, from_case: str, to_case: str) -> None:
+        await self.db[DIRECTIVES].update_many(
+            {"case_id": from_case, "state": "open"}, {"$set": {"case_id": to_case}}
+        )
+
+    async def timeline_entry(self, entry_id: str) -> dict[str, Any] | None:
+        return await self.db[TIMELINE].find_one({"_id": entry_id})
+
+    # ------------------------------------------------------------------ corrections
+
+    async def insert_correction(self, doc: Mapping[str, Any]) -> None:
+        await self.db[CORRECTIONS].insert_one(dict(doc))
+
+    async def corrections(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"at": {"$gte": since}} if since else {}
+        cursor = self.db[CORRECTIONS].find(query).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        return [d async for d in cursor]
+
+    # ------------------------------------------------------------------ shift overrides
+
+    async def insert_shift_override(self, doc: Mapping[str, Any]) -> None:
+        await self.db[SHIFT_OVERRIDES].insert_one(dict(doc))
+
+    async def shift_overrides(self, ending_after: datetime | None = None) -> list[dict[str, Any]]:
+        """Overrides not cancelled (and, with `ending_after`, not over yet)."""
+        query: dict[str, Any] = {"cancelled_at": None}
+        if ending_after is not None:
+            query["end"] = {"$gt": ending_after}
+        cursor = self.db[SHIFT_OVERRIDES].find(query).sort([("start", ASCENDING)])
+        return [d async for d in cursor]
+
+    async def get_shift_override(self, override_id: str) -> dict[str, Any] | None:
+        return await self.db[SHIFT_OVERRIDES].find_one({"_id": override_id})
+
+    async def cancel_shift_override(
+        self, override_id: str, at: datetime, by: Mapping[str, Any]
+    ) -> None:
+        await self.db[SHIFT_OVERRIDES].update_one(
+            {"_id": override_id}, {"$set": {"cancelled_at": at, "cancelled_by": dict(by)}}
+        )
 
 
 def stale_before(now: datetime, seconds: float) -> datetime:

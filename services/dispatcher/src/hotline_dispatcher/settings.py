@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 from hotline.settings import HotlineSettings, is_placeholder
 from hotline_dispatcher.config import default_paths
 
-ApiRole = Literal["viewer", "officer", "staff", "director", "admin"]
+ApiRole = Literal["viewer", "call_taker", "officer", "staff", "director", "admin"]
 
 _ORG, _ROSTERS, _ROUTING = default_paths()
 
@@ -27,6 +27,7 @@ class ApiIdentity(BaseModel):
 
 DEV_TOKENS: dict[SecretStr, ApiIdentity] = {
     SecretStr("dev-viewer-token"): ApiIdentity(id="viewer", role="viewer"),
+    SecretStr("dev-call-taker-token"): ApiIdentity(id="pv01-ct1", role="call_taker", unit="pv01"),
     SecretStr("dev-officer-token"): ApiIdentity(id="hue-city-o1", role="officer", unit="ca-tp-hue"),
     SecretStr("dev-staff-token"): ApiIdentity(id="pv01-leader", role="staff", unit="pv01"),
     SecretStr("dev-director-token"): ApiIdentity(id="director", role="director", unit="bgd"),
@@ -47,8 +48,8 @@ class DispatcherSettings(HotlineSettings):
     routing_file: Path = _ROUTING
     api_tokens: dict[SecretStr, ApiIdentity] = Field(
         default_factory=lambda: dict(DEV_TOKENS),
-        description='JSON: {"<token>": {"id": "...", "role": "viewer|officer|staff|director|'
-        'admin", "unit": "..."}}',
+        description='JSON: {"<token>": {"id": "...", "role": "viewer|call_taker|officer|'
+        'staff|director|admin", "unit": "..."}}',
     )
     consumer_group: str = "dispatcher"
     maintenance_interval_s: float = Field(default=15.0, gt=0)

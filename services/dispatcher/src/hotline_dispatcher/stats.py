@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
+
+from hotline.clock import ensure_utc
 
 REPORT_ACTIONS = frozenset({"new_case", "merged", "followup", "callback"})
 
@@ -38,6 +41,7 @@ class DailyCounts:
     by_category: Counter[str] = field(default_factory=Counter)
     by_unit: Counter[str] = field(default_factory=Counter)
     by_priority: Counter[str] = field(default_factory=Counter)
+    by_district: Counter[str] = field(default_factory=Counter)
 
 
 def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:
@@ -63,6 +67,7 @@ def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:
             counts.reports += n
             out.by_category[str(key.get("category"))] += n
             out.by_priority[str(key.get("priority"))] += n
+            out.by_district[str(key.get("location") or "unknown")] += n
             if key.get("unit"):
                 out.by_unit[str(key["unit"])] += n
         if action == "new_case":
@@ -73,4 +78,50 @@ def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:
             out.followups += n
         elif action == "callback":
             out.callbacks += n
+    return out
+
+
+def median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def time_to_acknowledge(
+    cases: Iterable[dict[str, Any]],
+) -> dict[str, tuple[int, int, float | None]]:
+    """Per priority: (cases, cases acknowledged, median seconds from report to acknowledgement).
+
+    Callback tasks are left out: their "acknowledgement" is the call back, not an alert taken.
+    """
+    waits: dict[str, list[float]] = {}
+    totals: Counter[str] = Counter()
+    for case in cases:
+        if case.get("kind") == "callback":
+            continue
+        priority = str(case.get("priority"))
+        waits.setdefault(priority, [])
+        totals[priority] += 1
+        ack, received = case.get("acknowledged_at"), case.get("received_at")
+        if ack is not None and received is not None:
+            wait = (ensure_utc(ack) - ensure_utc(received)).total_seconds()
+            waits[priority].append(max(0.0, wait))
+    return {p: (totals[p], len(v), median(v)) for p, v in sorted(waits.items())}
+
+
+def by_hour(rows: Iterable[dict[str, Any]], tz: tzinfo) -> dict[int, ChannelCounts]:
+    """Citizens' messages per local hour of the day, with reports and greetings apart."""
+    out = {h: ChannelCounts() for h in range(24)}
+    for row in rows:
+        action = str(row.get("action"))
+        if action == "acknowledgement" or row.get("at") is None:
+            continue
+        hour = ensure_utc(row["at"]).astimezone(tz).hour
+        out[hour].messages += 1
+        if action == "greeting":
+            out[hour].greetings += 1
+        elif action in REPORT_ACTIONS:
+            out[hour].reports += 1
     return out
