@@ -202,8 +202,7 @@ class Deliverer:
         pending: list[tuple[_Target, DeliveryOutcome]] = []  # transient failures
         now = self.clock.now()
         for target in self._targets(n):
-            self._mine.add(target.key)  # an insert that errors may still have landed
-            if not await self.repo.claim(target.key, now):
+            if not await self._claim(target, now):
                 settled, stored = await self._settled(target, now)
                 if settled == "sent" and stored is not None:
                     return Report([*outcomes, stored], sent=True, replayed=True)
@@ -244,6 +243,13 @@ class Deliverer:
         NOTIFICATIONS.labels(dead.channel, n.purpose.value, "dead").inc()
         outcomes.append(dead)
         return Report(outcomes, dead=True)
+
+    async def _claim(self, target: _Target, now: datetime) -> bool:
+        try:
+            return await self.repo.claim(target.key, now)
+        except Exception:
+            self._mine.add(target.key)  # an insert whose answer was lost may have landed
+            raise
 
     async def _store_result(self, target: _Target, outcome: DeliveryOutcome, now: datetime) -> None:
         """Persist a result; if the database is away, keep it here until the retry saves it."""
