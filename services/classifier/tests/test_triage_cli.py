@@ -1,0 +1,193 @@
+"""``hotline-triage``: the exact JSON Lines interface the benchmark uses, run as a process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIELDS = ["id", "category", "actionable", "priority", "location", "language", "confidence"]
+SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "triage-sample.jsonl"
+HELDOUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "heldout.jsonl"
+
+
+def run(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline_classifier.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def test_stream_writes_one_line_per_input_in_order() -> None:
+    lines = [
+        {"id": "a", "text": "Cháy nhà ở Kim Long, còn người bên trong", "channel": "sms"},
+        {"id": "b", "text": "Chào anh, hôm nay chưa có gì"},
+        {"id": "c", "text": "", "channel": "voice"},
+        {"id": 4, "text": "Someone stole my wallet at Dong Ba market yesterday"},
+    ]
+    proc = run([], "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c", 4]
+    for o in out:
+        assert list(o) == FIELDS
+        assert isinstance(o["actionable"], bool)
+        assert isinstance(o["confidence"], float)
+    assert (out[0]["category"], out[0]["priority"], out[0]["location"]) == (
+        "fire_rescue",
+        "P1",
+        "hue_city",
+    )
+    assert (out[1]["category"], out[1]["actionable"], out[1]["priority"]) == (
+        "greeting",
+        False,
+        "P4",
+    )
+    assert (out[2]["category"], out[2]["priority"]) == ("other", "P2")
+    assert (out[3]["category"], out[3]["language"], out[3]["location"]) == (
+        "theft",
+        "en",
+        "hue_city",
+    )
+
+
+def test_bad_lines_get_error_lines_and_never_stop_the_stream() -> None:
+    stdin = "\n".join(
+        [
+            '{"id": "ok1", "text": "chao anh"}',
+            "this is not json",
+            '{"id": "no-text"}',
+            "[1, 2, 3]",
+            '{"id": "bad-type", "text": 42}',
+            '{"id": "bad-channel", "text": "hi", "channel": 5}',
+            "",
+            '{"id": "ok2", "text": "em vừa bị giật túi ở chợ An Cựu"}',
+        ]
+    )
+    proc = run([], stdin + "\n")
+    assert proc.returncode == 0
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o.get("id") for o in out] == [
+        "ok1",
+        None,
+        "no-text",
+        None,
+        "bad-type",
+        "bad-channel",
+        "ok2",
+    ]
+    assert "error" not in out[0]
+    assert out[-1]["category"] == "theft"
+    for o in out[1:6]:
+        assert set(o) == {"id", "error"}
+    assert "invalid JSON" in out[1]["error"]
+    assert "text" in out[2]["error"]
+    stderr = proc.stderr.splitlines()
+    assert len(stderr) == 5
+    assert stderr[0].startswith("line 2:")
+
+
+def test_explain_adds_reasons_and_model_version() -> None:
+    proc = run(["--explain"], '{"id": 1, "text": "cứu với, có người đuối nước ở biển Thuận An"}\n')
+    out = json.loads(proc.stdout)
+    assert out["priority"] == "P1"
+    assert out["model_version"].startswith("tri-")
+    assert any(r.startswith("urgency:") for r in out["reasons"])
+
+
+def test_large_and_strange_inputs_do_not_crash() -> None:
+    items = [
+        {"id": "big", "text": "đánh nhau " * 12_000},
+        {"id": "emoji", "text": "🙂🙂🙂"},
+        {"id": "nul", "text": "a\u0000b"},
+        {"id": "scripts", "text": "Привет 你好 Xin chào مرحبا"},
+        {"id": "null-text", "text": None, "channel": "voice"},
+    ]
+    proc = run(["--batch-size", "2"], "".join(json.dumps(x) + "\n" for x in items))
+    assert proc.returncode == 0
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == [x["id"] for x in items]
+    assert all("error" not in o for o in out)
+    assert out[1]["category"] == "greeting"
+    assert (out[4]["category"], out[4]["priority"]) == ("other", "P2")
+
+
+def test_invalid_utf8_bytes_are_replaced_not_fatal() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotline_classifier.cli"],
+        input=b'{"id": "x", "text": "ch\xe0o anh"}\n\xff\xfe\n',
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0
+    out = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert out[0]["id"] == "x"
+    assert "error" in out[1]
+
+
+def test_eval_prints_every_figure() -> None:
+    proc = run(["eval", str(HELDOUT)])
+    assert proc.returncode == 0, proc.stderr
+    for label in (
+        "category accuracy",
+        "category macro-F1",
+        "actionable recall",
+        "P1 recall",
+        "P1 precision",
+        "priority accuracy",
+        "location accuracy",
+        "language accuracy",
+        "per-category F1",
+    ):
+        assert label in proc.stdout
+    assert "officer_conduct" in proc.stdout
+
+
+def test_eval_json_is_machine_readable() -> None:
+    if not SAMPLE.exists():
+        pytest.skip(f"shared sample not found at {SAMPLE}")
+    proc = run(["eval", str(SAMPLE), "--json"])
+    metrics = json.loads(proc.stdout)
+    assert metrics["n"] == sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line)
+    for key in (
+        "category_accuracy",
+        "category_macro_f1",
+        "category_f1",
+        "actionable_recall",
+        "p1_recall",
+        "p1_precision",
+        "priority_accuracy",
+        "location_accuracy",
+        "language_accuracy",
+    ):
+        assert key in metrics
+    assert set(metrics["category_f1"]) <= {
+        "greeting",
+        "traffic",
+        "public_order",
+        "violence",
+        "theft",
+        "drugs",
+        "gambling",
+        "fraud",
+        "fire_rescue",
+        "environment",
+        "officer_conduct",
+        "admin_request",
+        "other",
+    }
+
+
+def test_eval_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
+    proc = run(["eval", str(tmp_path / "missing.jsonl")])
+    assert proc.returncode == 2
+    assert "no such file" in proc.stderr

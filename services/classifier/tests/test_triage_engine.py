@@ -1,0 +1,175 @@
+"""The engine: rules of TRIAGE.md, result shape, batching, robustness to hostile input."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from hotline_classifier.engine import TriageEngine, TriageResult
+from hotline_classifier.labels import CATEGORIES, DISTRICTS, LANGUAGES, PRIORITIES
+
+VN = timezone(timedelta(hours=7))
+
+
+@pytest.fixture(scope="module")
+def engine() -> TriageEngine:
+    return TriageEngine.load()
+
+
+def test_result_has_exactly_the_contract_fields(engine: TriageEngine) -> None:
+    result = engine.triage("Cháy nhà ở Kim Long, còn người bên trong")
+    assert [f.name for f in dataclasses.fields(TriageResult)] == [
+        "category",
+        "actionable",
+        "priority",
+        "location",
+        "language",
+        "confidence",
+        "reasons",
+        "model_version",
+    ]
+    assert result.category == "fire_rescue"
+    assert result.priority == "P1"
+    assert result.location == "hue_city"
+    assert result.language == "vi"
+    assert 0.0 <= result.confidence <= 1.0
+    assert result.model_version == engine.model_version
+    assert result.model_version.startswith("tri-")
+    assert any(r.startswith("urgency:") for r in result.reasons)
+    assert any(r.startswith("place:") for r in result.reasons)
+
+
+def test_missed_call_is_other_p2_actionable(engine: TriageEngine) -> None:
+    for result in (
+        engine.triage("", channel="voice"),
+        engine.triage(None, channel="voice", kind="call_missed"),
+        engine.triage("", kind="call_missed", channel="sms"),
+        engine.triage(""),
+    ):
+        assert (result.category, result.priority, result.actionable) == ("other", "P2", True)
+        assert result.language == "vi"
+
+
+def test_texts_without_words_are_greetings(engine: TriageEngine) -> None:
+    for text in ("👌", "❤️❤️", "[sticker]", ".", "ok", "Ok ạ", "alo alo", "test", "", "  "):
+        result = engine.triage(text, channel="zalo")
+        assert (result.category, result.priority, result.actionable) == ("greeting", "P4", False)
+        assert result.language == "vi"
+
+
+def test_greeting_with_place_keeps_location(engine: TriageEngine) -> None:
+    result = engine.triage("nha em moi don ve Phu Bai, nghe noi co so nay nen nhan chao anh")
+    assert (result.category, result.priority) == ("greeting", "P4")
+    assert result.location == "huong_thuy"
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "priority"),
+    [
+        ("Có người cầm dao đang đâm nhau trước quán nhậu, máu chảy nhiều", "violence", "P1"),
+        ("co nguoi bi nuoc cuon o song, dang chim", "fire_rescue", "P1"),
+        ("Xe tải tông xe máy, người đi xe máy nằm bất tỉnh giữa đường", "traffic", "P1"),
+        ("a ơi e vừa bị giật điện thoại ở chợ, nó chạy xe Wave không biển", "theft", "P2"),
+        ("Đêm qua nhà em bị trộm cạy cửa lấy mất laptop", "theft", "P3"),
+        ("Con trai em 8 tuổi đi chơi từ trưa tới giờ chưa về, cả nhà đang đi tìm", "other", "P2"),
+        ("Cho em hỏi làm lại căn cước thì cần giấy tờ gì ạ", "admin_request", "P3"),
+        ("Chúc các anh trực Tết vui vẻ, hôm nay chưa có gì", "greeting", "P4"),
+    ],
+)
+def test_typical_messages(engine: TriageEngine, text: str, category: str, priority: str) -> None:
+    result = engine.triage(text)
+    assert (result.category, result.priority) == (category, priority)
+
+
+def test_p4_only_and_always_for_greetings(engine: TriageEngine) -> None:
+    texts = [
+        "Chào anh",
+        "Cảm ơn các anh nhiều",
+        "Có đánh nhau ở chợ",
+        "Em bị mất ví hôm qua",
+        "Cháy rồi",
+        "Hi there, thanks for your help",
+        "Someone stole my bike",
+    ]
+    for result in engine.triage_many(texts):
+        assert (result.priority == "P4") == (result.category == "greeting")
+        assert result.actionable == (result.category != "greeting")
+
+
+def test_light_injury_that_already_happened_is_not_p1(engine: TriageEngine) -> None:
+    text = "Vừa có ô tô quẹt xe máy rồi bỏ chạy, người bị quẹt chỉ trầy nhẹ, đã đứng dậy được"
+    assert engine.triage(text).priority == "P2"
+
+
+def test_negated_weapon_is_not_an_urgency(engine: TriageEngine) -> None:
+    result = engine.triage("đang có đánh nhau ở chợ, 2 nhóm tầm 10 đứa, chưa thấy cầm dao")
+    assert result.priority != "P1"
+
+
+def test_received_at_reads_this_morning_as_past(engine: TriageEngine) -> None:
+    text = "Sáng nay em bị mất chiếc xe đạp điện để trước cổng trường"
+    afternoon = engine.triage(text, received_at=datetime(2024, 1, 24, 16, 0, tzinfo=VN))
+    assert afternoon.priority == "P3"
+    assert any("received 16:00" in r for r in afternoon.reasons)
+
+
+def test_triage_many_keeps_order_and_matches_single_calls(engine: TriageEngine) -> None:
+    texts = [
+        "Cháy nhà ở Kim Long",
+        "",
+        "Chào anh",
+        "cho e hoi lam cccd o dau",
+        "👍",
+        "Someone stole my phone at Dong Ba market",
+    ]
+    channels = ["sms", "voice", "zalo", "sms", "zalo", "whatsapp"]
+    batch = engine.triage_many(texts, channels)
+    singles = [engine.triage(t, c) for t, c in zip(texts, channels, strict=True)]
+    assert batch == singles
+    assert [r.category for r in batch][:3] == ["fire_rescue", "other", "greeting"]
+    assert engine.triage_many([]) == []
+
+
+def test_mismatched_batch_lengths_are_rejected(engine: TriageEngine) -> None:
+    with pytest.raises(ValueError, match="equal lengths"):
+        engine.triage_many(["a", "b"], channels=["sms"])
+
+
+def _check(result: TriageResult) -> None:
+    assert result.category in CATEGORIES
+    assert result.priority in PRIORITIES
+    assert result.location is None or result.location in DISTRICTS
+    assert result.language in LANGUAGES
+    assert 0.0 <= result.confidence <= 1.0
+
+
+def test_hostile_input_never_crashes(engine: TriageEngine) -> None:
+    rng = random.Random(7)
+    alphabet = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạ 0123456789.,!?🙂\u200d\u0301\x00\t\n"
+    texts = [
+        "x" * 100_000,
+        ("cháy nhà ở Kim Long " * 6000),
+        "🙂" * 5000,
+        "\x00\x01\x02\ufffd\ud7ff",
+        "Ａｂｃ　ＣＨÁＹ",  # full-width
+        "Привет 你好 مرحبا שלום สวัสดี Xin chào",
+        "̣̀́̉̃",  # combining marks only
+        "[sticker][image]",
+        "\u202eevil bidi\u202c",
+        "a" * 3 + "\n" * 500,
+        *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400))) for _ in range(200)),
+    ]
+    results = engine.triage_many(texts)
+    assert len(results) == len(texts)
+    for result in results:
+        _check(result)
+    long_result = engine.triage("x" * 100_000)
+    _check(long_result)
+
+
+def test_surrogates_and_odd_types_do_not_crash(engine: TriageEngine) -> None:
+    _check(engine.triage("\udcff broken surrogate"))
+    _check(engine.triage("text", channel="carrier-pigeon", kind="unknown-kind"))
