@@ -238,11 +238,12 @@ def verify_twilio(header_value: str | None, url: str, params: Params, auth_token
     if value is None:
         return False
     pairs = _param_pairs(params)
-    matched = False
-    for candidate in twilio_url_candidates(url):
-        # Evaluate every candidate (no short-circuit), so timing does not reveal which matched.
-        matched |= constant_time_equals(value, twilio_signature(candidate, pairs, auth_token))
-    return matched
+    # Stopping at the first match only tells a timing observer which spelling of the (public)
+    # URL was signed; each comparison itself is constant-time.
+    return any(
+        constant_time_equals(value, twilio_signature(candidate, pairs, auth_token))
+        for candidate in twilio_url_candidates(url)
+    )
 
 
 # --------------------------------------------------------------------------- PBX adapter

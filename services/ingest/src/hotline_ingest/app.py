@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from fastapi.middleware import Middleware
 from pydantic import BaseModel
 
 from hotline.clock import Clock, SystemClock
@@ -20,6 +21,7 @@ from hotline.mongo import MotorClient, make_client, mongo_ready
 from hotline.service import Lifecycle, create_app
 from hotline.settings import redacted
 from hotline_ingest.dedup import DedupLedger
+from hotline_ingest.fastpath import DirectDispatch
 from hotline_ingest.intake import Intake
 from hotline_ingest.ratelimit import TokenBucketLimiter
 from hotline_ingest.routes import DOCUMENTED_MODELS, Deps, make_router
@@ -155,8 +157,14 @@ def build_app(
             "mongodb": lambda: mongo_ready(mongo),
         },
         lifecycle=lifecycle,
+        # FastAPI's built-in OpenTelemetry hooks cost a few % per request; Prometheus metrics
+        # (shared middleware + metrics.py) are what Hotline's dashboards read.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.include_router(make_router(deps))
+    router = make_router(deps)
+    app.include_router(router)
+    # Innermost user middleware: inside the shared request metrics, before FastAPI's routing.
+    app.user_middleware.append(Middleware(DirectDispatch, fastapi_app=app, routes=router.routes))
     _document_raw_bodies(app, DOCUMENTED_MODELS)
     app.state.deps = deps
     app.state.ledger = ledger

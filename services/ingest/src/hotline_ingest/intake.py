@@ -100,10 +100,18 @@ class Intake:
         if not admitted:
             return result
 
-        outcomes = await asyncio.gather(
-            *(self.ledger.reserve(key, ev.event_id, ev.received_at) for key, ev in admitted),
-            return_exceptions=True,
-        )
+        outcomes: list[Reservation | BaseException]
+        if len(admitted) == 1:  # the common case: no task and gather for a single delivery
+            key, event = admitted[0]
+            try:
+                outcomes = [await self.ledger.reserve(key, event.event_id, event.received_at)]
+            except DedupUnavailable as exc:
+                outcomes = [exc]
+        else:
+            outcomes = await asyncio.gather(
+                *(self.ledger.reserve(key, ev.event_id, ev.received_at) for key, ev in admitted),
+                return_exceptions=True,
+            )
         reservations: list[tuple[Reservation, InboundEvent]] = []
         failure: BaseException | None = None
         for (_, event), outcome in zip(admitted, outcomes, strict=True):
@@ -168,7 +176,9 @@ class Intake:
         self.ledger.succeeded({key: ev.event_id for key, ev in events.items()})
         for event in events.values():
             ACCEPTED.labels(channel, event.kind.value).inc()
-            log.info(
+            # Debug, not info: the topic itself is the record of what was accepted, and a
+            # masked JSON line per event costs ~4% of the request at full rate.
+            log.debug(
                 "accepted",
                 extra={"event_id": event.event_id, "channel": channel, "kind": event.kind.value},
             )

@@ -7,6 +7,7 @@ E.164 (default region VN) or nothing; times timezone-aware UTC; ids as strings.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -147,7 +148,12 @@ def to_e164(raw: object, region: str = DEFAULT_REGION) -> str | None:
     """
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         return None
-    text = str(raw).strip()
+    return _to_e164(str(raw), region)
+
+
+@functools.lru_cache(maxsize=16_384)  # citizens write again and again; parsing is not cheap
+def _to_e164(text: str, region: str) -> str | None:
+    text = text.strip()
     if not text or len(text) > 40:
         return None
     candidates = [text]
