@@ -13,7 +13,8 @@ import pytest
 from hotline import signatures
 from hotline.clock import ManualClock
 from hotline.contracts.events import TEXT_LIMIT
-from hotline_ingest.dedup import CLAIMS, DedupLedger
+from hotline.mongo import MotorDatabase
+from hotline_ingest.dedup import CLAIMS, Decision, DedupLedger, DedupUnavailable
 
 from .conftest import Ingest, IngestFactory, metric
 
@@ -307,3 +308,23 @@ async def test_readiness_and_openapi(ingest: Ingest) -> None:
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
     metrics = (await ingest.client.get("/metrics")).text
     assert "hotline_ingest_accepted_total" in metrics
+
+
+async def test_a_claim_won_after_the_request_gave_up_is_given_back(mongo_db: MotorDatabase) -> None:
+    # The database answers, but later than the request was willing to wait: the request is
+    # answered 503 and its claim, won meanwhile, must not block the provider's retry.
+    ledger = DedupLedger(
+        mongo_db, ManualClock(datetime.now(UTC)), inflight_window_s=10, timeout_s=1e-6
+    )
+    with pytest.raises(DedupUnavailable):
+        await ledger.reserve("ingest:zalo:slow-db", "event-1", datetime.now(UTC))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if not ledger.batcher._tasks:
+            break
+    assert await mongo_db[CLAIMS].find_one({"_id": "ingest:zalo:slow-db"}) is None
+    patient = DedupLedger(
+        mongo_db, ManualClock(datetime.now(UTC)), inflight_window_s=10, timeout_s=5
+    )
+    reservation = await patient.reserve("ingest:zalo:slow-db", "event-2", datetime.now(UTC))
+    assert reservation.decision is Decision.NEW
