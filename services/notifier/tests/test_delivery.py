@@ -213,7 +213,7 @@ async def test_a_database_blip_after_sending_does_not_send_again(
     make_notifier: NotifierFactory, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     n = await make_notifier()
-    real_claim = n.repo.claim
+    real_claim = n.repo.claim_batched
     failures = {"res": 1, "dlv": 1}
 
     async def flaky_claim(key: str, now: object, **fields: object) -> bool:
@@ -225,7 +225,7 @@ async def test_a_database_blip_after_sending_does_not_send_again(
             raise AutoReconnect("connection closed")
         return await real_claim(key, now, **fields)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(n.repo, "claim", flaky_claim)
+    monkeypatch.setattr(n.repo, "claim_batched", flaky_claim)
     d = decision(**QUIET)
     with pytest.raises(AutoReconnect):  # the claim's answer was lost: the runner retries
         await n.handlers.handle_decision(d)

@@ -246,7 +246,7 @@ class Deliverer:
 
     async def _claim(self, target: _Target, now: datetime) -> bool:
         try:
-            return await self.repo.claim(target.key, now)
+            return await self.repo.claim_batched(target.key, now)
         except Exception:
             self._mine.add(target.key)  # an insert whose answer was lost may have landed
             raise
@@ -254,7 +254,7 @@ class Deliverer:
     async def _store_result(self, target: _Target, outcome: DeliveryOutcome, now: datetime) -> None:
         """Persist a result; if the database is away, keep it here until the retry saves it."""
         self._unsaved[target.key] = outcome
-        await self.repo.claim(
+        await self.repo.claim_batched(
             f"res:{target.delivery_id}", now, outcome=outcome.model_dump(mode="json")
         )
         del self._unsaved[target.key]
@@ -271,7 +271,7 @@ class Deliverer:
             return ("sent" if outcome.status == DeliveryStatus.SENT else "failed"), outcome
         claim = await self.repo.get_claim(target.key)
         if claim is None:  # released meanwhile (a transient failure elsewhere)
-            return ("free" if await self.repo.claim(target.key, now) else "in_flight"), None
+            return ("free" if await self.repo.claim_batched(target.key, now) else "in_flight"), None
         if target.key in self._mine:  # our own claim whose insert reported an error
             return "free", None
         if (now - ensure_utc(claim["at"])).total_seconds() < self.policy.lease_s:

@@ -14,16 +14,18 @@ resolved) are claim documents, and the alert's `status` is a cache the scheduler
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from hotline.mongo import ASCENDING, IndexSpec, MotorDatabase, claim, ensure_indexes, release
 
 from .models import ACTIVE, UNACKNOWLEDGED, AlertState
 
 PREFIX = "ntf:"
+DUPLICATE_KEY = 11000
 ALERTS = "notifier_alerts"
 TOKENS = "notifier_provider_tokens"
 
@@ -33,11 +35,73 @@ INDEXES = [
 ]
 
 
+class InsertBatcher:
+    """Group commit for unique inserts: concurrent inserts share one `insert_many`.
+
+    FerretDB spends most of an insert on per-command overhead (measured here: ~800 single
+    inserts/s against ~5,800 docs/s in batches of 6), so the inserts of the partitions being
+    processed at the same time are written together. Semantics are those of one `insert_one`
+    per document: True when this document's `_id` was new, False for a duplicate (also within
+    the batch: the first one wins), the error for anything else. At low load a batch is one
+    document and adds no delay; under load, a batch fills while the previous one is written.
+    """
+
+    def __init__(self, collection: Any, max_batch: int = 200) -> None:
+        self.collection = collection
+        self.max_batch = max_batch
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writing = False
+
+    async def insert(self, doc: dict[str, Any]) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((doc, future))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                await self._write(batch)
+        finally:
+            self._writing = False
+
+    async def _write(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+        failed: dict[int, BaseException | None] = {}
+        try:
+            await self.collection.insert_many([doc for doc, _ in batch], ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                code = error.get("code")
+                failed[int(error["index"])] = (
+                    None if code == DUPLICATE_KEY else OperationFailure(str(error.get("errmsg")))
+                )
+        except Exception as exc:  # the database is away: every insert of the batch failed
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for index, (_, future) in enumerate(batch):
+            if future.done():
+                continue
+            if index not in failed:
+                future.set_result(True)
+            elif failed[index] is None:
+                future.set_result(False)
+            else:
+                future.set_exception(failed[index])  # type: ignore[arg-type]
+
+
 class Repository:
     def __init__(self, db: MotorDatabase) -> None:
         self.db = db
         self.alerts = db[ALERTS]
         self.claims = db["claims"]
+        self._claims_batch = InsertBatcher(self.claims)
+        self._alerts_batch = InsertBatcher(self.alerts)
 
     async def ensure_indexes(self) -> None:
         # One index per command: FerretDB 1.24 panics (connection closed) on a createIndexes
@@ -50,15 +114,13 @@ class Repository:
         """Insert the alert; on a redelivery return the stored one instead (created=False)."""
         doc = state.to_doc()
         doc["updated_at"] = now
-        try:
+        if await self._alerts_batch.insert(doc):
+            return True, state
+        existing = await self.get_alert(state.case_id)
+        if existing is None:  # deleted in between (cleanup): try once more
             await self.alerts.insert_one(doc)
-        except DuplicateKeyError:
-            existing = await self.get_alert(state.case_id)
-            if existing is None:  # deleted in between (cleanup): try once more
-                await self.alerts.insert_one(doc)
-                return True, state
-            return False, existing
-        return True, state
+            return True, state
+        return False, existing
 
     async def replace_alert(self, state: AlertState, now: datetime) -> None:
         doc = state.to_doc()
@@ -93,6 +155,13 @@ class Repository:
     # ------------------------------------------------------------------ claims
     async def claim(self, key: str, now: datetime, **fields: Any) -> bool:
         return await claim(self.db, PREFIX + key, service="notifier", at=now, **fields)
+
+    async def claim_batched(self, key: str, now: datetime, **fields: Any) -> bool:
+        """`claim` for the hot path (deliveries): the same unique insert into `claims`, but
+        grouped with concurrent ones (see InsertBatcher)."""
+        return await self._claims_batch.insert(
+            {"_id": PREFIX + key, "service": "notifier", "at": now, **fields}
+        )
 
     async def release(self, key: str) -> None:
         await release(self.db, PREFIX + key)
