@@ -253,9 +253,7 @@ def make_router(deps: Deps) -> APIRouter:
         openapi_extra=json_body(zalo.ZaloEvent, signatures.ZALO_HEADER),
         responses=_responses(400, 401, 413, 422, 503),
     )
-    async def zalo_events(
-        request: Request,
-    ) -> Response:
+    async def zalo_events(request: Request) -> Response:
         ch = Channel.ZALO
         h.precheck(request, ch)
         x_zevent_signature = request.headers.get(signatures.ZALO_HEADER)
@@ -289,9 +287,7 @@ def make_router(deps: Deps) -> APIRouter:
         openapi_extra=json_body(viber.ViberCallback, signatures.VIBER_HEADER),
         responses=_responses(400, 401, 413, 422, 503),
     )
-    async def viber_callbacks(
-        request: Request,
-    ) -> Response:
+    async def viber_callbacks(request: Request) -> Response:
         ch = Channel.VIBER
         h.precheck(request, ch)
         x_viber_content_signature = request.headers.get(signatures.VIBER_HEADER)
@@ -345,9 +341,7 @@ def make_router(deps: Deps) -> APIRouter:
         openapi_extra=json_body(whatsapp.WaNotification, signatures.WHATSAPP_HEADER),
         responses=_responses(400, 401, 413, 422, 503),
     )
-    async def whatsapp_notifications(
-        request: Request,
-    ) -> Response:
+    async def whatsapp_notifications(request: Request) -> Response:
         ch = Channel.WHATSAPP
         h.precheck(request, ch)
         x_hub_signature_256 = request.headers.get(signatures.WHATSAPP_HEADER)
@@ -372,9 +366,7 @@ def make_router(deps: Deps) -> APIRouter:
         openapi_extra=json_body(telegram.TgUpdate, signatures.TELEGRAM_HEADER),
         responses=_responses(400, 403, 413, 422, 503),
     )
-    async def telegram_updates(
-        request: Request,
-    ) -> Response:
+    async def telegram_updates(request: Request) -> Response:
         ch = Channel.TELEGRAM
         h.precheck(request, ch)
         x_telegram_bot_api_secret_token = request.headers.get(signatures.TELEGRAM_HEADER)
@@ -419,9 +411,7 @@ def make_router(deps: Deps) -> APIRouter:
         response_class=Response,
         responses={**twiml, **_responses(400, 403, 413, 422, 503)},
     )
-    async def twilio_sms(
-        request: Request,
-    ) -> Response:
+    async def twilio_sms(request: Request) -> Response:
         ch = Channel.SMS
         body, pairs = await twilio_verified(request, ch)
         parsed = h.parse(ch, lambda ctx: twilio.parse_sms(pairs, ctx), body)
@@ -439,9 +429,7 @@ def make_router(deps: Deps) -> APIRouter:
         response_class=Response,
         responses={**twiml, **_responses(400, 403, 413, 422, 503)},
     )
-    async def twilio_voice(
-        request: Request,
-    ) -> Response:
+    async def twilio_voice(request: Request) -> Response:
         ch = Channel.VOICE
         body, pairs = await twilio_verified(request, ch)
         parsed = h.parse(ch, lambda ctx: twilio.parse_voice(pairs, ctx), body)
@@ -460,9 +448,7 @@ def make_router(deps: Deps) -> APIRouter:
         openapi_extra=json_body(pbx.PbxCallFact, signatures.PBX_HEADER),
         responses=_responses(400, 401, 413, 422, 503),
     )
-    async def pbx_calls(
-        request: Request,
-    ) -> Response:
+    async def pbx_calls(request: Request) -> Response:
         ch = Channel.VOICE
         h.precheck(request, ch)
         x_hotline_signature = request.headers.get(signatures.PBX_HEADER)
