@@ -733,7 +733,10 @@ def from_handwritten(rng: random.Random) -> list[Record]:
         for n, (category, priority, location, given, language, channel, text) in enumerate(
             parse_handwritten(path)
         ):
-            family = f"h-{path.stem}-{n:04d}"
+            # Content-addressed family and per-family seed: editing or adding one line changes
+            # only that line's messages and split, never the rest of the corpus.
+            family = f"h-{path.stem}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+            rng.seed(f"{SEED}:{family}")
             seen: set[str] = set()
             count = VARIANTS[category] + (1 if language == "en" else 0)
             if language == "other":
@@ -1214,6 +1217,7 @@ def from_templates(rng: random.Random) -> list[Record]:
     styler = Styler(rng)
     slot_re = re.compile(r"\{([a-z_]+)\}")
     for name, category, patterns, count in TEMPLATES:
+        rng.seed(f"{SEED}:{name}")
         seen: set[str] = set()
         for k in range(count):
             pattern, priority = patterns[k % len(patterns)]

@@ -17,6 +17,7 @@ from .phrases import Phrase, PhraseMatcher
 
 # Negation words as written (folded). Diacritic-free "chua" could also be "chùa" (pagoda),
 # but never right before a danger word; "dung" is left out because it is also "dùng" (use).
+# "Nearly", "about to", "afraid of" also turn a danger word into a risk ("sắp đâm vào").
 NEGATORS: Final = frozenset(
     {
         "không",
@@ -33,6 +34,9 @@ NEGATORS: Final = frozenset(
         "hk",
         "suýt",
         "suyt",
+        "sắp",
+        "sợ",
+        "lo",
         "no",
         "not",
         "without",

@@ -29,6 +29,9 @@ from .signals import CALM_SIGNALS, NOW_SIGNALS, PAST_SIGNALS, URGENT_SIGNALS
 # a greeting when the model is fairly sure, because dropping an incident is the worst error;
 # P1 is chosen when its probability is high enough even if not the largest.
 GREETING_MIN_PROBABILITY: Final = 0.5
+# In a language the model barely knows (Korean, Chinese...), a greeting must be obvious: a
+# tourist writing to the police in their own language is usually reporting something.
+GREETING_MIN_PROBABILITY_OTHER: Final = 0.85
 P1_MIN_PROBABILITY: Final = 0.35
 
 # TRIAGE.md's P1 cues, read as a rule because missing one is the costliest error: danger to
@@ -176,9 +179,14 @@ class TriageEngine:
         cat_text, pri_text = model.table.scores([p.feature_parts() for p in batch])
         cat_probs = model.category.probabilities(cat_text + model.category.intercept)
         chosen: list[int] = []
-        for row in cat_probs:
+        for row, p in zip(cat_probs, batch, strict=True):
             best = int(np.argmax(row))
-            if best == self._greeting and row[best] < GREETING_MIN_PROBABILITY:
+            floor = (
+                GREETING_MIN_PROBABILITY_OTHER
+                if p.norm.language == "other"
+                else GREETING_MIN_PROBABILITY
+            )
+            if best == self._greeting and row[best] < floor:
                 masked = row.copy()
                 masked[self._greeting] = -1.0
                 best = int(np.argmax(masked))
@@ -223,6 +231,9 @@ class TriageEngine:
         wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
         if category == "drugs":
             wanted = BODY_SIGNALS
+        elif category == "traffic":
+            # "đâm" is how a crash is told; the injuries say whether it is P1.
+            wanted = DANGER_SIGNALS - {"attack", "weapon"}
         elif category == "other":
             # A bite that bled already happened: "light injuries that already happened do not
             # make a report P1"; an attack that leaves someone unconscious or trapped does.

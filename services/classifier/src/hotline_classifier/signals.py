@@ -16,6 +16,9 @@ from .cues import CueDetector
 SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # ---- words that look like danger but are not (see CueDetector: blockers)
     "_block": (
+        "chết con",
+        "chết mấy con",
+        "húc chết",
         "chết máy",
         "nổ máy",
         "máy nổ",
@@ -199,6 +202,10 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "không cử động",
     ),
     "trapped": (
+        "kẹt bên trong",
+        "kẹt ở trong",
+        "mắc kẹt bên trong",
+        "tài xế kẹt",
         "còn người bên trong",
         "còn người trong",
         "khách còn trong",
@@ -244,6 +251,9 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "đè lên người",
     ),
     "drowning": (
+        "đang cuốn",
+        "lũ đang cuốn",
+        "nước đang cuốn",
         "swept out",
         "swept",
         "in the water",
@@ -347,10 +357,13 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "gas leak",
     ),
     "kidnap": (
+        "bị kéo vào",
+        "bị lôi vào",
+        "kéo vào bụi",
+        "lôi lên xe",
+        "kéo lên xe",
         "forced a",
         "dragged",
-        "kéo vào",
-        "lôi vào",
         "bị kéo",
         "bị lôi",
         "lôi đi",
@@ -441,6 +454,11 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "dọa đốt",
     ),
     "stranded": (
+        "nhà ngập",
+        "ngập tới mái",
+        "ngập tới cổ",
+        "ngập nóc",
+        "ngập gần hết",
         "nước đang lên",
         "nước lên nhanh",
         "water is rising",
@@ -451,7 +469,6 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "sơ tán",
         "nước lên",
         "nước dâng",
-        "ngập",
         "=lũ",
         "lũ lên",
         "nóc nhà",
