@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from hotline.settings import redacted
 from hotline_ingest.dedup import DedupLedger
 from hotline_ingest.fastpath import DirectDispatch
 from hotline_ingest.intake import Intake
+from hotline_ingest.normalize import to_e164
 from hotline_ingest.ratelimit import TokenBucketLimiter
 from hotline_ingest.routes import DOCUMENTED_MODELS, Deps, make_router
 from hotline_ingest.settings import IngestSettings
@@ -119,6 +121,12 @@ def build_app(
         intake.publisher = Publisher(
             kafka["producer"], SERVICE, timeout_s=settings.publish_timeout_s
         )
+        # Everything built so far (pydantic schemas, phonenumbers metadata, the app) lives as
+        # long as the process: moving it out of the collector's sight turns a ~60 ms full
+        # collection, which landed on the p99 of request latency, into a sub-millisecond one.
+        to_e164("0912345678")  # load the region metadata phonenumbers reads lazily
+        gc.collect()
+        gc.freeze()
         # Indexes serve only the expiry; requests are answered without them (and with 503
         # while the database is down), so a database outage does not block start-up.
         try:
