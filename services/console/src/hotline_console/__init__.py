@@ -1,0 +1,1 @@
+"""Hotline console: the Staff Office's web page over the dispatcher's ops API and ingest."""

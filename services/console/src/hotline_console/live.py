@@ -1,0 +1,210 @@
+"""The live view: case events and dispatch decisions from Kafka, pushed to browsers over SSE.
+
+Each console replica reads `hotline.dispatched.v1` (every message as decided, greetings
+included) and `hotline.case-events.v1` with a consumer group of its own, from the latest
+offset and without committing: it only needs what happens while it runs, every replica must
+see everything, and a page load fetches the present state from the ops API anyway.
+
+What reaches the browser is a signal, not the data: "something changed" (with the case id,
+priority and kind of change). The page then re-fetches its fragment through the console, which
+asks the ops API with the person's own token — so masking and permissions stay the
+dispatcher's, and no phone number travels on the stream. Signals within
+`CONSOLE_LIVE_COALESCE_MS` are sent as one push, so a flood of messages costs each browser a
+few refreshes a second, not one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+
+from hotline.kafka import make_consumer
+from hotline.logging import get_logger
+from hotline_console import metrics
+
+log = get_logger(__name__)
+
+QUEUE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One change: a message decided (`source=dispatched`) or a case event (`case-events`)."""
+
+    source: str
+    type: str
+    case_id: str | None = None
+    priority: str | None = None
+
+
+def signal_from(topic_kind: str, value: bytes | None) -> Signal | None:
+    """The signal for a record, or None for a record that is not JSON of the expected shape."""
+    if not value:
+        return None
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("action") if topic_kind == "dispatched" else data.get("type")
+    if not isinstance(kind, str):
+        return None
+    case_id = data.get("case_id")
+    priority = data.get("priority")
+    return Signal(
+        source=topic_kind,
+        type=kind,
+        case_id=case_id if isinstance(case_id, str) else None,
+        priority=priority if isinstance(priority, str) else None,
+    )
+
+
+class Broadcaster:
+    """Fan-out of signals to every connected browser (one bounded queue each)."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[asyncio.Queue[Signal]] = set()
+        self.closing = asyncio.Event()
+
+    def publish(self, signal: Signal) -> None:
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                # A browser this far behind refreshes on the next signal anyway.
+                queue.put_nowait(signal)
+
+    @contextlib.contextmanager
+    def subscribe(self) -> Any:
+        queue: asyncio.Queue[Signal] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._subscribers.add(queue)
+        metrics.SSE_CLIENTS.set(len(self._subscribers))
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+            metrics.SSE_CLIENTS.set(len(self._subscribers))
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
+
+
+async def stream(
+    broadcaster: Broadcaster,
+    *,
+    case_id: str | None,
+    coalesce_s: float,
+    heartbeat_s: float,
+) -> AsyncIterator[bytes]:
+    """The SSE body for one browser: `changed` for the queue and board, `case` for one case
+    page (only its own case's changes), a comment line as heartbeat."""
+    with broadcaster.subscribe() as queue:
+        yield b"retry: 2000\n: connected\n\n"
+        while not broadcaster.closing.is_set():
+            try:
+                first = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+            except TimeoutError:
+                yield b": ping\n\n"
+                continue
+            batch = [first]
+            if coalesce_s > 0:
+                await asyncio.sleep(coalesce_s)
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            if case_id is not None:
+                mine = [s for s in batch if s.case_id == case_id]
+                if mine:
+                    yield sse("case", {"case_id": case_id, "types": [s.type for s in mine]})
+                continue
+            yield sse(
+                "changed",
+                {
+                    "count": len(batch),
+                    "p1": any(
+                        s.priority == "P1" and s.type in ("new_case", "opened") for s in batch
+                    ),
+                    "signals": [asdict(s) for s in batch[:20]],
+                },
+            )
+
+
+class LiveFeed:
+    """The Kafka consumer behind the live view (its own group per replica, latest offsets)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[tuple[str, str]],
+        group_prefix: str,
+        broadcaster: Broadcaster,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = {name: kind for name, kind in topics}
+        self.group_id = f"{group_prefix}-{uuid.uuid4().hex[:12]}"
+        self.broadcaster = broadcaster
+        self.consumer: AIOKafkaConsumer | None = None
+        self.received = 0
+
+    def _make(self) -> AIOKafkaConsumer:
+        return make_consumer(
+            self.bootstrap_servers,
+            self.group_id,
+            list(self.topics),
+            client_id=f"hotline-console-{self.group_id}",
+            auto_offset_reset="latest",
+            isolation_level="read_uncommitted",
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled; a broker outage is waited out (the pages keep working)."""
+        backoff = 0.5
+        while True:
+            try:
+                self.consumer = self._make()
+                await self.consumer.start()
+                backoff = 0.5
+                await self._loop(self.consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("live feed interrupted, reconnecting", extra={"error": repr(exc)[:200]})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                if self.consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await self.consumer.stop()
+                    self.consumer = None
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batches: dict[Any, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(
+                timeout_ms=500
+            )
+            for tp, records in batches.items():
+                kind = self.topics.get(tp.topic, "other")
+                for record in records:
+                    self.received += 1
+                    metrics.LIVE_EVENTS.labels(kind).inc()
+                    signal = signal_from(kind, record.value)
+                    if signal is not None:
+                        self.broadcaster.publish(signal)
+
+    async def ready(self) -> None:
+        """Ready once partitions are assigned (before that, changes would be missed)."""
+        if self.consumer is None or not self.consumer.assignment():
+            raise RuntimeError("live feed has no partitions assigned yet")

@@ -1,0 +1,65 @@
+"""Console settings: the shared infrastructure fields plus `CONSOLE_*` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from hotline.settings import HotlineSettings
+
+
+class ConsoleSettings(HotlineSettings):
+    """Environment variables `CONSOLE_*` (and the shared ones, see hotline.settings).
+
+    Secrets default to `dev-…` placeholders, which the base class refuses when
+    `HOTLINE_ENV=production`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore", frozen=True)
+
+    service_name: str = "console"
+    host: str = "127.0.0.1"  # Kubernetes sets CONSOLE_HOST=0.0.0.0
+    port: int = Field(default=8005, ge=1, le=65535)
+    dispatcher_url: str = Field(
+        default="http://127.0.0.1:8003", description="the dispatcher's ops API (server side)"
+    )
+    ingest_url: str = Field(
+        default="http://127.0.0.1:8001", description="ingest, for the call-taker form"
+    )
+    desk_token: SecretStr = Field(
+        default=SecretStr("dev-desk-token"),
+        description="bearer token of ingest's /desk/call-summaries (one of INGEST_DESK_TOKENS)",
+    )
+    session_secret: SecretStr = Field(
+        default=SecretStr("dev-console-session-secret"),
+        description="signs the session cookie and the sign-in form's CSRF token",
+    )
+    session_idle_minutes: int = Field(default=12 * 60, gt=0, description="sign out when idle")
+    session_max_hours: int = Field(default=24, gt=0, description="sign out after a day anyway")
+    max_sessions: int = Field(default=5000, gt=0, description="oldest sessions dropped beyond")
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: on when HOTLINE_ENV=production"
+    )
+    consumer_group_prefix: str = Field(
+        default="console", description="each replica consumes with its own group <prefix>-<id>"
+    )
+    live_coalesce_ms: int = Field(
+        default=150, ge=0, le=5000, description="changes within this window make one SSE push"
+    )
+    sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    http_timeout_s: float = Field(default=5.0, gt=0, description="calls to dispatcher/ingest")
+    sign_in_per_minute: int = Field(default=10, gt=0, description="sign-in attempts per address")
+
+    @field_validator("dispatcher_url", "ingest_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production"

@@ -1,0 +1,114 @@
+"""The live queue (hàng đợi): open cases, urgent ones pinned, greetings as a count; the SSE
+stream every page listens to."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from hotline.clock import LOCAL_TZ
+from hotline_console.clients import ApiError
+from hotline_console.live import stream
+from hotline_console.queue import QueueFilters, arrange
+from hotline_console.web import Console, console_of, render, require_session
+
+router = APIRouter(include_in_schema=False)
+
+
+def _filters(request: Request) -> QueueFilters:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return QueueFilters.parse(params)
+
+
+def local_midnight() -> str:
+    now = datetime.now(LOCAL_TZ)
+    return datetime.combine(now.date(), time(0), tzinfo=LOCAL_TZ).isoformat()
+
+
+async def queue_data(console: Console, token: str, filters: QueueFilters) -> dict[str, Any]:
+    """Everything the queue fragment shows, fetched in parallel with the person's token."""
+    calls: list[Any] = [
+        console.dispatcher.get("/cases", token, filters.api_params()),
+        console.dispatcher.get(
+            "/cases", token, [("priority", "P1"), ("state", "new"), ("state", "assigned")]
+        ),
+        console.dispatcher.get("/stats/daily", token),
+    ]
+    if filters.q:
+        calls.append(
+            console.dispatcher.get(
+                "/messages", token, [("q", filters.q), ("since", local_midnight()), ("limit", "30")]
+            )
+        )
+    results = await asyncio.gather(*calls)
+    cases, urgent, stats = results[0], results[1], results[2]
+    pinned, rest = arrange(urgent["items"], cases["items"], filters.sort)
+    messages = results[3]["items"] if filters.q else []
+    return {
+        "pinned": pinned,
+        "cases": rest,
+        "total": cases["total"],
+        "stats": stats,
+        "messages": [m for m in messages if m.get("action") not in ("new_case", "callback")],
+        "filters": filters,
+        "updated": datetime.now(LOCAL_TZ).strftime("%H:%M:%S"),
+    }
+
+
+@router.get("/")
+async def queue_page(request: Request) -> Response:
+    session = require_session(request)
+    console = console_of(request)
+    filters = _filters(request)
+    data, units = await asyncio.gather(
+        queue_data(console, session.token, filters), console.units(session.token)
+    )
+    return render(request, "queue.html", {**data, "units": units}, session=session)
+
+
+@router.get("/queue/items")
+async def queue_items(request: Request) -> Response:
+    session = require_session(request)
+    data = await queue_data(console_of(request), session.token, _filters(request))
+    return render(request, "_queue_items.html", data, session=session)
+
+
+@router.get("/greetings")
+async def greetings(request: Request) -> Response:
+    """Today's greetings, shown when the collapsed count is opened."""
+    session = require_session(request)
+    console = console_of(request)
+    try:
+        found = await console.dispatcher.get(
+            "/messages",
+            session.token,
+            [("action", "greeting"), ("since", local_midnight()), ("limit", "200")],
+        )
+    except ApiError as exc:
+        return Response(exc.detail, status_code=exc.status)
+    return render(request, "_greetings.html", {"messages": found["items"]}, session=session)
+
+
+@router.get("/events")
+async def events(request: Request, case: str | None = None) -> Response:
+    """Server-sent events: `changed` (queue, board, today) or `case` (one case page)."""
+    require_session(request)
+    console = console_of(request)
+    settings = console.settings
+    body = stream(
+        console.broadcaster,
+        case_id=case,
+        coalesce_s=settings.live_coalesce_ms / 1000,
+        heartbeat_s=settings.sse_heartbeat_s,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
