@@ -83,3 +83,17 @@ async def test_explicit_expiry_replaces_ttl_indexes(mongo_db: MotorDatabase) -> 
     )
     assert await expire_older_than(mongo_db, "dedup", "seen_at", now - timedelta(days=7)) == 1
     assert [d["k"] async for d in mongo_db["dedup"].find({})] == ["new"]
+
+
+async def test_ensure_indexes_is_idempotent_with_several_indexes(mongo_db: MotorDatabase) -> None:
+    # A restarted service re-ensures every index; FerretDB 1.24 dropped the connection when
+    # one createIndexes listed several indexes that already existed.
+    specs = [
+        IndexSpec("cases", [("state", 1), ("opened_at", -1)], name="state_opened"),
+        IndexSpec("cases", [("category", 1)], name="category"),
+        IndexSpec("cases", [("opened_by", 1)], unique=True, name="opened_by_unique"),
+    ]
+    for _ in range(3):
+        await ensure_indexes(mongo_db, specs)
+    names = {i["name"] async for i in mongo_db["cases"].list_indexes()}
+    assert {"state_opened", "category", "opened_by_unique"} <= names

@@ -74,17 +74,28 @@ class IndexSpec:
 
 
 BASE_INDEXES = [IndexSpec("sequences", [("name", ASCENDING), ("n", ASCENDING)], name="name_n")]
-
-
 async def ensure_indexes(db: MotorDatabase, specs: list[IndexSpec]) -> None:
-    """Create indexes idempotently (plus the shared sequences index). TTL only on MongoDB."""
+    """Create the indexes that do not exist yet (plus the shared sequences index).
+
+    Only missing indexes are sent, one `createIndexes` per index: FerretDB 1.24 panics and
+    drops the connection on a `createIndexes` listing several indexes that all exist already
+    (a service restart), so the idempotence is ours, not the server's. TTL only on MongoDB.
+    """
     specs = [*BASE_INDEXES, *specs]
     allow_ttl = not await is_ferretdb(db.client)
-    by_collection: dict[str, list[IndexModel]] = {}
+    existing: dict[str, set[str]] = {}
     for spec in specs:
-        by_collection.setdefault(spec.collection, []).append(spec.model(allow_ttl))
-    for collection, models in by_collection.items():
-        await db[collection].create_indexes(models)
+        if spec.collection not in existing:
+            names: set[str] = set()
+            async for index in db[spec.collection].list_indexes():
+                names.add(str(index["name"]))
+            existing[spec.collection] = names
+        model = spec.model(allow_ttl)
+        name = str(model.document["name"])
+        if name in existing[spec.collection]:
+            continue
+        await db[spec.collection].create_indexes([model])
+        existing[spec.collection].add(name)
 
 
 async def expire_older_than(

@@ -179,11 +179,7 @@ class Observer:
             enable_auto_commit=False,
         )
         await self.consumer.start()
-        tps = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(self.consumer.partitions_for_topic(topic) or [])
-        ]
+        tps = await topic_partitions(self.consumer, topics)
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end now, so nothing produced after start is missed
@@ -289,6 +285,16 @@ class Observer:
         if case_id and self.steps_of_case.get(case_id):
             return self.steps_of_case[case_id][0]
         return case_id or "-"
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics` (a group-less consumer only knows what it is assigned)."""
+    metadata = await consumer._client.fetch_all_metadata()
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in sorted(metadata.partitions_for_topic(topic) or [])
+    ]
 
 
 class View:
