@@ -114,6 +114,9 @@ class Notifier:
                 service="notifier", topic=s.topics.dispatched, deadletter_topic=s.topics.deadletter
             ),
             publisher=self.publisher,
+            # Partitions of a poll are processed concurrently, so a poll should hold several:
+            # with the default 1 MiB per partition, one partition's backlog fills a whole poll.
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
         )
         case_events: ConsumerWorker[CaseEvent] = ConsumerWorker(
             bootstrap_servers=s.kafka_bootstrap_servers,
