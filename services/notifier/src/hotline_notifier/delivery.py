@@ -117,12 +117,16 @@ class Deliverer:
         limiter: RateLimiter,
         clock: Clock,
         policy: RetryPolicy,
+        max_concurrent_sends: int = 32,
     ) -> None:
         self.repo = repo
         self.channels = channels
         self.limiter = limiter
         self.clock = clock
         self.policy = policy
+        # httpx's pool costs O(requests x connections) per request: keep requests in flight
+        # bounded (the rest wait here, cheaply).
+        self._sending = asyncio.Semaphore(max_concurrent_sends)
         # Crash-free recovery from a database outage in this process: results sent but not yet
         # recorded, and claims whose insert errored (it may have landed) but were never sent.
         self._unsaved: dict[str, DeliveryOutcome] = {}
@@ -307,7 +311,8 @@ class Deliverer:
                 break
             started = time.perf_counter()
             try:
-                result = await channel.send(address, message)
+                async with self._sending:
+                    result = await channel.send(address, message)
                 break
             except SendError as exc:
                 error = exc

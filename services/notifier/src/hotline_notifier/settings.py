@@ -62,6 +62,9 @@ class NotifierSettings(HotlineSettings):
     host: str = "127.0.0.1"
     port: int = 8004
     consumer_group: str = "notifier"
+    max_in_flight: int = Field(
+        default=64, ge=1, description="decisions of different cases processed at once"
+    )
     max_partition_fetch_bytes: int = Field(
         default=64 * 1024, ge=16 * 1024, description="per partition and fetch (a poll mixes them)"
     )
