@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     }
 
     def shutdown(*_: object) -> None:
+        # A second Ctrl-C (or the terminal's SIGTERM) must not leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nrun: stopping services ...", flush=True)
         for proc in procs.values():
             if proc.poll() is None:

@@ -208,7 +208,9 @@ class Observer:
                         self._on_case_event(decode(CaseEvent, r.value))
 
     def _on_triaged(self, event: TriagedEvent) -> None:
-        step = self.step_of_provider_id.get(event.provider_message_id)
+        # A call's provider id is "<CallSid>:<fact>" (missed, answered, ...): match the call.
+        pid = event.provider_message_id
+        step = self.step_of_provider_id.get(pid) or self.step_of_provider_id.get(pid.split(":")[0])
         if step is None:
             return
         self.step_of_event[event.event_id] = step
@@ -252,9 +254,10 @@ class Observer:
         step = self._step_for(d.case_id, d.event_id)
         purpose = d.purpose.value
         target = f"{d.channel} → {d.recipient_role} {mask_address(d.address_masked)}"
+        outcome = d.status.value + (f" ({d.error})" if d.error and d.status.value != "sent" else "")
         if purpose.startswith("citizen_"):
             kind = purpose.removeprefix("citizen_")
-            self.view.line(step, "reply", f"{kind} to citizen on {d.channel}: {d.status.value}")
+            self.view.line(step, "reply", f"{kind} to citizen on {d.channel}: {outcome}")
             return
         if d.case_id is not None and d.level is not None:
             self.alerts[(d.case_id, d.level)].append(d)
@@ -262,7 +265,7 @@ class Observer:
             self.first_alert_at.setdefault(d.case_id, d.at)
         label = "escalated" if purpose == "escalation" else "alert"
         level = f" L{d.level}" if d.level is not None else ""
-        self.view.line(step, label, f"{purpose}{level} {target}: {d.status.value}")
+        self.view.line(step, label, f"{purpose}{level} {target}: {outcome}")
 
     def _on_case_event(self, e: CaseEvent) -> None:
         self.case_events.append(e)
@@ -280,8 +283,10 @@ class Observer:
             self.view.line(step, "ack", f"{e.case_id} resolved by {actor}")
 
     def _step_for(self, case_id: str | None, event_id: str | None) -> str:
-        if event_id and event_id in self.step_of_event:
-            return self.step_of_event[event_id]
+        if event_id:  # an event id, or the id of the decision about it ("dec-<event id>")
+            for candidate in (event_id, event_id.removeprefix("dec-")):
+                if candidate in self.step_of_event:
+                    return self.step_of_event[candidate]
         if case_id and self.steps_of_case.get(case_id):
             return self.steps_of_case[case_id][0]
         return case_id or "-"
