@@ -93,7 +93,12 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
     http_port, smtp_port = free_port(), free_port()
     env = {**os.environ, "SANDBOX_PORT": str(http_port), "SANDBOX_SMTP_PORT": str(smtp_port)}
     sandbox = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotline_sandbox.main", env=env, stdout=asyncio.subprocess.DEVNULL
+        sys.executable,
+        "-m",
+        "hotline_sandbox.main",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{http_port}"
     namespace = f"bench{uuid.uuid4().hex[:8]}"
@@ -108,7 +113,7 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
     mongo = make_client(settings.mongodb_uri.get_secret_value(), "notifier-bench")
     http = build_http(settings)
     producer = make_producer(settings.kafka_bootstrap_servers, "notifier-bench")
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]}
     try:
         await producer.start()
         await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
@@ -172,6 +177,7 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
                 accepted = datetime.fromisoformat(m["at"]).timestamp()
                 latencies.append((accepted - published[case]) * 1000)
             latencies.sort()
+            results["load_avg_at_end"] = os.getloadavg()[0]
             results["rate_per_s"] = rate
             results["latency_samples"] = len(latencies)
             results["latency_p50_ms"] = round(statistics.median(latencies), 1)
@@ -188,8 +194,9 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await mongo.drop_database(f"bench_{namespace}")
         mongo.close()
-        sandbox.terminate()
-        await asyncio.wait_for(sandbox.wait(), 10)
+        if sandbox.returncode is None:
+            sandbox.terminate()
+            await asyncio.wait_for(sandbox.wait(), 10)
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
