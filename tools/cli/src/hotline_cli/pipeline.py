@@ -1,0 +1,235 @@
+"""Launch the whole pipeline as separate processes: for end-to-end tests and the benchmark.
+
+`Pipeline` starts the provider sandbox and the four services (optionally the console) as
+subprocesses on free ports, isolated by a topic namespace and a database name, so several
+pipelines (a test's, a benchmark's, `make run`'s) share one broker and one database without
+seeing each other. It can kill -9 and restart one service, which the fault tests use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("sandbox", "ingest", "classifier", "dispatcher", "notifier")
+MODULES = {
+    "sandbox": "hotline_sandbox.main",
+    "ingest": "hotline_ingest.main",
+    "classifier": "hotline_classifier.main",
+    "dispatcher": "hotline_dispatcher.main",
+    "notifier": "hotline_notifier.main",
+    "console": "hotline_console.main",
+}
+PORT_ENV = {
+    "sandbox": "SANDBOX_PORT",
+    "ingest": "INGEST_PORT",
+    "classifier": "CLASSIFIER_PORT",
+    "dispatcher": "DISPATCHER_PORT",
+    "notifier": "NOTIFIER_PORT",
+    "console": "CONSOLE_PORT",
+}
+NOTIFIER_PROVIDER_PATHS = {
+    "NOTIFIER_TWILIO_BASE_URL": "/twilio",
+    "NOTIFIER_ESMS_BASE_URL": "/esms",
+    "NOTIFIER_ZALO_BASE_URL": "/zalo",
+    "NOTIFIER_ZALO_OAUTH_BASE_URL": "/zalo-oauth",
+    "NOTIFIER_ZALO_BUSINESS_BASE_URL": "/zalo-business",
+    "NOTIFIER_VIBER_BASE_URL": "/viber",
+    "NOTIFIER_WHATSAPP_BASE_URL": "/graph",
+    "NOTIFIER_TELEGRAM_BASE_URL": "/telegram",
+    "NOTIFIER_WEBHOOK_BASE_URL": "/webhook",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Process:
+    name: str
+    port: int
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ready_url(self) -> str:
+        return f"{self.url}/healthz" if self.name == "sandbox" else f"{self.url}/readyz"
+
+
+@dataclass
+class Pipeline:
+    """The four services plus the provider sandbox, isolated by namespace and database."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    namespace: str = field(default_factory=lambda: f"p{uuid.uuid4().hex[:8]}")
+    database: str | None = None
+    log_dir: Path = field(default_factory=lambda: Path(".local/logs/pipelines"))
+    services: tuple[str, ...] = SERVICES
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    procs: dict[str, Process] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.database = self.database or f"hotline_{self.namespace}"
+        self.log_dir = self.log_dir / self.namespace
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        smtp = free_port()
+        for name in self.services:
+            self.procs[name] = Process(name, free_port(), self.log_dir / f"{name}.log")
+        self._smtp_port = smtp
+
+    # ------------------------------------------------------------------ addresses
+
+    def url(self, name: str) -> str:
+        return self.procs[name].url
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every process gets (connections, namespace, ports, providers)."""
+        env = {
+            **os.environ,
+            "HOTLINE_ENV": "development",
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "MONGODB_URI": self.mongodb_uri,
+            "MONGODB_DATABASE": self.database or "",
+            "HOTLINE_TOPIC_NAMESPACE": self.namespace,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            "SANDBOX_SMTP_PORT": str(self._smtp_port),
+            "NOTIFIER_SMTP_PORT": str(self._smtp_port),
+        }
+        for name, proc in self.procs.items():
+            env[PORT_ENV[name]] = str(proc.port)
+        if "sandbox" in self.procs:
+            base = self.procs["sandbox"].url
+            for var, path in NOTIFIER_PROVIDER_PATHS.items():
+                env[var] = base + path
+        if "notifier" in self.procs:
+            env["NOTIFIER_PUBLIC_BASE_URL"] = self.procs["notifier"].url
+        env.update(self.extra_env)
+        return env
+
+    def cli_env(self) -> dict[str, str]:
+        """Variables that point `hotline` (CliSettings) at this pipeline."""
+        out = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "MONGODB_URI": self.mongodb_uri,
+            "MONGODB_DATABASE": self.database or "",
+            "HOTLINE_TOPIC_NAMESPACE": self.namespace,
+        }
+        for name, proc in self.procs.items():
+            out[f"HOTLINE_CLI_{name.upper()}_URL"] = proc.url
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout_s: float = 90.0) -> Pipeline:
+        for name in self.procs:
+            self._spawn(name)
+        self.wait_ready(timeout_s=timeout_s)
+        return self
+
+    def _spawn(self, name: str) -> None:
+        proc = self.procs[name]
+        log = open(proc.log_path, "ab")  # noqa: SIM115 - handed to the child
+        env = {**self.env, **self.service_env.get(name, {})}
+        proc.popen = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
+            [sys.executable, "-m", MODULES[name]],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def wait_ready(self, names: tuple[str, ...] | None = None, timeout_s: float = 90.0) -> None:
+        pending = set(names or self.procs)
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                proc = self.procs[name]
+                assert proc.popen is not None
+                if proc.popen.poll() is not None:
+                    raise RuntimeError(f"{name} exited at start-up:\n{self.log_tail(name)}")
+                if _ready(proc.ready_url):
+                    pending.discard(name)
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(
+                "not ready within "
+                f"{timeout_s:.0f}s: {', '.join(sorted(pending))}\n"
+                + "\n".join(self.log_tail(n) for n in pending)
+            )
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown hooks, no flush, no commit (a crash)."""
+        proc = self.procs[name]
+        if proc.popen is not None and proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGKILL)
+            proc.popen.wait(timeout=10)
+
+    def restart(self, name: str, timeout_s: float = 90.0) -> None:
+        self.kill(name)
+        self.procs[name].restarts += 1
+        self._spawn(name)
+        self.wait_ready((name,), timeout_s=timeout_s)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.popen is not None and proc.popen.poll() is None:
+                proc.popen.terminate()
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            if proc.popen is None:
+                continue
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.popen.pid for n, p in self.procs.items() if p.popen is not None}
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            text = self.procs[name].log_path.read_text(errors="replace")
+        except OSError:
+            return f"--- {name}: no log ---"
+        return f"--- {name} ({self.procs[name].log_path}) ---\n" + "\n".join(
+            text.splitlines()[-lines:]
+        )
+
+
+@contextlib.contextmanager
+def running_pipeline(**kwargs: object) -> Iterator[Pipeline]:
+    pipeline = Pipeline(**kwargs)  # type: ignore[arg-type]
+    try:
+        pipeline.start()
+        yield pipeline
+    finally:
+        pipeline.stop()
