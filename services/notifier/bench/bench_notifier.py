@@ -145,10 +145,16 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
             tasks = [asyncio.create_task(w.run()) for w in workers]
             started = time.monotonic()
             first = await wait_for_count(client, 1, 60)
+            cpu_first = time.process_time()
             last = await wait_for_count(client, backlog, 600)
+            cpu_ms = (time.process_time() - cpu_first) * 1000 / backlog
             results["backlog"] = backlog
             results["throughput_alerts_per_s"] = round(backlog / (last - first), 1)
             results["throughput_including_group_join_per_s"] = round(backlog / (last - started), 1)
+            # CPU of this process (event loop + motor's threads) per alert: what one core could
+            # sustain if the notifier had it to itself, independent of the machine's load.
+            results["notifier_cpu_ms_per_alert"] = round(cpu_ms, 2)
+            results["one_core_capacity_alerts_per_s"] = round(1000 / cpu_ms, 0)
             print(json.dumps(results), flush=True)
             await asyncio.sleep(1)  # let stragglers (redelivered retries) land before the reset
 

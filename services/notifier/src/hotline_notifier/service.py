@@ -69,7 +69,9 @@ class Notifier:
             lease_s=s.step_lease_s,
         )
         limiter = RateLimiter(s.rate_limits, s.max_rate_wait_s)
-        deliverer = Deliverer(repo, registry, limiter, clock, policy)
+        deliverer = Deliverer(
+            repo, registry, limiter, clock, policy, max_concurrent_sends=s.max_concurrent_sends
+        )
         engine = EscalationEngine(
             repo=repo,
             deliverer=deliverer,
