@@ -42,8 +42,9 @@ def default_rate_limits() -> dict[str, RateLimit]:
         "whatsapp:recipient": RateLimit(rate=1 / 6, burst=2),
         # Viber: 100 messages per user per hour without a reply.
         "viber:recipient": RateLimit(rate=100 / 3600, burst=100),
-        # Zalo OA: 8 free replies within 48 h per user (then paid "proactive" quota).
-        "zalo:recipient": RateLimit(rate=8 / (48 * 3600), burst=8),
+        # Zalo OA: 8 *free* replies within 48 h per user, then the OA's paid "proactive" quota
+        # (a cost, not a throughput limit, so not enforced here); throughput is a guess.
+        "zalo": RateLimit(rate=50, burst=100),
         # Not stated in PROVIDERS.md (account-level throughput): configurable.
         "twilio": RateLimit(rate=100, burst=200),
         "esms": RateLimit(rate=50, burst=100),
