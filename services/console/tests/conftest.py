@@ -69,6 +69,10 @@ class Pipeline:
     mongo_uri: str
     procs: dict[str, Proc] = field(default_factory=dict)
 
+    def alive(self) -> dict[str, int | None]:
+        """Each process's exit code (None while it runs)."""
+        return {name: proc.process.poll() for name, proc in self.procs.items()}
+
     def url(self, name: str) -> str:
         return self.procs[name].url
 
@@ -138,7 +142,14 @@ def pipeline(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Pipeline]:
         "LOG_LEVEL": "WARNING",
     }
     specs = [
-        ("dispatcher", "hotline_dispatcher.main", {"DISPATCHER_PORT": str(ports["dispatcher"])}),
+        (
+            "dispatcher",
+            "hotline_dispatcher.main",
+            {
+                "DISPATCHER_PORT": str(ports["dispatcher"]),
+                "DISPATCHER_CONSUMER_GROUP": f"dispatcher-{pipe.namespace}",
+            },
+        ),
         ("ingest", "hotline_ingest.main", {"INGEST_PORT": str(ports["ingest"])}),
         ("classifier", "hotline_classifier.main", {"CLASSIFIER_PORT": str(ports["classifier"])}),
         (
@@ -163,6 +174,11 @@ def pipeline(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Pipeline]:
         for proc in pipe.procs.values():
             _stop(proc)
         _cleanup(pipe)
+        # The services' logs stay beside the screenshots for a failed run to be read.
+        (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
+        for proc in pipe.procs.values():
+            with contextlib.suppress(OSError):
+                shutil.copy(proc.log_path, ARTIFACTS / "logs" / proc.log_path.name)
         shutil.rmtree(logs, ignore_errors=True)
 
 
@@ -203,7 +219,7 @@ def chromium() -> Path:
             f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get): "
             "run `apt-get install -y chromium` (Debian's package), then the tests again"
         )
-    print("\n[console tests] installing Debian's chromium with apt-get (about a minute)…", flush=True)
+    print("\n[console tests] installing Debian's chromium with apt-get (a minute)…", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = [[apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]]
     for step in steps:
@@ -234,7 +250,9 @@ def browser_context(chromium: Path) -> Iterator[Any]:
             viewport={"width": 1280, "height": 900},
             locale="vi-VN",
         )
-        context.set_default_timeout(10_000)
+        # Generous: CI shares two cores with the other suites.
+        context.set_default_timeout(20_000)
+        context.set_default_navigation_timeout(30_000)
         try:
             yield context
         finally:

@@ -195,20 +195,28 @@ def csrf_ok(expected: str, given: str | None) -> bool:
 
 
 class AttemptLimiter:
-    """Sign-in attempts per client address per minute (a sliding window)."""
+    """Failed sign-ins per client address in the last minute; beyond the limit the address
+    waits. Successful sign-ins are not counted (a shared office address is not locked out)."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._seen: dict[str, list[float]] = {}
+        self._failures: dict[str, list[float]] = {}
 
-    def allow(self, key: str, now: float | None = None) -> bool:
+    def _recent(self, key: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(key, []) if now - t < 60]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        return recent
+
+    def blocked(self, key: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        recent = [t for t in self._seen.get(key, []) if now - t < 60]
-        if len(recent) >= self.per_minute:
-            self._seen[key] = recent
-            return False
-        recent.append(now)
-        self._seen[key] = recent
-        if len(self._seen) > 10_000:
-            self._seen = {k: v for k, v in self._seen.items() if v and now - v[-1] < 60}
-        return True
+        return len(self._recent(key, now)) >= self.per_minute
+
+    def failed(self, key: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._failures.setdefault(key, []).append(now)
+        if len(self._failures) > 10_000:
+            for k in list(self._failures):
+                self._recent(k, now)

@@ -42,11 +42,15 @@ async def _case(request: Request, session: Session, case_id: str) -> dict[str, A
     return case
 
 
-def _context(case: dict[str, Any], session: Session) -> dict[str, Any]:
+def _context(
+    case: dict[str, Any], session: Session, units: list[dict[str, Any]], lang: str
+) -> dict[str, Any]:
     reports = case.get("reports") or []
     opening = reports[0]["event_id"] if reports else None
+    names = {u["unit_id"]: u["name_en"] if lang == "en" else u["name_vi"] for u in units}
     return {
         "case": case,
+        "unit_names": names,
         "can": case_permissions(session.identity, case),
         "timeline": case.get("timeline") or [],
         "splittable": [r for r in reports if r["event_id"] != opening],
@@ -60,7 +64,7 @@ async def case_page(request: Request, case_id: str = CaseId) -> Response:
     case, units = await asyncio.gather(
         _case(request, session, case_id), console.units(session.token)
     )
-    context = _context(case, session)
+    context = _context(case, session, units, lang_of(request))
     people: list[dict[str, Any]] = []
     if "reassign" in context["can"]:
         people = await console.dispatcher.get("/people", session.token)
@@ -84,8 +88,11 @@ async def case_page(request: Request, case_id: str = CaseId) -> Response:
 async def case_live(request: Request, case_id: str = CaseId) -> Response:
     """The parts of the page that change on their own: the header and the timeline."""
     session = require_session(request)
-    case = await _case(request, session, case_id)
-    return render(request, "_case_live.html", _context(case, session), session=session)
+    case, units = await asyncio.gather(
+        _case(request, session, case_id), console_of(request).units(session.token)
+    )
+    context = _context(case, session, units, lang_of(request))
+    return render(request, "_case_live.html", context, session=session)
 
 
 def _body(action: str, form: dict[str, str]) -> tuple[str, dict[str, Any]]:

@@ -79,6 +79,13 @@ async def queue_items(request: Request) -> Response:
     return render(request, "_queue_items.html", data, session=session)
 
 
+@router.get("/queue/greeting-count")
+async def greeting_count(request: Request) -> Response:
+    session = require_session(request)
+    stats = await console_of(request).dispatcher.get("/stats/daily", session.token)
+    return render(request, "_greeting_count.html", {"stats": stats}, session=session)
+
+
 @router.get("/greetings")
 async def greetings(request: Request) -> Response:
     """Today's greetings, shown when the collapsed count is opened."""

@@ -87,18 +87,21 @@ async def sign_in(
         metrics.CSRF_REJECTED.inc()
         return render(request, "error.html", {"message": i18n.text("error.csrf", lang)}, status=403)
     client = request.client.host if request.client else "unknown"
-    if not _limiter(request).allow(client):
+    limiter = _limiter(request)
+    if limiter.blocked(client):
         metrics.SIGN_INS.labels("limited").inc()
         return _form(request, next, i18n.text("signin.too_many", lang), status=429)
     token = token.strip()
     if not token:
         metrics.SIGN_INS.labels("invalid").inc()
+        limiter.failed(client)
         return _form(request, next, i18n.text("signin.invalid", lang), status=401)
     try:
         me = await console.dispatcher.get("/me", token)
     except ApiError as exc:
         if exc.status in (401, 403):
             metrics.SIGN_INS.labels("invalid").inc()
+            limiter.failed(client)
             log.info("sign-in refused", extra={"status": exc.status})
             return _form(request, next, i18n.text("signin.invalid", lang), status=401)
         metrics.SIGN_INS.labels("unavailable").inc()
