@@ -5,6 +5,7 @@
     var el = document.getElementById("live");
     if (!el) { return; }
     el.classList.toggle("on", on);
+    el.classList.toggle("off", !on);
     el.title = on ? el.dataset.on : el.dataset.off;
   }
   document.addEventListener("htmx:sseOpen", function () { mark(true); });

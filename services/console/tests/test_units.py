@@ -1,0 +1,282 @@
+"""Pure parts of the console: cookies and sessions, CSRF, roles, queue order, charts, words,
+the live signals and their coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from hotline_console import charts, i18n
+from hotline_console.auth import (
+    AttemptLimiter,
+    Identity,
+    SessionStore,
+    case_permissions,
+    csrf_ok,
+    sign,
+    signin_csrf,
+    unsign,
+)
+from hotline_console.live import Broadcaster, Signal, signal_from, stream
+from hotline_console.queue import QueueFilters, arrange, pinned
+from hotline_console.settings import ConsoleSettings
+from hotline_console.web import local_time, safe_next
+
+SECRET = b"test-secret"
+TEMPLATES = Path(__file__).resolve().parents[1] / "src" / "hotline_console" / "templates"
+
+
+# --------------------------------------------------------------------------- cookies, sessions
+
+
+def test_signed_cookies_reject_tampering() -> None:
+    signed = sign(SECRET, "abc")
+    assert unsign(SECRET, signed) == "abc"
+    assert unsign(b"other-secret", signed) is None
+    assert unsign(SECRET, "abd" + signed[3:]) is None
+    assert unsign(SECRET, "abc") is None and unsign(SECRET, None) is None
+    assert unsign(SECRET, "") is None
+
+
+def test_sessions_expire_when_idle_and_after_their_maximum_age() -> None:
+    now = [1000.0]
+    store = SessionStore(idle_s=60, max_age_s=300, max_sessions=3, now=lambda: now[0])
+    who = Identity(id="pv01-leader", role="staff", unit="pv01")
+    session = store.create("dev-staff-token", who)
+    assert "dev-staff-token" not in repr(session)  # never in a log line by accident
+    now[0] += 59
+    assert store.get(session.sid) is session  # seen: the idle clock restarts
+    now[0] += 59
+    assert store.get(session.sid) is session
+    now[0] += 61
+    assert store.get(session.sid) is None  # idle too long
+    other = store.create("t", who)
+    for _ in range(5):
+        now[0] += 50
+        assert store.get(other.sid) is other
+    now[0] += 51
+    assert store.get(other.sid) is None  # older than max_age_s although active
+    ids = [store.create("t", who).sid for _ in range(5)]
+    assert len(store) == 3 and store.get(ids[0]) is None and store.get(ids[-1]) is not None
+
+
+def test_csrf_tokens() -> None:
+    assert csrf_ok("abc", "abc")
+    assert not csrf_ok("abc", None) and not csrf_ok("abc", "") and not csrf_ok("abc", "abd")
+    assert signin_csrf(SECRET, "n1") != signin_csrf(SECRET, "n2")
+    assert signin_csrf(SECRET, "n1") != signin_csrf(b"x", "n1")
+
+
+def test_only_failed_sign_ins_count_towards_the_limit() -> None:
+    limiter = AttemptLimiter(per_minute=3)
+    for _ in range(3):
+        assert not limiter.blocked("10.0.0.1", now=0)
+        limiter.failed("10.0.0.1", now=0)
+    assert limiter.blocked("10.0.0.1", now=1)
+    assert not limiter.blocked("10.0.0.2", now=1)
+    assert not limiter.blocked("10.0.0.1", now=61)  # a minute later
+
+
+def test_settings_refuse_placeholder_secrets_in_production() -> None:
+    assert ConsoleSettings().port == 8005
+    assert ConsoleSettings().host == "127.0.0.1"
+    assert not ConsoleSettings().secure_cookies
+    with pytest.raises(ValueError, match="desk_token, session_secret"):
+        ConsoleSettings(environment="production")
+    ok = ConsoleSettings(
+        environment="production",
+        desk_token="x" * 32,
+        session_secret="y" * 32,
+        mongodb_uri="mongodb://db/",
+    )
+    assert ok.secure_cookies
+    with pytest.raises(ValueError, match="http"):
+        ConsoleSettings(dispatcher_url="dispatcher:8003")
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/cases/HUE-20240124-0042", "/cases/HUE-20240124-0042"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("", "/"),
+        (None, "/"),
+    ],
+)
+def test_redirects_stay_on_the_console(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+# --------------------------------------------------------------------------- roles
+
+
+CASE = {
+    "case_id": "HUE-20240124-0042",
+    "state": "assigned",
+    "kind": "report",
+    "responsible_unit": "ca-tp-hue",
+    "assignee": {"person_id": "hue-city-o1"},
+    "allowed_actions": ["acknowledge", "resolve", "reassign", "note", "directive"],
+}
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [
+        (Identity("viewer", "viewer"), set()),
+        (Identity("pv01-ct1", "call_taker", "pv01"), set()),
+        (Identity("phu-loc-o1", "officer", "ca-phu-loc"), set()),
+        (
+            Identity("hue-city-o2", "officer", "ca-tp-hue"),
+            {"acknowledge", "resolve", "note", "correct", "report_directive"},
+        ),
+        (
+            Identity("pv01-leader", "staff", "pv01"),
+            {
+                "acknowledge",
+                "resolve",
+                "note",
+                "correct",
+                "reassign",
+                "directive",
+                "merge",
+                "split",
+                "report_directive",
+            },
+        ),
+    ],
+)
+def test_actions_offered_by_role(identity: Identity, expected: set[str]) -> None:
+    assert case_permissions(identity, CASE) == expected
+
+
+def test_call_takers_act_on_callback_tasks() -> None:
+    callback = {**CASE, "kind": "callback", "allowed_actions": ["acknowledge", "callback_done"]}
+    taker = Identity("pv01-ct1", "call_taker", "pv01")
+    assert case_permissions(taker, callback) == {"callback_done"}
+
+
+# --------------------------------------------------------------------------- queue
+
+
+def case(case_id: str, priority: str, state: str, opened: str) -> dict[str, str]:
+    return {"case_id": case_id, "priority": priority, "state": state, "opened_at": opened}
+
+
+def test_unacknowledged_p1_stays_on_top_until_acknowledged() -> None:
+    p1_old = case("A", "P1", "assigned", "2024-01-24T01:00:00")
+    p1_acked = case("B", "P1", "acknowledged", "2024-01-24T03:00:00")
+    p3_new = case("C", "P3", "assigned", "2024-01-24T04:00:00")
+    p2 = case("D", "P2", "new", "2024-01-24T02:00:00")
+    top, rest = arrange([p1_old], [p3_new, p1_acked, p2], "newest")
+    assert [c["case_id"] for c in top] == ["A"]  # even though the filters left it out
+    assert [c["case_id"] for c in rest] == ["C", "B", "D"]
+    _, urgent = arrange([], [p3_new, p1_acked, p2], "urgent")
+    assert [c["case_id"] for c in urgent] == ["B", "D", "C"]
+    assert pinned(p1_old) and not pinned(p1_acked) and not pinned(p2)
+
+
+def test_filters_from_the_query_string() -> None:
+    f = QueueFilters.parse(
+        {
+            "state": ["assigned", "bogus"],
+            "priority": ["P1", "P9"],
+            "category": ["violence"],
+            "channel": ["zalo"],
+            "unit": ["ca-tp-hue"],
+            "district": ["hue_city"],
+            "q": ["  chợ Đông Ba "],
+            "sort": ["urgent"],
+        }
+    )
+    assert f.state == ["assigned"] and f.priority == ["P1"] and f.q == "chợ Đông Ba"
+    params = f.api_params()
+    assert ("state", "assigned") in params and ("open_only", "true") not in params
+    assert ("location", "hue_city") in params and ("channel", "zalo") in params
+    assert QueueFilters.parse({}).api_params() == [("limit", "100"), ("open_only", "true")]
+    assert ("open_only", "true") not in QueueFilters.parse({"state": ["any"]}).api_params()
+    assert QueueFilters.parse({"district": ["atlantis"]}).district is None
+    assert not QueueFilters.parse({}).active and f.active
+
+
+# --------------------------------------------------------------------------- charts, words
+
+
+def test_charts_escape_labels_and_show_the_numbers() -> None:
+    svg = charts.bars([("<script>", 3), ("Zalo", 1.5)], title="t & u")
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "t &amp; u" in svg and ">3<" in svg and ">1.5<" in svg
+    hours = charts.hours([(1, 2)] * 24, title="h", legend=("a", "b"))
+    assert hours.count('class="bar-report"') == 25  # 24 hours + the legend
+    assert charts.duration(None, "vi") == "—" and charts.duration(45, "vi") == "45 s"
+    assert (
+        charts.duration(200, "en") == "3 min 20 s" and charts.duration(3900, "en") == "1 h 05 min"
+    )
+
+
+def test_every_text_key_in_the_templates_exists_in_both_languages() -> None:
+    used: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r"(?<![\w.])t\('([a-z_.]+)'\)", path.read_text()))
+    assert used, "no keys found: the pattern no longer matches the templates"
+    missing = sorted(k for k in used if k not in i18n.MESSAGES)
+    assert not missing
+    for key, (vi, en) in i18n.MESSAGES.items():
+        assert vi.strip() and en.strip(), key
+    assert i18n.label("category", "violence", "vi") == "Bạo lực"
+    assert i18n.label("category", "violence", "en") == "Violence"
+    assert i18n.label("state", None, "en") == "(none)"
+    assert i18n.choose_lang("fr") == "vi"
+
+
+def test_times_are_shown_in_hue_local_time() -> None:
+    assert local_time("2024-01-24T01:42:00") == "08:42 24/01"  # naive = UTC
+    assert local_time("2024-01-24T01:42:00+00:00", "%H:%M") == "08:42"
+    assert local_time(None) == "—" and local_time("not a time") == "not a time"
+
+
+# --------------------------------------------------------------------------- live signals
+
+
+def test_signals_from_records() -> None:
+    decided = b'{"action": "new_case", "case_id": "HUE-20240124-0042", "priority": "P1"}'
+    assert signal_from("dispatched", decided) == Signal(
+        "dispatched", "new_case", "HUE-20240124-0042", "P1"
+    )
+    greeting = b'{"action": "greeting", "case_id": null, "priority": "P4"}'
+    assert signal_from("dispatched", greeting) == Signal("dispatched", "greeting", None, "P4")
+    event = b'{"type": "acknowledged", "case_id": "HUE-20240124-0042"}'
+    assert signal_from("case-events", event) == Signal(
+        "case-events", "acknowledged", "HUE-20240124-0042", None
+    )
+    for poison in (b"", b"not json", b"[1]", b'{"type": 3}', None):
+        assert signal_from("case-events", poison) is None
+
+
+async def test_the_stream_coalesces_changes_and_filters_a_case() -> None:
+    broadcaster = Broadcaster()
+    queue_stream = stream(broadcaster, case_id=None, coalesce_s=0.05, heartbeat_s=5)
+    case_stream = stream(broadcaster, case_id="HUE-1", coalesce_s=0.05, heartbeat_s=5)
+    assert (await anext(queue_stream)).startswith(b"retry:")
+    assert (await anext(case_stream)).startswith(b"retry:")
+    assert broadcaster.clients == 2
+    pending_queue = asyncio.ensure_future(anext(queue_stream))
+    pending_case = asyncio.ensure_future(anext(case_stream))
+    await asyncio.sleep(0)
+    for i in range(5):
+        broadcaster.publish(Signal("dispatched", "new_case", f"HUE-{i}", "P1" if i == 1 else "P3"))
+    pushed = await asyncio.wait_for(pending_queue, 2)
+    assert pushed.startswith(b"event: changed\n") and b'"count":5' in pushed
+    assert b'"p1":true' in pushed and b"phone" not in pushed
+    assert (await asyncio.wait_for(pending_case, 2)).startswith(b"event: case\n")
+    heartbeat = stream(broadcaster, case_id=None, coalesce_s=0, heartbeat_s=0.05)
+    await anext(heartbeat)
+    assert await asyncio.wait_for(anext(heartbeat), 2) == b": ping\n\n"
+    for gen in (queue_stream, case_stream, heartbeat):
+        await gen.aclose()
+    assert broadcaster.clients == 0
