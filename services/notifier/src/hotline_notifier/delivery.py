@@ -117,7 +117,7 @@ class Deliverer:
         limiter: RateLimiter,
         clock: Clock,
         policy: RetryPolicy,
-        max_concurrent_sends: int = 16,
+        max_concurrent_sends: int = 8,
     ) -> None:
         self.repo = repo
         self.channels = channels

@@ -64,7 +64,7 @@ class NotifierSettings(HotlineSettings):
     port: int = 8004
     consumer_group: str = "notifier"
     max_concurrent_sends: int = Field(
-        default=16, ge=1, description="provider requests in flight (httpx's pool is O(n) each)"
+        default=8, ge=1, description="provider requests in flight (httpx's pool is O(n) each)"
     )
     max_in_flight: int = Field(
         default=64, ge=1, description="decisions of different cases processed at once"
