@@ -8,6 +8,7 @@
   report off into a case of its own.
 * `/corrections/export` — the corrections as the classifier's JSONL training format.
 * `/shift-overrides` — on-call overrides made by the Staff Office at run time.
+* `/people` — the members of a unit (to pick someone for a shift override or a reassignment).
 * `/board` — open and unacknowledged cases per unit and per person, for the on-call board.
 """
 
@@ -29,10 +30,12 @@ from hotline_dispatcher.api import (
     CaseId,
     CaseSummary,
     Officer,
+    PersonOut,
     ReporterOut,
     Staff,
     Viewer,
     _officer_owns,
+    _person,
     _reporter,
     _summary,
     text_query,
@@ -472,6 +475,21 @@ def build_console_router() -> APIRouter:
         service, _, org = ctx(request)
         doc = await service.cancel_shift_override(override_id, actor(org, identity))
         return override_out(doc, org, service.clock.now())
+
+    @router.get(
+        "/people",
+        response_model=list[PersonOut],
+        tags=["organisation"],
+        summary="The members of a unit (contacts for staff and above)",
+    )
+    async def people(
+        request: Request, identity: Viewer, unit: str | None = None
+    ) -> list[PersonOut]:
+        _, _, org = ctx(request)
+        if unit is not None and unit not in org.units:
+            raise HTTPException(404, f"no unit {unit}")
+        show = ROLE_RANK[identity.role] >= ROLE_RANK["staff"]
+        return [_person(p, show) for p in org.people.values() if unit is None or p.unit_id == unit]
 
     @router.get(
         "/board",

@@ -1,0 +1,394 @@
+"""The ops API endpoints added for the Staff Office console: the call-taker role, the message
+feed, triage corrections and their export, merge and split, run-time shift overrides, the
+board, and the Director's extra daily figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from hotline.clock import ManualClock
+from hotline.contracts.events import CaseEvent, DispatchDecision
+from hotline.contracts.topics import TopicNames
+from hotline.mongo import MotorDatabase
+from hotline.testing.kafka import read_topic
+from hotline_dispatcher.config import load_organisation
+from hotline_dispatcher.main import Components, build
+from hotline_dispatcher.settings import DEV_TOKENS
+from hotline_dispatcher.testing import local, settings_for, triaged
+
+pytestmark = pytest.mark.integration
+
+VIEWER = {"Authorization": "Bearer dev-viewer-token"}
+CALL_TAKER = {"Authorization": "Bearer dev-call-taker-token"}  # pv01-ct1
+OFFICER = {"Authorization": "Bearer dev-officer-token"}  # hue-city-o1, ca-tp-hue
+STAFF = {"Authorization": "Bearer dev-staff-token"}
+FIRE = "Cháy nhà ở kiệt 5 đường Lê Lợi, gọi 0905123456 giúp"
+THEFT = "Trộm cắp xe máy ở chợ An Cựu, kẻ gian đã chạy về hướng Hùng Vương"
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    components: Components
+    clock: ManualClock
+    topics: TopicNames
+
+    async def decide(self, text: str = FIRE, **kw: Any) -> DispatchDecision:
+        kw.setdefault("category", "fire_rescue")
+        kw.setdefault("at", self.clock.now() - timedelta(seconds=30))
+        outs = await self.components.dispatcher.dispatch_many([triaged(text, **kw)])
+        return DispatchDecision.model_validate_json(outs[0].value)
+
+    async def open_case(self, text: str = FIRE, **kw: Any) -> str:
+        decision = await self.decide(text, **kw)
+        assert decision.case_id
+        return decision.case_id
+
+    async def get(self, path: str, who: dict[str, str] = STAFF, **kw: Any) -> Any:
+        r = await self.http.get(f"/api/v1{path}", headers=who, **kw)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+async def api(
+    kafka_bootstrap: str,
+    mongo_uri: str,
+    mongo_db: MotorDatabase,
+    topics: TopicNames,
+    namespace: str,
+) -> AsyncIterator[Api]:
+    tokens = {t.get_secret_value(): i.model_dump() for t, i in DEV_TOKENS.items()}
+    settings = settings_for(
+        kafka=kafka_bootstrap,
+        mongo_uri=mongo_uri,
+        database=mongo_db.name,
+        namespace=namespace,
+        api_tokens=tokens,
+    )
+    clock = ManualClock(local(2024, 1, 24, 8, 43))
+    components = build(settings, load_organisation(), clock, consumers=False, maintenance=False)
+    app = components.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dispatcher") as http:
+            yield Api(http, components, clock, topics)
+
+
+async def test_call_takers_see_and_record_callbacks_only(api: Api) -> None:
+    missed = await api.open_case(
+        "",
+        category="other",
+        priority="P2",
+        location=None,
+        kind="call_missed",
+        channel="voice",
+        phone="+84912345678",
+        user_id=None,
+    )
+    fire = await api.open_case(phone="+84905123456", user_id=None, channel="sms")
+    me = await api.get("/me", CALL_TAKER)
+    assert me["role"] == "call_taker" and me["id"] == "pv01-ct1"
+    callback = await api.get(f"/cases/{missed}", CALL_TAKER)
+    assert callback["reporter"]["phone"] == "+84912345678" and not callback["reporter"]["masked"]
+    report = await api.get(f"/cases/{fire}", CALL_TAKER)
+    assert report["reporter"]["masked"] and "905123456" not in json.dumps(report)
+    for path, body in [
+        (f"/cases/{fire}/acknowledge", None),
+        (f"/cases/{fire}/notes", {"text": "x"}),
+        (f"/cases/{fire}/callback-done", {"reached": True}),
+        (f"/cases/{missed}/acknowledge", None),
+        (f"/cases/{missed}/reassign", {"unit_id": "pc07", "reason": "x"}),
+    ]:
+        r = await api.http.post(f"/api/v1{path}", headers=CALL_TAKER, json=body)
+        assert r.status_code == 403, path
+    r = await api.http.post(
+        f"/api/v1/cases/{missed}/notes", headers=CALL_TAKER, json={"text": "máy bận"}
+    )
+    assert r.status_code == 200
+    r = await api.http.post(
+        f"/api/v1/cases/{missed}/callback-done",
+        headers=CALL_TAKER,
+        json={"reached": True, "note": "đã gọi lại"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged"
+    detail = await api.get(f"/cases/{missed}")
+    done = [e for e in detail["timeline"] if e["type"] == "callback_done"]
+    assert done[0]["actor"]["id"] == "pv01-ct1"
+
+
+async def test_the_message_feed_includes_greetings_and_masks_by_role(api: Api) -> None:
+    await api.decide("Chào anh, chúc anh buổi sáng tốt lành", category="greeting", priority="P4")
+    await api.open_case(phone="+84905123456", user_id=None, channel="sms")
+    staff = await api.get("/messages")
+    assert [m["action"] for m in staff["items"]] == ["new_case", "greeting"]  # newest first
+    greeting = staff["items"][1]
+    assert greeting["case_id"] is None and "buổi sáng" in greeting["text"]
+    assert "0905123456" in staff["items"][0]["text"]
+    viewer = await api.get("/messages", VIEWER)
+    assert "905123456" not in json.dumps(viewer)
+    found = await api.get("/messages", VIEWER, params={"q": "BUỔI SÁNG", "action": "greeting"})
+    assert [m["event_id"] for m in found["items"]] == [greeting["event_id"]]
+    r = await api.http.get("/api/v1/messages", headers=VIEWER, params={"q": "0905 123 456"})
+    assert r.status_code == 403  # no probing for a masked number
+    assert (await api.get("/messages", params={"q": "0905123456"}))["items"]
+    r = await api.http.get("/api/v1/messages/nope-123", headers=VIEWER)
+    assert r.status_code == 404
+    one = await api.get(f"/messages/{greeting['event_id']}", VIEWER)
+    assert one["action"] == "greeting"
+    cases = await api.get("/cases", VIEWER, params={"q": "kiệt 5", "channel": "sms"})
+    assert cases["total"] == 1 and cases["items"][0]["channel"] == "sms"
+    assert (await api.get("/cases", params={"channel": "zalo"}))["total"] == 0
+
+
+async def test_a_desk_call_is_attributed_to_the_person_who_logged_it(api: Api) -> None:
+    decision = await api.decide(channel="desk", kind="call_summary", phone="+84912345678")
+    assert decision.case_id
+    for _ in range(2):  # idempotent: the console polls
+        r = await api.http.post(f"/api/v1/messages/{decision.event_id}/logged", headers=CALL_TAKER)
+        assert r.status_code == 200 and r.json()["case_id"] == decision.case_id
+    detail = await api.get(f"/cases/{decision.case_id}")
+    logged = [e for e in detail["timeline"] if e["type"] == "call_logged"]
+    assert len(logged) == 1 and logged[0]["actor"]["id"] == "pv01-ct1"
+    zalo = await api.decide(user_id="someone-else", text="Cháy lớn ở Phú Vang", location="phu_vang")
+    r = await api.http.post(f"/api/v1/messages/{zalo.event_id}/logged", headers=CALL_TAKER)
+    assert r.status_code == 409
+    r = await api.http.post(f"/api/v1/messages/{zalo.event_id}/logged", headers=VIEWER)
+    assert r.status_code == 403
+
+
+async def test_triage_corrections_are_kept_and_exported_for_training(
+    api: Api, kafka_bootstrap: str
+) -> None:
+    case_id = await api.open_case(THEFT, category="violence", priority="P1")
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/triage",
+        headers=STAFF,
+        json={"category": "theft", "priority": "P2", "reason": "trộm xe, không có bạo lực"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["category"], r.json()["priority"]) == ("theft", "P2")
+    detail = await api.get(f"/cases/{case_id}")
+    [entry] = [e for e in detail["timeline"] if e["type"] == "triage_corrected"]
+    assert entry["actor"]["id"] == "pv01-leader"
+    assert entry["data"]["before"]["category"] == "violence"
+    assert entry["data"]["fields"] == ["category", "priority"]
+    same = await api.http.post(
+        f"/api/v1/cases/{case_id}/triage",
+        headers=STAFF,
+        json={"category": "theft", "reason": "again"},
+    )
+    assert same.status_code == 409
+    other = {"Authorization": "Bearer dev-officer-token"}
+    fire = await api.open_case(user_id="f", location="phu_loc", text="Cháy rừng ở Phú Lộc")
+    r = await api.http.post(
+        f"/api/v1/cases/{fire}/triage", headers=other, json={"priority": "P3", "reason": "x"}
+    )
+    assert r.status_code == 403  # not the officer's unit
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/triage", headers=STAFF, json={"reason": "nothing"}
+    )
+    assert r.status_code == 422
+    greeting = await api.decide(
+        "Dạ em chào anh, nhà em ở Hương Trà bị mất trộm bò đêm qua, gọi 0905111222",
+        category="greeting",
+        priority="P4",
+        user_id="g",
+    )
+    r = await api.http.post(
+        f"/api/v1/messages/{greeting.event_id}/triage",
+        headers=STAFF,
+        json={"category": "theft", "priority": "P3", "location": "huong_tra", "reason": "x"},
+    )
+    assert r.status_code == 201 and r.json()["after"]["actionable"] is True
+    r = await api.http.get("/api/v1/corrections/export", headers=STAFF)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert [sorted(x) for x in lines] == [
+        sorted(
+            ["id", "channel", "text", "category", "actionable", "priority", "location", "language"]
+        )
+    ] * 2
+    [case_line] = [x for x in lines if x["text"].startswith("Trộm cắp")]
+    assert (case_line["category"], case_line["priority"], case_line["actionable"]) == (
+        "theft",
+        "P2",
+        True,
+    )
+    [cow] = [x for x in lines if "bò" in x["text"]]
+    assert cow["location"] == "huong_tra" and "0905111222" not in cow["text"]  # masked
+    assert (await api.http.get("/api/v1/corrections/export", headers=OFFICER)).status_code == 403
+    records = await read_topic(
+        kafka_bootstrap,
+        api.topics.case_events,
+        until=lambda rs: any(b"triage_corrected" in (r.value or b"") for r in rs),
+        timeout_s=10,
+        idle_s=0.1,
+    )
+    events = [CaseEvent.model_validate_json(r.value or b"") for r in records]
+    assert any(e.type == "triage_corrected" and e.case_id == case_id for e in events)
+
+
+async def test_merge_and_split(api: Api, kafka_bootstrap: str) -> None:
+    first = await api.open_case(THEFT, category="theft", priority="P3", user_id="a")
+    second = await api.open_case(
+        "Cướp giật điện thoại ở chợ An Cựu, có dao", category="theft", priority="P1", user_id="b"
+    )
+    r = await api.http.post(
+        f"/api/v1/cases/{second}/merge", headers=OFFICER, json={"into": first, "reason": "x"}
+    )
+    assert r.status_code == 403
+    r = await api.http.post(
+        f"/api/v1/cases/{second}/merge",
+        headers=STAFF,
+        json={"into": first, "reason": "cùng một vụ"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["case_id"] == first and r.json()["priority"] == "P1"  # the more urgent
+    gone = await api.get(f"/cases/{second}")
+    assert gone["state"] == "closed" and gone["outcome"] == f"merged into {first}"
+    kept = await api.get(f"/cases/{first}")
+    assert len(kept["reports"]) == 2
+    assert {e["type"] for e in kept["timeline"]} >= {"merged"}
+    again = await api.http.post(
+        f"/api/v1/cases/{second}/merge", headers=STAFF, json={"into": first, "reason": "x"}
+    )
+    assert again.status_code == 409
+    moved = kept["reports"][1]["event_id"]
+    opening = kept["reports"][0]["event_id"]
+    r = await api.http.post(
+        f"/api/v1/cases/{first}/split",
+        headers=STAFF,
+        json={"event_id": opening, "reason": "x"},
+    )
+    assert r.status_code == 409  # the opening report is the case
+    r = await api.http.post(
+        f"/api/v1/cases/{first}/split",
+        headers=STAFF,
+        json={"event_id": moved, "reason": "hai vụ khác nhau"},
+    )
+    assert r.status_code == 201, r.text
+    new = r.json()["case_id"]
+    assert new not in (first, second) and r.json()["state"] == "assigned"
+    split = await api.get(f"/cases/{new}")
+    assert [x["event_id"] for x in split["reports"]] == [moved]
+    assert "Cướp giật" in split["text"]
+    assert split["responsible_unit"] == kept["responsible_unit"] == split["assignee"]["unit_id"]
+    assert len((await api.get(f"/cases/{first}"))["reports"]) == 1
+    records = await read_topic(
+        kafka_bootstrap,
+        api.topics.case_events,
+        until=lambda rs: any(b'"reassigned"' in (r.value or b"") for r in rs),
+        timeout_s=10,
+        idle_s=0.1,
+    )
+    events = [CaseEvent.model_validate_json(r.value or b"") for r in records]
+    closed = [e for e in events if e.type == "closed" and e.case_id == second]
+    assert closed and closed[0].data["merged_into"] == first  # the notifier stops escalating
+    started = [e for e in events if e.type == "reassigned" and e.case_id == new]
+    assert started and started[0].escalation  # the notifier starts the new case's chain
+
+
+async def test_shift_overrides_change_who_is_on_call(api: Api) -> None:
+    async def officers() -> list[str]:
+        out = await api.get("/on-call", VIEWER, params={"unit": "ca-tp-hue"})
+        return [p["id"] for d in out["units"][0]["duties"] for p in d["people"]]
+
+    before = await officers()
+    replaced = before[0]
+    r = await api.http.post(
+        "/api/v1/shift-overrides",
+        headers=STAFF,
+        json={
+            "unit_id": "ca-tp-hue",
+            "person_id": "hue-city-cmd",
+            "replaces_id": replaced,
+            "hours": 2,
+            "reason": "ốm, chỉ huy trực thay",
+        },
+    )
+    assert r.status_code == 201, r.text
+    override = r.json()
+    assert override["active"] and override["by"]["id"] == "pv01-leader"
+    now = await officers()
+    assert replaced not in now and "hue-city-cmd" in now
+    case_id = await api.open_case(
+        user_id="x1",
+        text="Đánh nhau ở chợ Đông Ba",
+        category="violence",
+        at=api.clock.now() + timedelta(seconds=1),
+    )
+    # A case opened now goes to whoever is on call with the override applied.
+    assignee = (await api.get(f"/cases/{case_id}"))["assignee"]["person_id"]
+    assert assignee in now
+    listed = await api.get("/shift-overrides", VIEWER)
+    assert [o["override_id"] for o in listed] == [override["override_id"]]
+    api.clock.advance(3 * 3600)
+    await api.components.cases.refresh_shifts()
+    assert await api.get("/shift-overrides", VIEWER) == []  # over
+    api.clock.advance(-3 * 3600)
+    await api.components.cases.refresh_shifts()
+    r = await api.http.delete(f"/api/v1/shift-overrides/{override['override_id']}", headers=STAFF)
+    assert r.status_code == 200 and r.json()["cancelled_at"]
+    assert await officers() == before
+    for body in [
+        {"unit_id": "nope", "person_id": "hue-city-cmd", "hours": 1, "reason": "x"},
+        {"unit_id": "ca-tp-hue", "person_id": "nobody", "hours": 1, "reason": "x"},
+        {
+            "unit_id": "ca-tp-hue",
+            "person_id": "hue-city-cmd",
+            "replaces_id": "pv01-ct1",
+            "hours": 1,
+            "reason": "x",
+        },
+        {
+            "unit_id": "ca-tp-hue",
+            "duty": "call_taker",
+            "person_id": "hue-city-cmd",
+            "hours": 1,
+            "reason": "x",
+        },
+        {"unit_id": "ca-tp-hue", "person_id": "hue-city-cmd", "reason": "x"},
+    ]:
+        r = await api.http.post("/api/v1/shift-overrides", headers=STAFF, json=body)
+        assert r.status_code == 422, body
+    r = await api.http.post(
+        "/api/v1/shift-overrides",
+        headers=OFFICER,
+        json={"unit_id": "ca-tp-hue", "person_id": "hue-city-cmd", "hours": 1, "reason": "x"},
+    )
+    assert r.status_code == 403
+
+
+async def test_board_people_and_the_directors_figures(api: Api) -> None:
+    p1 = await api.open_case(
+        user_id="a", text="Đánh nhau bằng dao ở chợ Đông Ba", category="violence"
+    )
+    await api.open_case(user_id="b", text="Cháy nhà ở Phú Lộc", location="phu_loc", priority="P2")
+    await api.decide("Chào anh", category="greeting", priority="P4", user_id="c")
+    api.clock.advance(90)
+    await api.http.post(f"/api/v1/cases/{p1}/acknowledge", headers=OFFICER)
+    board = await api.get("/board", VIEWER)
+    hue = board["units"]["ca-tp-hue"]
+    assert (hue["open"], hue["unacknowledged"], hue["p1_unacknowledged"]) == (1, 0, 0)
+    loc = board["units"]["ca-phu-loc"]
+    assert (loc["open"], loc["unacknowledged"]) == (1, 1)
+    api.clock.advance(3600)
+    assert (await api.get("/board", VIEWER))["units"]["ca-phu-loc"]["overdue"] == 1
+    people = await api.get("/people", VIEWER, params={"unit": "ca-tp-hue"})
+    assert {p["unit_id"] for p in people} == {"ca-tp-hue"} and people[0]["contacts"] is None
+    assert (await api.get("/people", STAFF, params={"unit": "pv01"}))[0]["contacts"]
+    stats = await api.get("/stats/daily", VIEWER, params={"date": "2024-01-24"})
+    assert stats["by_district"] == {"hue_city": 1, "phu_loc": 1}
+    assert sum(h["messages"] for h in stats["by_hour"]) == 3
+    assert stats["by_hour"][8]["greetings"] == 1  # the local hour (08:42)
+    ack = stats["time_to_acknowledge"]
+    assert ack["P1"] == {"cases": 1, "acknowledged": 1, "median_s": 120.0}  # 30 s + 90 s
+    assert ack["P2"]["acknowledged"] == 0 and ack["P2"]["median_s"] is None
