@@ -1,0 +1,290 @@
+"""The console's pages and actions over an in-process dispatcher (real Kafka and FerretDB),
+without a browser: what the person sees, what reaches the ops API, and with whose name."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from hotline.contracts.events import DispatchDecision
+from hotline.contracts.topics import TopicNames
+from hotline.mongo import MotorDatabase
+from hotline_console.app import build as build_console
+from hotline_console.settings import ConsoleSettings
+from hotline_dispatcher.config import load_organisation
+from hotline_dispatcher.main import Components, build
+from hotline_dispatcher.settings import DEV_TOKENS
+from hotline_dispatcher.testing import settings_for, triaged
+
+pytestmark = pytest.mark.integration
+
+STAFF = "dev-staff-token"
+VIEWER = "dev-viewer-token"
+OFFICER = "dev-officer-token"
+CALL_TAKER = "dev-call-taker-token"
+FIRE = "Cháy nhà ở kiệt 5 đường Lê Lợi, gọi 0905123456 giúp"
+
+
+@dataclass
+class Setup:
+    dispatcher: Components
+    console_app: Any
+    ingest_calls: list[httpx.Request] = field(default_factory=list)
+    ingest_answer: list[httpx.Response] = field(default_factory=list)
+
+    async def open_case(self, text: str = FIRE, **kw: Any) -> str:
+        kw.setdefault("category", "fire_rescue")
+        outs = await self.dispatcher.dispatcher.dispatch_many([triaged(text, **kw)])
+        decision = DispatchDecision.model_validate_json(outs[0].value)
+        assert decision.case_id
+        return decision.case_id
+
+    def browser(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.console_app), base_url="http://console"
+        )
+
+    async def ops(self, path: str) -> Any:
+        transport = httpx.ASGITransport(app=self.dispatcher.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://d") as http:
+            r = await http.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {STAFF}"})
+            return r.json()
+
+
+@pytest.fixture
+async def setup(
+    kafka_bootstrap: str,
+    mongo_uri: str,
+    mongo_db: MotorDatabase,
+    topics: TopicNames,
+    namespace: str,
+) -> AsyncIterator[Setup]:
+    tokens = {t.get_secret_value(): i.model_dump() for t, i in DEV_TOKENS.items()}
+    dsettings = settings_for(
+        kafka=kafka_bootstrap,
+        mongo_uri=mongo_uri,
+        database=mongo_db.name,
+        namespace=namespace,
+        api_tokens=tokens,
+    )
+    dispatcher = build(dsettings, load_organisation(), consumers=False, maintenance=False)
+    holder: Setup | None = None
+
+    def ingest(request: httpx.Request) -> httpx.Response:
+        assert holder is not None
+        holder.ingest_calls.append(request)
+        if holder.ingest_answer:
+            return holder.ingest_answer.pop(0)
+        return httpx.Response(202, json={"status": "accepted", "event_id": "0190-evt-000001"})
+
+    settings = ConsoleSettings(environment="test", topic_namespace=namespace)
+    console = build_console(
+        settings,
+        dispatcher_http=httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=dispatcher.app), base_url="http://dispatcher"
+        ),
+        ingest_http=httpx.AsyncClient(
+            transport=httpx.MockTransport(ingest), base_url="http://ingest"
+        ),
+        live=False,
+    )
+    holder = Setup(dispatcher, console.app)
+    async with (
+        dispatcher.app.router.lifespan_context(dispatcher.app),
+        console.app.router.lifespan_context(console.app),
+    ):
+        yield holder
+
+
+async def sign_in(client: httpx.AsyncClient, token: str) -> str:
+    """Sign in as a browser would; returns the session's CSRF token."""
+    page = await client.get("/sign-in")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    r = await client.post(
+        "/sign-in", data={"token": token, "csrf_token": csrf.group(1), "next": "/"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    home = await client.get("/")
+    assert home.status_code == 200
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', home.text)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_sign_in_sessions_and_security_headers(setup: Setup) -> None:
+    async with setup.browser() as client:
+        r = await client.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/sign-in?next=%2F"
+        assert (
+            (await client.get("/queue/items", headers={"HX-Request": "true"}))
+            .headers["HX-Redirect"]
+            .startswith("/sign-in")
+        )
+        assert (await client.get("/events")).status_code == 401
+        page = await client.get("/sign-in")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        bad = await client.post(
+            "/sign-in", data={"token": "nope", "csrf_token": csrf.group(1), "next": "/"}
+        )
+        assert bad.status_code == 401 and "không đúng" in bad.text
+        r = await client.post(
+            "/sign-in",
+            data={"token": STAFF, "csrf_token": csrf.group(1), "next": "https://evil.example/"},
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"  # never off-site
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert STAFF not in r.headers["set-cookie"]
+        queue = await client.get("/")
+        assert queue.status_code == 200 and queue.headers["cache-control"] == "no-store"
+        assert 'data-role="staff"' in queue.text
+        english = await client.get("/lang/en", params={"next": "/today"})
+        assert english.headers["location"] == "/today"
+        assert "Today&#39;s figures" in (await client.get("/today")).text
+        # A token revoked at the dispatcher ends the console session at the next request.
+        setup.dispatcher.app.state.auth.tokens.pop(STAFF)
+        r = await client.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/sign-in"
+        assert (await client.get("/")).headers["location"].startswith("/sign-in")
+
+
+async def test_actions_reach_the_timeline_with_the_person_as_actor(setup: Setup) -> None:
+    case_id = await setup.open_case()
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+        steps = [
+            ("acknowledge", {"note": "đã nhận"}),
+            ("note", {"text": "Đội PCCC đã tới"}),
+            ("directive", {"text": "Báo cáo kết quả trước 12 giờ", "due_in_minutes": "120"}),
+            (
+                "correct",
+                {
+                    "category": "fire_rescue",
+                    "priority": "P2",
+                    "location": "hue_city",
+                    "reason": "không có người mắc kẹt",
+                },
+            ),
+            ("resolve", {"outcome": "Đã dập tắt"}),
+        ]
+        for action, form in steps:
+            r = await client.post(
+                f"/cases/{case_id}/act/{action}", data={**form, "csrf_token": csrf}
+            )
+            assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}", action
+            page = await client.get(f"/cases/{case_id}")
+            assert "Đã thực hiện" in page.text, (action, page.text[:3000])
+        refused = await client.post(f"/cases/{case_id}/act/acknowledge", data={"csrf_token": csrf})
+        page = await client.get(refused.headers["location"])
+        assert "Không thực hiện được" in page.text and "resolved" in page.text  # 409 shown
+    case = await setup.ops(f"/cases/{case_id}")
+    mine = [
+        (e["type"], e["actor"]["id"]) for e in case["timeline"] if e["actor"]["id"] != "dispatcher"
+    ]
+    assert mine == [
+        ("triaged", "classifier"),
+        ("acknowledged", "pv01-leader"),
+        ("note_added", "pv01-leader"),
+        ("directive_added", "pv01-leader"),
+        ("triage_corrected", "pv01-leader"),
+        ("resolved", "pv01-leader"),
+    ]
+    assert case["priority"] == "P2" and case["directives"][0]["text"].startswith("Báo cáo")
+
+
+async def test_what_each_role_is_offered_and_may_see(setup: Setup) -> None:
+    case_id = await setup.open_case(phone="+84905123456", user_id=None, channel="sms")
+    pages: dict[str, str] = {}
+    for token in (VIEWER, OFFICER, STAFF):
+        async with setup.browser() as client:
+            await sign_in(client, token)
+            pages[token] = (await client.get(f"/cases/{case_id}")).text
+    assert (
+        'id="read-only"' in pages[VIEWER]
+        and '<form method="post" action="/cases' not in (pages[VIEWER])
+    )
+    assert "905123456" not in pages[VIEWER] and 'data-masked="yes"' in pages[VIEWER]
+    assert 'id="form-acknowledge"' in pages[OFFICER] and 'id="form-merge"' not in pages[OFFICER]
+    assert "+84905123456" in pages[OFFICER]  # their own unit's case
+    for form in ("form-acknowledge", "form-reassign", "form-directive", "form-merge"):
+        assert f'id="{form}"' in pages[STAFF]
+    async with setup.browser() as client:
+        csrf = await sign_in(client, VIEWER)
+        assert (await client.get("/desk")).status_code == 403
+        r = await client.post(f"/cases/{case_id}/act/note", data={"text": "x", "csrf_token": csrf})
+        assert "không có quyền" in (await client.get(r.headers["location"])).text
+        r = await client.post(f"/cases/{case_id}/act/note", data={"text": "x"})
+        assert r.status_code == 403 and "hết hạn" in r.text
+        assert (await client.get("/today/corrections.jsonl")).status_code == 403
+
+
+async def test_the_desk_sends_calls_to_ingest_with_the_desk_token(setup: Setup) -> None:
+    async with setup.browser() as client:
+        csrf = await sign_in(client, CALL_TAKER)
+        desk = await client.get("/desk")
+        summary_id = re.search(r'name="summary_id" value="([^"]+)"', desk.text)
+        assert summary_id is not None
+        form = {
+            "csrf_token": csrf,
+            "summary_id": summary_id.group(1),
+            "caller_number": "0912345678",
+            "summary": "Người gọi báo cháy nhà kho",
+            "place": "Kiệt 12 Phan Đình Phùng",
+        }
+        r = await client.post("/desk/calls", data=form)
+        assert r.status_code == 303 and r.headers["location"] == "/desk?sent=0190-evt-000001"
+        [call] = setup.ingest_calls
+        assert call.url.path == "/desk/call-summaries"
+        assert call.headers["authorization"] == "Bearer dev-desk-token"
+        body = json.loads(call.content)
+        assert body["caller_number"] == "0912345678" and body["summary_id"] == form["summary_id"]
+        assert body["place"] == "Kiệt 12 Phan Đình Phùng"
+        status = await client.get("/desk/calls/0190-evt-000001")
+        assert 'hx-trigger="load delay:500ms"' in status.text  # not decided yet: keep polling
+        setup.ingest_answer.append(
+            httpx.Response(422, json={"detail": "caller_number: not a phone number"})
+        )
+        r = await client.post("/desk/calls", data={**form, "caller_number": "abc"})
+        assert r.status_code == 422 and "not a phone number" in r.text
+        assert 'value="abc"' in r.text  # the form keeps what was typed
+
+
+async def test_board_override_and_today(setup: Setup) -> None:
+    await setup.open_case()
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+        board = await client.get("/on-call")
+        assert board.status_code == 200 and 'data-unit="ca-tp-hue"' in board.text
+        r = await client.post(
+            "/on-call/overrides",
+            data={
+                "csrf_token": csrf,
+                "unit_id": "ca-phu-loc",
+                "duty": "officer",
+                "person_id": "phu-loc-cmd",
+                "hours": "3",
+                "reason": "trực tăng cường mùa lũ",
+            },
+        )
+        assert r.status_code == 303
+        board = await client.get("/on-call")
+        assert "trực tăng cường mùa lũ" in board.text and "Đã thực hiện" in board.text
+        today = await client.get("/today")
+        assert today.status_code == 200 and today.text.count("<svg") >= 6
+        assert 'id="director-line"' in today.text  # the case above is dated 2024-01-24
+        export = await client.get("/today/corrections.jsonl")
+        assert export.status_code == 200 and export.headers["content-type"].startswith(
+            "application/x-ndjson"
+        )
+    listed = await setup.ops("/shift-overrides")
+    assert [o["person_id"] for o in listed] == ["phu-loc-cmd"]
