@@ -53,9 +53,9 @@ def test_targets_on_the_shared_sample() -> None:
 
 def test_targets_on_the_held_out_split() -> None:
     metrics = _metrics(HELDOUT)
-    # The held-out split holds back whole families of phrasings (templates included), so it is
-    # harder than a random split; category macro-F1 is held to a slightly lower floor here.
-    _assert_targets(metrics, {**TARGETS, "category_macro_f1": 0.87})
+    # The held-out split holds back whole families of phrasings (templates included), not
+    # just re-spellings of messages the model saw.
+    _assert_targets(metrics, TARGETS)
     assert metrics["n"] >= 300
     assert metrics["language_accuracy"] >= 0.97
 

@@ -84,7 +84,10 @@ def fit(
 
     categories: list[Category] = [r["category"] for r in records]
     cat_model = LogisticRegression(
-        C=float(params["category_C"]), max_iter=int(params["max_iter"]), tol=float(params["tol"])
+        C=float(params["category_C"]),
+        max_iter=int(params["max_iter"]),
+        tol=float(params["tol"]),
+        class_weight=params.get("class_weight"),
     )
     cat_model.fit(x_text, categories)
     cat_classes = tuple(str(c) for c in cat_model.classes_)
