@@ -51,13 +51,15 @@ class InsertBatcher:
         self.max_batch = max_batch
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._writing = False
+        self._task: asyncio.Task[None] | None = None
 
     async def insert(self, doc: dict[str, Any]) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((doc, future))
         if not self._writing:
             self._writing = True
-            asyncio.get_running_loop().create_task(self._drain())
+            # Keep a reference: the loop holds tasks weakly.
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
