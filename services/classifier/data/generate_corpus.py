@@ -730,9 +730,7 @@ def from_handwritten(rng: random.Random) -> list[Record]:
     filler = PlaceFiller(rng)
     styler = Styler(rng)
     for path in sorted(HANDWRITTEN.glob("*.txt")):
-        for n, (category, priority, location, given, language, channel, text) in enumerate(
-            parse_handwritten(path)
-        ):
+        for category, priority, location, given, language, channel, text in parse_handwritten(path):
             # Content-addressed family and per-family seed: editing or adding one line changes
             # only that line's messages and split, never the rest of the corpus.
             family = f"h-{path.stem}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
