@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from hotline.ids import new_event_id, stable_id, uuid7, uuid7_time_ms
@@ -70,7 +70,9 @@ def test_stable_id_is_deterministic_and_separates_parts() -> None:
 
 def test_redacted_masks_secret_values_and_secret_keys() -> None:
     class TokenSettings(HotlineSettings):
-        tokens: dict[SecretStr, dict[str, str]] = {SecretStr("dev-tok"): {"role": "staff"}}
+        tokens: dict[SecretStr, dict[str, str]] = Field(
+            default_factory=lambda: {SecretStr("dev-tok"): {"role": "staff"}}
+        )
 
     line = redacted(TokenSettings())
     rendered = json.dumps(line)  # must be serialisable for the start-up log line
