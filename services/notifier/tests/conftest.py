@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from hotline_sandbox.server import SandboxHandle, start_sandbox
 
 import hotline.contracts.events as events
 from hotline.clock import ManualClock
@@ -22,6 +21,7 @@ from hotline.kafka import Publisher, make_producer
 from hotline.mongo import MotorDatabase
 from hotline_notifier.service import Notifier
 from hotline_notifier.settings import NotifierSettings
+from hotline_sandbox.server import SandboxHandle, start_sandbox
 
 EXAMPLES = Path(events.__file__).parent / "examples"
 # 09:00 in Hue (UTC+7): outside quiet hours.

@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hotline_sandbox.server import SandboxHandle
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import CaseEvent, DeliveryStatus
 from hotline_notifier.metrics import CITIZEN_REPLIES
 from hotline_notifier.models import AlertStatus
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import NotifierFactory, decision, example, outcomes
 

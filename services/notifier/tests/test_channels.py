@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from hotline_sandbox.server import SandboxHandle
 
 from hotline_notifier.channels import OutboundMessage, SendError, build_channels
 from hotline_notifier.channels.base import Channel
 from hotline_notifier.settings import NotifierSettings
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import sandbox_fields
 

@@ -6,7 +6,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from hotline_sandbox.server import SandboxHandle
 from pymongo.errors import AutoReconnect
 
 from hotline.clock import ManualClock
@@ -15,6 +14,7 @@ from hotline.contracts.topics import TopicNames
 from hotline.ids import stable_id
 from hotline.runner import Transient
 from hotline.testing.kafka import read_topic
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import NotifierFactory, decision, outcomes
 

@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hotline_sandbox.server import SandboxHandle
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import CaseEvent, DeliveryStatus, DispatchAction
@@ -14,6 +13,7 @@ from hotline.contracts.topics import TopicNames
 from hotline.testing.kafka import read_topic
 from hotline_notifier.metrics import ACK_REJECTED
 from hotline_notifier.models import AlertStatus
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import (
     NotifierFactory,

@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from hotline_sandbox.server import SandboxHandle
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import DeliveryOutcome, encode
 from hotline.contracts.topics import TopicNames
 from hotline.testing.kafka import produce, read_topic
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import NotifierFactory, consuming, decision, example
 

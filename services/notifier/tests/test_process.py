@@ -10,12 +10,12 @@ import sys
 
 import httpx
 import pytest
-from hotline_sandbox.server import SandboxHandle
 
 from hotline.contracts.events import CaseEvent, encode
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
 from hotline.testing.kafka import produce, read_topic
+from hotline_sandbox.server import SandboxHandle
 
 from .conftest import decision
 

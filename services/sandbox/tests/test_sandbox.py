@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from hotline_sandbox.server import start_sandbox
 from hotline_sandbox.settings import (
     DEV_TELEGRAM_BOT_TOKEN,
