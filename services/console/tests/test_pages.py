@@ -288,3 +288,36 @@ async def test_board_override_and_today(setup: Setup) -> None:
         )
     listed = await setup.ops("/shift-overrides")
     assert [o["person_id"] for o in listed] == ["phu-loc-cmd"]
+
+
+async def test_missed_calls_are_returned_from_the_desk(setup: Setup) -> None:
+    case_id = await setup.open_case(
+        "",
+        category="other",
+        priority="P2",
+        location=None,
+        kind="call_missed",
+        channel="voice",
+        phone="+84912345678",
+        user_id=None,
+    )
+    async with setup.browser() as client:
+        csrf = await sign_in(client, CALL_TAKER)
+        desk = await client.get("/desk")
+        assert f'data-case="{case_id}"' in desk.text
+        assert "+84912345678" in desk.text  # a call-taker sees the number to ring back
+        r = await client.post(
+            f"/desk/callbacks/{case_id}",
+            data={"csrf_token": csrf, "reached": "no", "note": "không nghe máy"},
+        )
+        assert r.status_code == 303
+        desk = await client.get("/desk")
+        assert f'data-case="{case_id}"' not in desk.text and "Đã thực hiện" in desk.text
+    async with setup.browser() as client:
+        await sign_in(client, VIEWER)
+        case = (await client.get(f"/cases/{case_id}")).text
+        assert "912345678" not in case
+    detail = await setup.ops(f"/cases/{case_id}")
+    [done] = [e for e in detail["timeline"] if e["type"] == "callback_done"]
+    assert done["actor"]["id"] == "pv01-ct1" and done["data"]["reached"] is False
+    assert done["text"] == "không nghe máy"

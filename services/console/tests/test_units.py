@@ -280,3 +280,6 @@ async def test_the_stream_coalesces_changes_and_filters_a_case() -> None:
     for gen in (queue_stream, case_stream, heartbeat):
         await gen.aclose()
     assert broadcaster.clients == 0
+    short = stream(broadcaster, case_id=None, coalesce_s=0, heartbeat_s=5, max_s=0.1)
+    chunks = [chunk async for chunk in short]  # ends by itself: the browser reconnects
+    assert chunks[0].startswith(b"retry:") and broadcaster.clients == 0

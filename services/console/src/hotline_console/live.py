@@ -107,14 +107,21 @@ async def stream(
     case_id: str | None,
     coalesce_s: float,
     heartbeat_s: float,
+    max_s: float = 300.0,
 ) -> AsyncIterator[bytes]:
     """The SSE body for one browser: `changed` for the queue and board, `case` for one case
-    page (only its own case's changes), a comment line as heartbeat."""
+    page (only its own case's changes), a comment line as heartbeat.
+
+    A stream ends after `max_s`: the browser reconnects at once, which re-checks its session
+    (a signed-out or expired person stops receiving) and spreads browsers over replicas."""
+    loop = asyncio.get_running_loop()
+    ends_at = loop.time() + max_s
     with broadcaster.subscribe() as queue:
         yield b"retry: 2000\n: connected\n\n"
-        while not broadcaster.closing.is_set():
+        while not broadcaster.closing.is_set() and loop.time() < ends_at:
             try:
-                first = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                wait = max(0.01, min(heartbeat_s, ends_at - loop.time()))
+                first = await asyncio.wait_for(queue.get(), timeout=wait)
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
