@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from hotline.clock import ManualClock
+from hotline.contracts import events
 from hotline.contracts.events import CaseEvent, DeliveryStatus, DispatchAction
 from hotline.contracts.topics import TopicNames
+from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.testing.kafka import read_topic
 from hotline_notifier.metrics import ACK_REJECTED
 from hotline_notifier.models import AlertStatus
 from hotline_sandbox.server import SandboxHandle
 
 from .conftest import (
+    MORNING,
     NotifierFactory,
     ack_client,
     decision,
@@ -337,3 +341,39 @@ async def test_quiet_hours_hold_a_p3_alert_until_morning_but_not_a_p1(
     state = await n.repo.get_alert("HUE-20240124-0100")
     assert state is not None and state.level == 0
     assert state.next_due_at == clock.now() + timedelta(seconds=120)
+
+
+class _BrokerDown(Publisher):
+    """A publisher whose broker never answers."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def publish_many(self, outs: Any, timeout_s: float | None = None) -> None:
+        raise PublishError("broker unreachable (test)")
+
+
+async def test_outputs_survive_a_broker_outage_in_the_outbox(
+    make_notifier: NotifierFactory, kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    notifier = await make_notifier()
+    engine = notifier.engine
+    real = engine.publisher
+    event = events.CaseEvent(
+        event_id="ev-outbox-1",
+        case_id="HUE-20240124-0001",
+        type=events.CaseEventType.ACKNOWLEDGED,
+        source="notifier",
+        actor=events.Actor(id="hue-city-o1", role="officer"),
+        at=MORNING,
+    )
+    out = Outgoing.of(topics.case_events, event, key=event.case_id)
+    engine.publisher = _BrokerDown()
+    await engine.publish([out])  # gives up waiting and keeps it
+    assert [o.value for _, o in await notifier.repo.stashed_outgoing()] == [out.value]
+    assert await engine.flush_outbox() == 0  # still down: kept, in order
+    engine.publisher = real
+    assert await engine.flush_outbox() == 1
+    assert await notifier.repo.stashed_outgoing() == []
+    records = await read_topic(kafka_bootstrap, topics.case_events, expect=1)
+    assert [r.value for r in records] == [out.value]

@@ -423,6 +423,7 @@ class EscalationEngine:
         """Advance every alert whose timer is due at `clock.now()` (one pass)."""
         now = self.clock.now()
         report = TickReport()
+        await self.flush_outbox()
         due = await self.repo.due_alerts(now, self.batch)
         report.due = len(due)
         semaphore = asyncio.Semaphore(16)
@@ -586,15 +587,34 @@ class EscalationEngine:
         return outs
 
     async def publish(self, outs: list[Outgoing]) -> None:
-        """Publish what a step produced; the broker may be briefly away, so retry a while."""
+        """Publish what a step produced. A broker that is away a few seconds is waited for;
+        beyond that the records go to the durable outbox, which every tick flushes, so an
+        acknowledgement, an escalation or a delivery outcome is never dropped."""
         delay = 0.2
-        for attempt in range(6):
+        for attempt in range(4):
             try:
                 await self.publisher.publish_many(outs)
                 return
             except PublishError:
-                if attempt == 5:
-                    log.exception("could not publish escalation outputs; they are lost")
-                    return
+                if attempt == 3:
+                    break
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
+        log.warning(
+            "broker unavailable; keeping outputs in the outbox", extra={"records": len(outs)}
+        )
+        await self.repo.stash_outgoing(outs, self.clock.now())
+
+    async def flush_outbox(self) -> int:
+        """Publish stashed records, oldest first; stop at the first failure (order kept)."""
+        flushed = 0
+        while True:
+            stashed = await self.repo.stashed_outgoing()
+            if not stashed:
+                return flushed
+            try:
+                await self.publisher.publish_many([o for _, o in stashed])
+            except PublishError:
+                return flushed
+            await self.repo.drop_outgoing([i for i, _ in stashed])
+            flushed += len(stashed)

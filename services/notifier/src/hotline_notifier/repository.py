@@ -20,6 +20,8 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from hotline.ids import new_event_id
+from hotline.kafka import Outgoing
 from hotline.mongo import ASCENDING, IndexSpec, MotorDatabase, claim, ensure_indexes, release
 
 from .models import ACTIVE, UNACKNOWLEDGED, AlertState
@@ -27,6 +29,7 @@ from .models import ACTIVE, UNACKNOWLEDGED, AlertState
 PREFIX = "ntf:"
 DUPLICATE_KEY = 11000
 ALERTS = "notifier_alerts"
+OUTBOX = "notifier_outbox"
 TOKENS = "notifier_provider_tokens"
 
 INDEXES = [
@@ -104,6 +107,36 @@ class Repository:
         self.claims = db["claims"]
         self._claims_batch = InsertBatcher(self.claims)
         self._alerts_batch = InsertBatcher(self.alerts)
+
+    # ------------------------------------------------------------------ outbox
+    async def stash_outgoing(self, outs: list[Outgoing], now: datetime) -> None:
+        """Keep records the broker did not take, to publish them later (nothing is dropped)."""
+        if not outs:
+            return
+        await self.db[OUTBOX].insert_many(
+            [
+                {
+                    "_id": new_event_id(),
+                    "topic": o.topic,
+                    "key": o.key,
+                    "value": o.value.decode("utf-8"),
+                    "at": now,
+                }
+                for o in outs
+            ]
+        )
+
+    async def stashed_outgoing(self, limit: int = 500) -> list[tuple[str, Outgoing]]:
+        """The oldest stashed records (their ids, to delete once the broker took them)."""
+        cursor = self.db[OUTBOX].find({}).sort("_id", 1).limit(limit)
+        return [
+            (str(d["_id"]), Outgoing(d["topic"], d["value"].encode("utf-8"), key=d.get("key")))
+            async for d in cursor
+        ]
+
+    async def drop_outgoing(self, ids: list[str]) -> None:
+        for record_id in ids:  # one by one: FerretDB scans for `_id: {$in: ...}`
+            await self.db[OUTBOX].delete_one({"_id": record_id})
 
     async def ensure_indexes(self) -> None:
         # One index per command: FerretDB 1.24 panics (connection closed) on a createIndexes
