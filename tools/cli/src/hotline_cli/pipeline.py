@@ -8,6 +8,8 @@ seeing each other. It can kill -9 and restart one service, which the fault tests
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -99,7 +101,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.database = self.database or f"hotline_{self.namespace}"
-        self.log_dir = self.log_dir / self.namespace
+        self.log_dir = (self.log_dir / self.namespace).resolve()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         smtp = free_port()
         for name in self.services:
@@ -133,8 +135,37 @@ class Pipeline:
                 env[var] = base + path
         if "notifier" in self.procs:
             env["NOTIFIER_PUBLIC_BASE_URL"] = self.procs["notifier"].url
+        # The dispatcher's and the notifier's consumer groups are not namespaced by the services
+        # (the classifier's faust app id is): two pipelines on one broker would share a group,
+        # so one pipeline's start, stop or kill -9 would stall the other's partitions.
+        env["DISPATCHER_CONSUMER_GROUP"] = f"dispatcher-{self.namespace}"
+        env["NOTIFIER_CONSUMER_GROUP"] = f"notifier-{self.namespace}"
         env.update(self.extra_env)
         return env
+
+    def consumer_groups(self) -> dict[str, tuple[str, ...]]:
+        """Every consumer group of this pipeline's services -> the (namespaced) topics it reads.
+
+        For lag checks: a group whose committed offsets equal the end offsets has nothing stuck.
+        """
+        from hotline.contracts.topics import TopicNames
+
+        t = TopicNames.for_namespace(self.namespace)
+        env = self.env
+        dispatcher = env["DISPATCHER_CONSUMER_GROUP"]
+        notifier = env["NOTIFIER_CONSUMER_GROUP"]
+        classifier = env.get("CLASSIFIER_GROUP_ID", "hotline-classifier") + f"-{self.namespace}"
+        groups: dict[str, tuple[str, ...]] = {}
+        if "classifier" in self.procs:
+            groups[classifier] = (t.inbound,)
+        if "dispatcher" in self.procs:
+            groups[dispatcher] = (t.triaged,)
+            groups[f"{dispatcher}-case-events"] = (t.case_events,)
+            groups[f"{dispatcher}-deliveries"] = (t.deliveries,)
+        if "notifier" in self.procs:
+            groups[notifier] = (t.dispatched,)
+            groups[f"{notifier}-case-events"] = (t.case_events,)
+        return groups
 
     def cli_env(self) -> dict[str, str]:
         """Variables that point `hotline` (CliSettings) at this pipeline."""
@@ -158,14 +189,17 @@ class Pipeline:
 
     def _spawn(self, name: str) -> None:
         proc = self.procs[name]
-        log = open(proc.log_path, "ab")  # noqa: SIM115 - handed to the child
         env = {**self.env, **self.service_env.get(name, {})}
-        proc.popen = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
-            [sys.executable, "-m", MODULES[name]],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        with open(proc.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            proc.popen = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
+                [sys.executable, "-m", MODULES[name]],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # faust writes its data directory into the working directory: keep it with the
+                # logs rather than in the caller's directory (the repository root).
+                cwd=self.log_dir,
+            )
 
     def wait_ready(self, names: tuple[str, ...] | None = None, timeout_s: float = 90.0) -> None:
         pending = set(names or self.procs)
@@ -211,6 +245,44 @@ class Pipeline:
                 proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.popen.kill()
+
+    def delete_data(self, timeout_s: float = 30.0) -> None:
+        """Delete this pipeline's topics (with faust's internal ones) and drop its database.
+
+        Best effort, for test teardown: every pipeline adds dozens of partitions to the shared
+        broker, which slows its restarts (a fault test restarts it) and everyone's metadata.
+        """
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # safe inside a running loop
+            pool.submit(asyncio.run, self._delete_data(timeout_s)).result(timeout_s + 5)
+
+    async def _delete_data(self, timeout_s: float) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        from hotline.mongo import make_client
+
+        with contextlib.suppress(Exception):
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+            async with asyncio.timeout(timeout_s):
+                await admin.start()
+                try:
+                    ours = [
+                        t
+                        for t in await admin.list_topics()
+                        if t.startswith(f"{self.namespace}.") or f"-{self.namespace}-" in t
+                    ]
+                    if ours:
+                        await admin.delete_topics(ours)
+                finally:
+                    await admin.close()
+        with contextlib.suppress(Exception):
+            client = make_client(
+                self.mongodb_uri, "hotline-pipeline", serverSelectionTimeoutMS=3000
+            )
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await client.drop_database(self.database or "")
+            finally:
+                client.close()
 
     def pids(self) -> dict[str, int]:
         return {n: p.popen.pid for n, p in self.procs.items() if p.popen is not None}
