@@ -42,6 +42,8 @@ COPY services/classifier/pyproject.toml services/classifier/pyproject.toml
 COPY services/dispatcher/pyproject.toml services/dispatcher/pyproject.toml
 COPY services/notifier/pyproject.toml services/notifier/pyproject.toml
 COPY services/sandbox/pyproject.toml services/sandbox/pyproject.toml
+COPY services/console/pyproject.toml services/console/pyproject.toml
+COPY tools/cli/pyproject.toml tools/cli/pyproject.toml
 
 FROM build AS build-ingest
 RUN uv export --frozen --no-dev --no-emit-workspace --package hotline-ingest -o /tmp/requirements.txt \
@@ -70,6 +72,13 @@ RUN uv export --frozen --no-dev --no-emit-workspace --package hotline-notifier -
 COPY libs/hotline libs/hotline
 COPY services/notifier services/notifier
 RUN uv pip install --python /opt/venv/bin/python --no-deps ./libs/hotline ./services/notifier
+
+FROM build AS build-console
+RUN uv export --frozen --no-dev --no-emit-workspace --package hotline-console -o /tmp/requirements.txt \
+    && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/requirements.txt
+COPY libs/hotline libs/hotline
+COPY services/console services/console
+RUN uv pip install --python /opt/venv/bin/python --no-deps ./libs/hotline ./services/console
 
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
@@ -111,3 +120,9 @@ COPY --from=build-notifier /opt/venv /opt/venv
 ENV NOTIFIER_HOST=0.0.0.0
 EXPOSE 8004
 ENTRYPOINT ["python", "-m", "hotline_notifier.main"]
+
+FROM runtime AS console
+COPY --from=build-console /opt/venv /opt/venv
+ENV CONSOLE_HOST=0.0.0.0
+EXPOSE 8005
+ENTRYPOINT ["python", "-m", "hotline_console.main"]

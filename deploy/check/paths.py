@@ -25,9 +25,10 @@ def cache_dir() -> Path:
 
 
 def shared_dir(repo: Path = REPO) -> Path:
-    """`shared/` sits beside the clone, locally and in CI (HOTLINE_SHARED_DIR overrides)."""
-    env = os.environ.get("HOTLINE_SHARED_DIR")
-    return Path(env) if env else repo.parent / "shared"
+    """`shared/` beside the clone, locally and in CI (HOTLINE_SHARED_DIR overrides)."""
+    from hotline.testing.paths import shared_dir as locate
+
+    return locate(repo)
 
 
 def crd_dir(repo: Path = REPO) -> Path:

@@ -158,8 +158,8 @@ def check_dockerfile(
                 f"Dockerfile target {svc}: EXPOSE {exposed} is not its port {ports[svc][0]}"
             )
         known = (env_names or {}).get(svc)
-        for _, args in [(k, a) for k, a in target if k == "ENV"]:
-            for key in re.findall(r"(\w+)=", args):
+        for env_args in [a for k, a in target if k == "ENV"]:
+            for key in re.findall(r"(\w+)=", env_args):
                 if known is not None and key.upper() not in known:
                     problems.append(
                         f"Dockerfile target {svc}: ENV {key} is not read by its settings"

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from hotline.testing.paths import shared_dir
 from hotline_classifier.engine import TriageEngine
 from hotline_classifier.evaluate import score
 
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "triage-sample.jsonl"
+SAMPLE = shared_dir() / "triage-sample.jsonl"
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "heldout.jsonl"
 TRAIN = Path(__file__).resolve().parents[1] / "data" / "corpus" / "train.jsonl"
 

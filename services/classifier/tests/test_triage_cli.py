@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from hotline.testing.paths import shared_dir
+
 FIELDS = ["id", "category", "actionable", "priority", "location", "language", "confidence"]
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "triage-sample.jsonl"
+SAMPLE = shared_dir() / "triage-sample.jsonl"
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "heldout.jsonl"
 
 

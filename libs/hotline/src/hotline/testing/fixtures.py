@@ -16,9 +16,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import ensure_topics
 from hotline.mongo import MotorClient, MotorDatabase, make_client
+from hotline.testing.paths import REPO_ROOT
+from hotline.testing.paths import shared_dir as _shared_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[5]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+SHARED_DIR = _shared_dir()
 
 
 def _port_open(host: str, port: int) -> bool:
