@@ -203,7 +203,7 @@ class TriageEngine:
         for p, category, c_index, c_row, p_row in zip(
             batch, categories, chosen, cat_probs, pri_probs, strict=True
         ):
-            priority = self._choose_priority(category, p_row, p.signals)
+            priority = self._choose_priority(category, p_row, p.signals, p.lexicon)
             reasons = [f"category: {category} ({float(c_row[c_index]):.2f})"]
             reasons.extend(self._priority_reasons(priority, p.signals))
             reasons.extend(p.extra_reasons)
@@ -248,13 +248,33 @@ class TriageEngine:
                 return phrase
         return None
 
+    @staticmethod
+    def person_missing(signals: Cues, lexicon: Cues) -> bool:
+        """Someone is still missing: not a lost dog or a lost wallet, not already found."""
+        return (
+            signals.has("missing")
+            and not signals.has("safe")
+            and not any(lexicon.has(k) for k in ("animal", "lost_item", "resolved"))
+        )
+
     def _choose_priority(
-        self, category: Category, row: np.ndarray[Any, Any], signals: Cues
+        self, category: Category, row: np.ndarray[Any, Any], signals: Cues, lexicon: Cues
     ) -> Priority:
         if category == "greeting":
             return "P4"
         if self.danger_now(category, signals) is not None:
             return "P1"
+        if category == "other" and self.person_missing(signals, lexicon):
+            # TRIAGE.md: a missing child, or a person still missing, is P2.
+            return "P2"
+        if (
+            category == "other"
+            and lexicon.has("animal")
+            and signals.has("harm")
+            and not any(signals.has(s) for s in ("past", "recurring", "safe"))
+        ):
+            # A dangerous animal that has just hurt people is a hazard now.
+            return "P2"
         classes = self._priorities
         scores = {cls: float(row[i]) for i, cls in enumerate(classes) if cls != "P4"}
         if scores.get("P1", 0.0) >= P1_MIN_PROBABILITY:

@@ -487,6 +487,26 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "collapsed",
         "tường nứt",
     ),
+    # ---- an animal (or a thing) hurting people: a hazard now, P2 when it is not over
+    "harm": (
+        "bị đốt",
+        "=đốt",
+        "=cắn",
+        "bị cắn",
+        "cắn người",
+        "=húc",
+        "húc người",
+        "tấn công",
+        "cào",
+        "đuổi cắn",
+        "rượt cắn",
+        "quật ngã",
+        "bit",
+        "bitten",
+        "stung",
+        "chasing",
+        "attacked",
+    ),
     # ---- time
     "now": (
         "đang",
@@ -638,6 +658,10 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     # ---- lower urgency
     "light_injury": (
+        "=bầm",
+        "bị bầm",
+        "bầm tay",
+        "bầm mặt",
         "đưa đi trạm xá",
         "đã đưa đi",
         "đã sơ cứu",
@@ -667,6 +691,12 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "chút thôi",
     ),
     "safe": (
+        "chạy sang nhà",
+        "trốn sang nhà",
+        "chạy ra ngoài rồi",
+        "đã chạy ra ngoài",
+        "đã trốn ra",
+        "đang ở nhà hàng xóm",
         "đã tỉnh",
         "tỉnh lại",
         "đã sơ tán",
