@@ -45,6 +45,12 @@ from hotline_ingest.settings import IngestSettings
 PUBLIC_BASE_URL = "https://hotline.example.vn"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -305,13 +311,20 @@ async def run(args: argparse.Namespace, target: Target) -> None:
 
         await closed_loop(port, warmup, args.connections, 60)
 
+        load_before = os.getloadavg()[0]
+        cpu_before = _cpu_seconds(server.pid)
         started = time.perf_counter()
         tally = await closed_loop(port, sustained, args.connections, args.seconds)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds(server.pid) - cpu_before
         print(
             f"\nsustained, closed loop, {args.connections} connections, {elapsed:.1f} s:\n"
             f"  accepted {tally.accepted / elapsed:,.0f} req/s ({tally.accepted} accepted, "
-            f"{tally.duplicates} duplicates, other {tally.other or 'none'})"
+            f"{tally.duplicates} duplicates, other {tally.other or 'none'})\n"
+            f"  ingest process: {cpu / elapsed * 100:.0f}% of a CPU, "
+            f"{cpu / max(1, tally.accepted) * 1e6:.0f} µs CPU per accepted request "
+            f"(load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} CPUs)"
         )
 
         await asyncio.sleep(3)  # let the broker and the database settle after the flood
