@@ -16,6 +16,10 @@ from .cues import CueDetector
 SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # ---- words that look like danger but are not (see CueDetector: blockers)
     "_block": (
+        "đánh cá bằng thuốc nổ",
+        "thuốc nổ đánh cá",
+        "nổ dưới nước",
+        "nổ mìn đánh cá",
         "chết con",
         "chết mấy con",
         "húc chết",
