@@ -119,23 +119,29 @@ class ScoreTable:
         self._rows = np.zeros((1024, self._width))
         self._lock = threading.Lock()
 
-    def _row(self, key: Word | str) -> int:
-        """Row of a word (``(word, plain)``) or a bigram (``"first second"``), made on first use."""
+    def _vector(self, key: Word | str) -> npt.NDArray[np.float64]:
+        """Summed static rows of a word's (``(word, plain)``) or bigram's features."""
+        features = bigram_features(key) if isinstance(key, str) else word_features(*key)
+        get = self._vocabulary.get
+        columns = [j + 1 for j in map(get, features) if j is not None]
+        vector: npt.NDArray[np.float64] = self._static[columns].sum(axis=0)
+        return vector
+
+    def _row(self, key: Word | str) -> int | None:
+        """Cached row of a word or bigram, made on first use; None once the cache is full
+        (rows are never recycled, so concurrent readers can never see a row change)."""
         with self._lock:
             row = self._cached.get(key)
             if row is not None:
                 return row
             if len(self._cached) >= _CACHE_LIMIT:
-                self._cached.clear()
+                return None
             row = len(self._cached) + 1
             if row >= len(self._rows):
                 grown = np.zeros((2 * len(self._rows), self._width))
                 grown[: len(self._rows)] = self._rows
                 self._rows = grown
-            features = bigram_features(key) if isinstance(key, str) else word_features(*key)
-            get = self._vocabulary.get
-            columns = [j + 1 for j in map(get, features) if j is not None]
-            self._rows[row] = self._static[columns].sum(axis=0)
+            self._rows[row] = self._vector(key)
             self._cached[key] = row
             return row
 
@@ -151,21 +157,27 @@ class ScoreTable:
         dynamic_ids: list[int] = []
         static_starts: list[int] = []
         dynamic_starts: list[int] = []
-        for features, words, bigrams in parts:
+        uncached: list[tuple[int, Word | str]] = []
+        for doc, (features, words, bigrams) in enumerate(parts):
             static_starts.append(len(static_ids))
             static_ids.append(0)
             static_ids.extend([get(f, 0) for f in features])
             dynamic_starts.append(len(dynamic_ids))
             dynamic_ids.append(0)
-            for word in words:
-                row = cached(word)
-                dynamic_ids.append(row if row is not None else self._row(word))
-            for bigram in bigrams:
-                row = cached(bigram)
-                dynamic_ids.append(row if row is not None else self._row(bigram))
+            keys: list[Word | str] = [*words, *bigrams]
+            for key in keys:
+                row = cached(key)
+                if row is None:
+                    row = self._row(key)
+                    if row is None:
+                        uncached.append((doc, key))
+                        continue
+                dynamic_ids.append(row)
         totals = np.add.reduceat(self._static[static_ids], static_starts) + np.add.reduceat(
             self._rows[dynamic_ids], dynamic_starts
         )
+        for doc, key in uncached:
+            totals[doc] += self._vector(key)
         scale = np.sqrt(totals[:, -1])
         scale[scale == 0.0] = 1.0
         scaled = totals[:, :-1] / scale[:, None]

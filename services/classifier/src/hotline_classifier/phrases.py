@@ -118,20 +118,24 @@ class PhraseMatcher(Generic[T]):
         # Candidates are looked up by their whole diacritic-free form, one dict probe per
         # (start, length); the diacritics are then checked token by token.
         self._by_key = index
-        self._first = frozenset(key.split(" ", 1)[0] for key in index)
-        self._lengths = tuple(sorted({len(k.split(" ")) for k in index}))
+        # First word → the lengths of the patterns starting with it (most start few patterns).
+        lengths: dict[str, set[int]] = {}
+        for key in index:
+            words = key.split(" ")
+            lengths.setdefault(words[0], set()).add(len(words))
+        self._lengths = {first: tuple(sorted(n)) for first, n in lengths.items()}
 
     def find(self, phrases: Sequence[Phrase]) -> list[Match[T]]:
         """All matches, in text order (overlaps are kept; callers decide which win)."""
         found: list[Match[T]] = []
         by_key = self._by_key
-        first = self._first
-        lengths = self._lengths
+        starting = self._lengths
         for p, phrase in enumerate(phrases):
             n = len(phrase)
             plain = [t.ascii for t in phrase]
             for start in range(n):
-                if plain[start] not in first:
+                lengths = starting.get(plain[start])
+                if lengths is None:
                     continue
                 for length in lengths:
                     end = start + length
