@@ -121,8 +121,8 @@ class PhraseMatcher(Generic[T]):
         # First word → the lengths of the patterns starting with it (most start few patterns).
         lengths: dict[str, set[int]] = {}
         for key in index:
-            words = key.split(" ")
-            lengths.setdefault(words[0], set()).add(len(words))
+            key_words = key.split(" ")
+            lengths.setdefault(key_words[0], set()).add(len(key_words))
         self._lengths = {first: tuple(sorted(n)) for first, n in lengths.items()}
 
     def find(self, phrases: Sequence[Phrase]) -> list[Match[T]]:
