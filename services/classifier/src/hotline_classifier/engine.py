@@ -58,7 +58,7 @@ DANGER_CATEGORIES: Final = frozenset({"traffic", "violence", "fire_rescue", "oth
 # An overdose is a drugs report whose danger is to the body of the user.
 BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
 OVER_SIGNALS: Final = frozenset(
-    {"past", "recurring", "today_earlier", "safe", "light_injury", "risk", "question"}
+    {"past", "recurring", "today_earlier", "future", "safe", "light_injury", "risk", "question"}
 )
 
 

@@ -16,6 +16,11 @@ from .cues import CueDetector
 SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # ---- words that look like danger but are not (see CueDetector: blockers)
     "_block": (
+        "mèo chết",
+        "chó chết",
+        "gà chết",
+        "con vật chết",
+        "xác mèo",
         "đánh cá bằng thuốc nổ",
         "thuốc nổ đánh cá",
         "nổ dưới nước",
@@ -572,6 +577,23 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "yêu cầu chuyển",
         "đang chờ chuyển",
     ),
+    # ---- planned, rumoured or feared: not happening yet
+    "future": (
+        "hẹn nhau",
+        "tối nay sẽ",
+        "sẽ tới",
+        "sẽ đến",
+        "ngày mai",
+        "mai sẽ",
+        "sắp tới",
+        "lên kế hoạch",
+        "nghe nói",
+        "nghe đồn",
+        "planning to",
+        "tomorrow",
+        "rumour",
+        "rumor",
+    ),
     "past": (
         "hôm tê",
         "bữa tê",
@@ -621,6 +643,11 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "the other day",
     ),
     "recurring": (
+        "đêm liền",
+        "ngày liền",
+        "mấy đêm liền",
+        "liền mấy",
+        "nights in a row",
         "mấy năm nay",
         "mấy năm ni",
         "nhiều năm",
@@ -695,6 +722,11 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "chút thôi",
     ),
     "safe": (
+        "giữ giúp",
+        "may có người",
+        "may mà",
+        "đã được đưa về",
+        "đưa về an toàn",
         "chạy sang nhà",
         "trốn sang nhà",
         "chạy ra ngoài rồi",
@@ -737,6 +769,10 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "khỏe mạnh",
     ),
     "missing": (
+        "got separated",
+        "separated from us",
+        "can't find our",
+        "cannot find our",
         "mất tích",
         "chưa về",
         "không về",
