@@ -173,3 +173,45 @@ def test_hostile_input_never_crashes(engine: TriageEngine) -> None:
 def test_surrogates_and_odd_types_do_not_crash(engine: TriageEngine) -> None:
     _check(engine.triage("\udcff broken surrogate"))
     _check(engine.triage("text", channel="carrier-pigeon", kind="unknown-kind"))
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "priority"),
+    [
+        # TRIAGE.md: a person still missing is P2, whatever else the text says ("hay quên").
+        (
+            "Ông nội em hay quên, đi tập thể dục từ sáng tới giờ chưa về, cả nhà đang tìm",
+            "other",
+            "P2",
+        ),
+        # ... but a lost dog someone found is a P3 "other".
+        ("Em nhặt được con chó lạc có vòng cổ ở gần chợ, ai mất liên hệ em", "other", "P3"),
+        # A dangerous animal that just hurt people is a hazard now.
+        ("Con chó dữ vừa cắn 2 đứa nhỏ ở sân bóng, giờ vẫn chạy ngoài đường", "other", "P2"),
+        # A fight announced for tonight with knives is not yet a danger now.
+        (
+            "Nghe nói tối nay hai nhóm hẹn nhau đánh nhau ở cầu, tụi nó mang theo dao",
+            "violence",
+            "P2",
+        ),
+    ],
+)
+def test_priority_rules_of_the_contract(
+    engine: TriageEngine, text: str, category: str, priority: str
+) -> None:
+    result = engine.triage(text)
+    assert (result.category, result.priority) == (category, priority)
+
+
+def test_posing_as_an_officer_is_fraud_not_officer_conduct(engine: TriageEngine) -> None:
+    text = (
+        "Có người gọi xưng là công an phường, bắt mẹ em chuyển tiền để xác minh,"
+        " mẹ đang ra ngân hàng"
+    )
+    result = engine.triage(text)
+    assert (result.category, result.priority) == ("fraud", "P2")
+
+
+def test_complaint_about_handling_is_officer_conduct(engine: TriageEngine) -> None:
+    text = "Em báo vụ trộm xe từ tuần trước mà công an xã tới giờ chưa xuống làm việc"
+    assert engine.triage(text).category == "officer_conduct"

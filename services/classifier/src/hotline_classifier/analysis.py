@@ -86,7 +86,7 @@ class Analysis:
         return text_features(self.norm, self.lexicon, self.signals)
 
     def feature_parts(self) -> Parts:
-        """:meth:`features` split for cached inference (see ``Vectorizer.transform_parts``)."""
+        """:meth:`features` split for cached inference (see ``model.ScoreTable``)."""
         return feature_parts(self.norm, self.lexicon, self.signals)
 
 

@@ -25,9 +25,9 @@ from .labels import Category, District, Language, Priority
 from .model import TriageModel
 from .signals import CALM_SIGNALS, NOW_SIGNALS, PAST_SIGNALS, URGENT_SIGNALS
 
-# Decision thresholds, tuned on the held-out split (see train.py): a message is only called
-# a greeting when the model is fairly sure, because dropping an incident is the worst error;
-# P1 is chosen when its probability is high enough even if not the largest.
+# Decision thresholds, chosen on the held-out split: a message is only called a greeting when
+# the model is fairly sure, because dropping an incident is the worst error; P1 is chosen when
+# its probability is high enough even if not the largest.
 GREETING_MIN_PROBABILITY: Final = 0.5
 # In a language the model barely knows (Korean, Chinese...), a greeting must be obvious: a
 # tourist writing to the police in their own language is usually reporting something.

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from .cues import CueDetector
-
 CATEGORY_CUES: Final[dict[str, tuple[str, ...]]] = {
     "greeting": (
         "thank you for",
@@ -967,8 +965,3 @@ CATEGORY_CUES.update(
         ),
     }
 )
-
-
-def lexicon_detector() -> CueDetector:
-    """Detector of the category cues alone (all negatable)."""
-    return CueDetector((CATEGORY_CUES, None))

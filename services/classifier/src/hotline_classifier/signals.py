@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from .cues import CueDetector
-
 SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
     # ---- words that look like danger but are not (see CueDetector: blockers)
     "_block": (
@@ -856,8 +854,3 @@ _NEGATABLE: Final = URGENT_SIGNALS | {"injury"}
 def signal_table() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """The signal table and the signals a negation flips, for :class:`CueDetector`."""
     return SIGNAL_PHRASES, _NEGATABLE
-
-
-def signal_detector() -> CueDetector:
-    """Detector of the priority signals alone."""
-    return CueDetector(signal_table())
