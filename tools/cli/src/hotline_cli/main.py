@@ -7,6 +7,7 @@
     hotline case HUE-20240124-0042         a case with its timeline
     hotline ack HUE-20240124-0042          acknowledge (stops the escalation)
     hotline replay-deadletters [--reason invalid] [--dry-run]
+    hotline bench [--quick] [--json]       pipeline throughput and latency vs the Kafka ceiling
 
 Addresses and the ops API token come from HOTLINE_CLI_* variables (defaults match `make run`).
 """
@@ -52,10 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--reason", help="only this reason (invalid, handler_error, ...)")
     dlq.add_argument("--dry-run", action="store_true")
 
+    from hotline_cli import bench
+
+    bench.add_parser(sub)
+
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     settings = CliSettings()
     if args.command == "status":
@@ -94,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         from hotline_cli import deadletters
 
         return deadletters.run(settings, args.reason, args.dry_run)
+    if args.command == "bench":
+        from hotline_cli import bench
+
+        return bench.run(settings, args, argv[1:])
     if args.command == "simulate":
         from hotline_cli import simulate
 

@@ -4,6 +4,11 @@
 subprocesses on free ports, isolated by a topic namespace and a database name, so several
 pipelines (a test's, a benchmark's, `make run`'s) share one broker and one database without
 seeing each other. It can kill -9 and restart one service, which the fault tests use.
+
+For the benchmark (`hotline bench`): `replicas={"notifier": 2}` starts extra processes of a
+service (`notifier-2`, same consumer group, own port and working directory), `partitions=N`
+creates the namespace's topics with N partitions before the services start (they keep topics
+that exist), and `usage()` reads each process's CPU time and peak memory from /proc.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SERVICES = ("sandbox", "ingest", "classifier", "dispatcher", "notifier")
 MODULES = {
@@ -54,10 +60,40 @@ NOTIFIER_PROVIDER_PATHS = {
 }
 
 
+_SINGLE = {"min.insync.replicas": "1"}  # one local broker
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU time so far and peak resident memory of one process (Linux /proc)."""
+
+    cpu_s: float
+    peak_rss_kib: int
+    rss_kib: int
+
+
+def process_usage(pid: int) -> Usage | None:
+    """User + system CPU seconds (/proc/<pid>/stat) and VmHWM / VmRSS (/proc/<pid>/status);
+    None when the process is gone or not readable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    memory = {"VmHWM": 0, "VmRSS": 0}
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        if name in memory:
+            memory[name] = int(value.split()[0])
+    return Usage(cpu, memory["VmHWM"], memory["VmRSS"])
 
 
 def _ready(url: str) -> bool:
@@ -75,6 +111,10 @@ class Process:
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    service: str = ""  # the service it runs: `name` itself, or "notifier" for "notifier-2"
+
+    def __post_init__(self) -> None:
+        self.service = self.service or self.name
 
     @property
     def url(self) -> str:
@@ -82,7 +122,7 @@ class Process:
 
     @property
     def ready_url(self) -> str:
-        return f"{self.url}/healthz" if self.name == "sandbox" else f"{self.url}/readyz"
+        return f"{self.url}/healthz" if self.service == "sandbox" else f"{self.url}/readyz"
 
 
 @dataclass
@@ -97,6 +137,8 @@ class Pipeline:
     services: tuple[str, ...] = SERVICES
     extra_env: Mapping[str, str] = field(default_factory=dict)
     service_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    partitions: int | None = None
     procs: dict[str, Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,6 +148,11 @@ class Pipeline:
         smtp = free_port()
         for name in self.services:
             self.procs[name] = Process(name, free_port(), self.log_dir / f"{name}.log")
+            for i in range(2, self.replicas.get(name, 1) + 1):
+                extra = f"{name}-{i}"
+                self.procs[extra] = Process(
+                    extra, free_port(), self.log_dir / f"{extra}.log", service=name
+                )
         self._smtp_port = smtp
 
     # ------------------------------------------------------------------ addresses
@@ -128,7 +175,8 @@ class Pipeline:
             "NOTIFIER_SMTP_PORT": str(self._smtp_port),
         }
         for name, proc in self.procs.items():
-            env[PORT_ENV[name]] = str(proc.port)
+            if proc.service == name:  # a replica gets its own port in _spawn
+                env[PORT_ENV[name]] = str(proc.port)
         if "sandbox" in self.procs:
             base = self.procs["sandbox"].url
             for var, path in NOTIFIER_PROVIDER_PATHS.items():
@@ -176,29 +224,67 @@ class Pipeline:
             "HOTLINE_TOPIC_NAMESPACE": self.namespace,
         }
         for name, proc in self.procs.items():
-            out[f"HOTLINE_CLI_{name.upper()}_URL"] = proc.url
+            if proc.service == name:
+                out[f"HOTLINE_CLI_{name.upper()}_URL"] = proc.url
         return out
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout_s: float = 90.0) -> Pipeline:
+        if self.partitions is not None:
+            self.create_topics(self.partitions)
         for name in self.procs:
             self._spawn(name)
         self.wait_ready(timeout_s=timeout_s)
         return self
 
+    def create_topics(self, partitions: int, timeout_s: float = 30.0) -> None:
+        """Create this namespace's topics (the registry's, with their configuration) with
+        `partitions` partitions each; topics that exist are left as they are."""
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # safe inside a running loop
+            pool.submit(asyncio.run, self._create_topics(partitions, timeout_s)).result(
+                timeout_s + 5
+            )
+
+    async def _create_topics(self, partitions: int, timeout_s: float) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        from hotline.contracts.topics import ALL_TOPICS, TopicNames
+
+        names = TopicNames.for_namespace(self.namespace)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+            try:
+                existing = set(await admin.list_topics())
+                wanted = [
+                    NewTopic(name, partitions, 1, topic_configs={**spec.config(), **_SINGLE})
+                    for name, spec in zip(names.all(), ALL_TOPICS, strict=True)
+                    if name not in existing
+                ]
+                if wanted:
+                    await admin.create_topics(wanted)
+            finally:
+                await admin.close()
+
     def _spawn(self, name: str) -> None:
         proc = self.procs[name]
-        env = {**self.env, **self.service_env.get(name, {})}
+        env = {**self.env, **self.service_env.get(proc.service, {})}
+        cwd = self.log_dir
+        if proc.service != name:
+            env[PORT_ENV[proc.service]] = str(proc.port)
+            # A second faust worker must not share the first one's data directory.
+            cwd = self.log_dir / name
+            cwd.mkdir(exist_ok=True)
         with open(proc.log_path, "ab") as log:  # the child keeps its own copy of the handle
             proc.popen = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
-                [sys.executable, "-m", MODULES[name]],
+                [sys.executable, "-m", MODULES[proc.service]],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 # faust writes its data directory into the working directory: keep it with the
                 # logs rather than in the caller's directory (the repository root).
-                cwd=self.log_dir,
+                cwd=cwd,
             )
 
     def wait_ready(self, names: tuple[str, ...] | None = None, timeout_s: float = 90.0) -> None:
@@ -286,6 +372,28 @@ class Pipeline:
 
     def pids(self) -> dict[str, int]:
         return {n: p.popen.pid for n, p in self.procs.items() if p.popen is not None}
+
+    def usage(self) -> dict[str, Usage]:
+        """CPU seconds so far and peak memory of every running process, by process name."""
+        out: dict[str, Usage] = {}
+        for name, pid in self.pids().items():
+            usage = process_usage(pid)
+            if usage is not None:
+                out[name] = usage
+        return out
+
+    def instances(self, service: str) -> list[Process]:
+        """The processes running `service` (one, or more with `replicas`)."""
+        return [p for p in self.procs.values() if p.service == service]
+
+    def describe(self) -> dict[str, Any]:
+        """What was started, for a benchmark's record."""
+        return {
+            "namespace": self.namespace,
+            "database": self.database,
+            "partitions": self.partitions,
+            "processes": {n: p.service for n, p in self.procs.items()},
+        }
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         try:
