@@ -254,14 +254,43 @@ async def test_another_replica_waits_out_the_in_flight_window(
     async with ingest_factory(clock=clock) as a, ingest_factory(clock=clock) as b:
         delivery = a.samples.telegram(text="hai máy chủ")
         assert (await a.send(delivery)).json()["accepted"] == 1
+        (first,) = await a.events(1)
         # Replica b sees a young claim it did not make: it cannot tell "publishing" from
         # "published", so the provider is asked to retry.
         busy = await b.send(delivery)
         assert busy.status_code == 503 and busy.headers["retry-after"] == "3"
         clock.advance(b.settings.inflight_window_s + 1)
+        # Past the window b still cannot tell "published" from "a crashed attempt": it
+        # publishes again under the claim's event id, so consumers still see one event.
         later = await b.send(delivery)
-        assert later.status_code == 200 and later.json()["duplicates"] == 1
-        assert await a.published_count() == 1
+        assert later.status_code == 200 and later.json()["accepted"] == 1
+        assert {e.event_id for e in await a.events(2)} == {first.event_id}
+
+
+async def test_a_delivery_whose_publisher_was_killed_is_published_on_retry(
+    ingest_factory: IngestFactory,
+) -> None:
+    """kill -9 between the claim and the broker's ack leaves a pending claim and no record."""
+    clock = ManualClock(datetime.now(UTC))
+    async with ingest_factory(clock=clock) as ingest:
+        delivery = ingest.samples.telegram(update_id=424242, text="máy chủ bị tắt ngang")
+        received = clock.now() - timedelta(seconds=1)
+        await ingest.db[CLAIMS].insert_one(
+            {
+                "_id": "ingest:telegram:424242",
+                "owner": "ingest",
+                "state": "pending",
+                "event_id": "01900000-0000-7000-8000-000000000042",
+                "received_at": received,
+                "claimed_at": received,
+            }
+        )
+        assert (await ingest.send(delivery)).status_code == 503  # may still be publishing
+        clock.advance(ingest.settings.inflight_window_s + 1)
+        retried = await ingest.send(delivery)
+        assert retried.status_code == 200 and retried.json()["accepted"] == 1
+        (event,) = await ingest.events(1)
+        assert event.event_id == "01900000-0000-7000-8000-000000000042"
 
 
 async def test_claims_expire_after_the_retention_and_only_ingest_claims(

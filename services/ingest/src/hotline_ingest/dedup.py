@@ -19,11 +19,11 @@ delivery would halve throughput); instead:
 
 * this process remembers what it published (and what it is publishing: a concurrent retry waits
   for that outcome instead of racing it);
-* another replica that meets a young `pending` claim cannot tell "still publishing" from
-  "published", so it answers 503 and the provider retries; once the claim is older than the
-  in-flight window (database + broker deadlines + margin) it is answered as a duplicate.
-  A hard crash between claim and broker ack therefore loses that delivery's retries
-  (documented in the README); graceful shutdown drains requests first.
+* another replica (or this one after a restart) that meets a young `pending` claim cannot tell
+  "still publishing" from "published", so it answers 503 and the provider retries; once the
+  claim is older than the in-flight window (database + broker deadlines + margin) it publishes
+  again under the claim's event id: a hard crash between claim and broker ack must not lose
+  the delivery, and a second record of an event id is deduplicated by every consumer.
 
 Claims expire after the retention period by an explicit periodic delete (no TTL on FerretDB),
 restricted to ingest's own claims (`owner: "ingest"`): other services keep claims in the same
@@ -256,7 +256,12 @@ class DedupLedger:
         claimed_at = existing.get("claimed_at")
         if isinstance(claimed_at, datetime) and now - ensure_utc(claimed_at) < self.window:
             return Reservation(key, Decision.IN_FLIGHT)
-        return Reservation(key, Decision.DUPLICATE, stored_id)
+        # Older than any attempt takes: either published, or its publisher died between the
+        # claim and the broker's ack (kill -9, power loss). Success is not written back, so the
+        # two look alike. Publishing again under the stored event id is harmless in the first
+        # case (consumers deduplicate by event id) and saves the delivery in the second, which
+        # answering "duplicate" would lose.
+        return Reservation(key, Decision.RETRY, stored_id, stored_received or received_at)
 
     async def _claim(self, doc: dict[str, Any]) -> bool:
         fut = self.batcher.claim(doc)
