@@ -32,6 +32,26 @@ GREETING_MIN_PROBABILITY: Final = 0.5
 # In a language the model barely knows (Korean, Chinese...), a greeting must be obvious: a
 # tourist writing to the police in their own language is usually reporting something.
 GREETING_MIN_PROBABILITY_OTHER: Final = 0.85
+# A greeting that also names an incident ("Chào anh, … cháy ở chợ!") stays a greeting only when
+# the model is very sure or the incident is over and being thanked for.
+GREETING_WITH_INCIDENT_MIN_PROBABILITY: Final = 0.9
+# Lexicon groups that name an incident clearly enough to doubt a "greeting" verdict.
+INCIDENT_CUES: Final = frozenset(
+    {
+        "traffic",
+        "violence",
+        "theft",
+        "drugs",
+        "gambling",
+        "fraud",
+        "fire_rescue",
+        "environment",
+        "break_in",
+        "explosive",
+        "missing_person",
+        "impersonation",
+    }
+)
 P1_MIN_PROBABILITY: Final = 0.35
 
 # TRIAGE.md's P1 cues, read as a rule because missing one is the costliest error: danger to
@@ -186,6 +206,8 @@ class TriageEngine:
                 if p.norm.language == "other"
                 else GREETING_MIN_PROBABILITY
             )
+            if best == self._greeting and self._names_incident(p):
+                floor = max(floor, GREETING_WITH_INCIDENT_MIN_PROBABILITY)
             if best == self._greeting and row[best] < floor:
                 masked = row.copy()
                 masked[self._greeting] = -1.0
@@ -222,6 +244,18 @@ class TriageEngine:
                 )
             )
         return out
+
+    @staticmethod
+    def _names_incident(p: Analysis) -> bool:
+        """The text names a danger, or an incident without thanking anyone, and does not say
+        it is over ("đã bắt được rồi, cảm ơn anh" is a greeting)."""
+        if p.lexicon.has("resolved") or p.signals.has("safe"):
+            return False
+        if any(name in DANGER_SIGNALS for name in p.signals.found):
+            return True
+        if p.lexicon.has("thanks"):
+            return False
+        return any(name in INCIDENT_CUES for name in p.lexicon.found)
 
     @staticmethod
     def danger_now(category: Category, signals: Cues) -> str | None:

@@ -189,6 +189,18 @@ ABBREVIATIONS: Final[dict[str, str]] = {
     "cstt": "cảnh sát trật tự",
     "stk": "số tài khoản",
     "tk": "tài khoản",
+    # Huế dialect, only in spellings that cannot be another word ("mo", "rang", "chi" can)
+    "ni": "này",
+    "mô": "đâu",
+    "răng": "sao",
+    "rứa": "vậy",
+    "tê": "kia",
+    "nớ": "đó",
+    "chừ": "giờ",
+    "tui": "tôi",
+    "mạ": "mẹ",
+    "mệ": "bà",
+    "hỉ": "nhỉ",
     # thanks (also English, so tourists' thanks share features with Vietnamese ones)
     "tks": "cảm ơn",
     "thks": "cảm ơn",
