@@ -1,10 +1,10 @@
 """The trained artefact: a tf-idf vocabulary plus two linear heads, evaluated with numpy.
 
 Training uses scikit-learn; the artefact keeps only what inference needs (feature names, idf
-weights, coefficients), so loading is a file read and scoring is one sparse matrix product per
-batch. Files in the model directory:
+weights, coefficients), so loading is a file read, and scoring sums precomputed per-word rows
+(:class:`ScoreTable`). Files in the model directory:
 
-* ``manifest.json`` — version, class lists, parameters, training-data digest, metrics;
+* ``manifest.json`` — version, class lists, signal feature names, parameters;
 * ``vocab.txt`` — one feature string per line (line number = column);
 * ``weights.npz`` — ``idf``, ``category_coef``, ``category_intercept``, ``priority_coef``,
   ``priority_intercept``, written with fixed zip timestamps so a rebuild is byte-identical.
