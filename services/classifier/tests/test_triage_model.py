@@ -12,9 +12,10 @@ import pytest
 from hotline_classifier import labels
 from hotline_classifier.analysis import Analyser
 from hotline_classifier.engine import TriageEngine
+from hotline_classifier.features import FEATURE_VERSION
 from hotline_classifier.gazetteer import Gazetteer
 from hotline_classifier.model import MANIFEST, ModelError, TriageModel, default_model_dir
-from hotline_classifier.train import CORPUS_DIR, PARAMS, fit, load_jsonl
+from hotline_classifier.train import CORPUS_DIR, PARAMS, digest, fit, load_jsonl
 
 
 def _subset() -> list[dict[str, object]]:
@@ -85,3 +86,10 @@ def test_labels_match_the_shared_contract() -> None:
     assert not labels.is_category("burglary")
     assert labels.is_priority("P1")
     assert labels.is_district("a_luoi")
+
+
+def test_packaged_model_is_not_stale() -> None:
+    # The version digests the training data, the parameters and the feature code: if any of
+    # them changed since the artefact was built, it must be rebuilt (python -m ...train).
+    expected = "tri-" + FEATURE_VERSION + "-" + digest([CORPUS_DIR / "train.jsonl"], PARAMS)[:12]
+    assert TriageModel.load().version == expected

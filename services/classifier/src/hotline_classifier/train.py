@@ -42,6 +42,19 @@ PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 CORPUS_DIR: Final = PACKAGE_ROOT / "data" / "corpus"
 SHARED_SAMPLE: Final = PACKAGE_ROOT.parents[1].parent / "shared" / "triage-sample.jsonl"
 
+FEATURE_MODULES: Final = (
+    "normalize.py",
+    "language.py",
+    "phrases.py",
+    "cues.py",
+    "signals.py",
+    "lexicon.py",
+    "gazetteer.py",
+    "analysis.py",
+    "features.py",
+    "data/gazetteer.yaml",
+)
+
 PARAMS: Final[dict[str, Any]] = {
     "min_df": 2,
     "category_C": 20.0,
@@ -67,6 +80,9 @@ def digest(paths: Sequence[Path], params: dict[str, Any]) -> str:
     h.update(FEATURE_VERSION.encode())
     h.update(json.dumps(SIGNAL_PHRASES, sort_keys=True, ensure_ascii=False).encode())
     h.update(json.dumps(CATEGORY_CUES, sort_keys=True, ensure_ascii=False).encode())
+    # The code that turns text into features is part of the model too.
+    for module in FEATURE_MODULES:
+        h.update((Path(__file__).parent / module).read_bytes())
     return h.hexdigest()
 
 
