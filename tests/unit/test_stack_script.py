@@ -1,0 +1,84 @@
+"""The local stack script fails fast with one line that says what to do."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.py"
+
+
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HOTLINE_STATE_DIR": str(tmp_path / "state"),
+        "HOTLINE_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    return subprocess.run(
+        [sys.executable, str(STACK), *args],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        timeout=60,
+        check=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_busy_port_names_the_port_and_the_variable(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run(
+            tmp_path,
+            "start",
+            "kafka",
+            HOTLINE_KAFKA_PORT=str(port),
+            HOTLINE_KAFKA_CONTROLLER_PORT=str(_free_port()),
+        )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"stack: port {port} is already in use by another program; "
+        "set HOTLINE_KAFKA_PORT to move kafka"
+    ]
+
+
+def test_a_missing_tool_is_named_with_how_to_install_it(tmp_path: Path) -> None:
+    # An empty cache and no java/mvn on PATH: the broker cannot be fetched.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    result = _run(
+        tmp_path,
+        "start",
+        "kafka",
+        PATH=str(bin_dir),
+        HOTLINE_KAFKA_PORT=str(_free_port()),
+        HOTLINE_KAFKA_CONTROLLER_PORT=str(_free_port()),
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("stack: 'java' not found: install a JDK 17+")
+
+
+def test_status_of_a_stack_never_started(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path,
+        "status",
+        HOTLINE_KAFKA_PORT=str(_free_port()),
+        HOTLINE_MONGO_PORT=str(_free_port()),
+    )
+    assert result.returncode == 3
+    assert "kafka       stopped" in result.stdout
+    assert "ferretdb    stopped" in result.stdout
