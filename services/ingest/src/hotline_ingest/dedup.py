@@ -175,7 +175,7 @@ class DedupLedger:
         inflight_window_s: float,
         timeout_s: float,
         batch_size: int = 256,
-        concurrency: int = 2,
+        concurrency: int = 1,
         remember: int = 65_536,
     ) -> None:
         self.db = db
