@@ -18,12 +18,11 @@ from typing import Any, Final, cast
 import numpy as np
 
 from .analysis import Analyser, Analysis
-from .cues import Cues
 from .features import signal_features, signal_names
 from .gazetteer import Gazetteer
 from .labels import Category, District, Language, Priority
 from .model import TriageModel
-from .signals import CALM_SIGNALS, NOW_SIGNALS, PAST_SIGNALS, URGENT_SIGNALS
+from .priority import DANGER_SIGNALS, decide_priority
 
 # Decision thresholds, chosen on the held-out split: a message is only called a greeting when
 # the model is fairly sure, because dropping an incident is the worst error; P1 is chosen when
@@ -51,34 +50,6 @@ INCIDENT_CUES: Final = frozenset(
         "missing_person",
         "impersonation",
     }
-)
-P1_MIN_PROBABILITY: Final = 0.35
-
-# TRIAGE.md's P1 cues, read as a rule because missing one is the costliest error: danger to
-# life or body named in the text (weapon in use, blood, unconsciousness, someone trapped or
-# drowning, fire, kidnapping, a cry for help), in a category where that danger is the
-# incident itself, with nothing saying it is over (past, already safe, only light injuries,
-# "không ai bị thương") or only a risk. Everything else is left to the priority model.
-DANGER_SIGNALS: Final = frozenset(
-    {
-        "cry_for_help",
-        "weapon",
-        "attack",
-        "blood",
-        "unconscious",
-        "trapped",
-        "drowning",
-        "fire",
-        "kidnap",
-        "severe_injury",
-        "stranded",
-    }
-)
-DANGER_CATEGORIES: Final = frozenset({"traffic", "violence", "fire_rescue", "other"})
-# An overdose is a drugs report whose danger is to the body of the user.
-BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
-OVER_SIGNALS: Final = frozenset(
-    {"past", "recurring", "today_earlier", "future", "safe", "light_injury", "risk", "question"}
 )
 
 
@@ -225,9 +196,14 @@ class TriageEngine:
         for p, category, c_index, c_row, p_row in zip(
             batch, categories, chosen, cat_probs, pri_probs, strict=True
         ):
-            priority = self._choose_priority(category, p_row, p.signals, p.lexicon)
+            priority, priority_reasons = decide_priority(
+                category,
+                dict(zip(self._priorities, map(float, p_row), strict=True)),
+                p.signals,
+                p.lexicon,
+            )
             reasons = [f"category: {category} ({float(c_row[c_index]):.2f})"]
-            reasons.extend(self._priority_reasons(priority, p.signals))
+            reasons.extend(priority_reasons)
             reasons.extend(p.extra_reasons)
             reasons.extend(p.location.reasons)
             confidence = float(c_row[c_index])
@@ -256,85 +232,3 @@ class TriageEngine:
         if p.lexicon.has("thanks"):
             return False
         return any(name in INCIDENT_CUES for name in p.lexicon.found)
-
-    @staticmethod
-    def danger_now(category: Category, signals: Cues) -> str | None:
-        """The phrase that makes this a P1 by rule (see ``DANGER_SIGNALS``), if any."""
-        if signals.negated or any(signals.has(s) for s in OVER_SIGNALS):
-            return None
-        wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
-        if category == "drugs":
-            wanted = BODY_SIGNALS
-        elif category == "traffic":
-            # "đâm" is how a crash is told; the injuries say whether it is P1.
-            wanted = DANGER_SIGNALS - {"attack", "weapon"}
-        elif category == "other":
-            # A bite that bled already happened: "light injuries that already happened do not
-            # make a report P1"; an attack that leaves someone unconscious or trapped does.
-            wanted = DANGER_SIGNALS - {"blood", "attack", "weapon"}
-        elif category == "public_order":
-            # A brawl becomes P1 when someone bleeds or a weapon comes out.
-            wanted = BODY_SIGNALS | {"weapon", "cry_for_help"}
-        if wanted is None:
-            return None
-        for name, phrase in signals.found.items():
-            if name in wanted:
-                return phrase
-        return None
-
-    @staticmethod
-    def person_missing(signals: Cues, lexicon: Cues) -> bool:
-        """Someone is still missing: not a lost dog or a lost wallet, not already found."""
-        return (
-            signals.has("missing")
-            and not signals.has("safe")
-            and not any(lexicon.has(k) for k in ("animal", "lost_item", "resolved"))
-        )
-
-    def _choose_priority(
-        self, category: Category, row: np.ndarray[Any, Any], signals: Cues, lexicon: Cues
-    ) -> Priority:
-        if category == "greeting":
-            return "P4"
-        if self.danger_now(category, signals) is not None:
-            return "P1"
-        if category == "other" and self.person_missing(signals, lexicon):
-            # TRIAGE.md: a missing child, or a person still missing, is P2.
-            return "P2"
-        if (
-            category == "other"
-            and lexicon.has("animal")
-            and signals.has("harm")
-            and not any(signals.has(s) for s in ("past", "recurring", "safe"))
-        ):
-            # A dangerous animal that has just hurt people is a hazard now.
-            return "P2"
-        classes = self._priorities
-        scores = {cls: float(row[i]) for i, cls in enumerate(classes) if cls != "P4"}
-        if scores.get("P1", 0.0) >= P1_MIN_PROBABILITY:
-            return "P1"
-        return max(scores, key=lambda k: scores[k])
-
-    @staticmethod
-    def _priority_reasons(priority: Priority, signals: Cues) -> list[str]:
-        if priority == "P4":
-            return ["priority: greeting, no action"]
-        wanted = {
-            "P1": (URGENT_SIGNALS, "urgency"),
-            "P2": (NOW_SIGNALS | URGENT_SIGNALS, "time"),
-            "P3": (PAST_SIGNALS | CALM_SIGNALS, "time"),
-        }[priority]
-        names, label = wanted
-        reasons: list[str] = []
-        for name, phrase in signals.found.items():
-            if name in names:
-                kind = "urgency" if name in URGENT_SIGNALS else label
-                note = ""
-                if name in PAST_SIGNALS:
-                    note = " → past"
-                elif name in {"now", "just", "tonight"}:
-                    note = " → now"
-                reasons.append(f"{kind}: '{phrase}'{note}")
-            if len(reasons) >= 3:
-                break
-        return reasons

@@ -1,0 +1,83 @@
+"""Priority rules of TRIAGE.md (pure unit tests on signals, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotline_classifier.cues import Cues
+from hotline_classifier.priority import decide_priority
+
+CALM_MODEL = {"P1": 0.05, "P2": 0.15, "P3": 0.80}
+UNSURE_MODEL = {"P1": 0.36, "P2": 0.40, "P3": 0.24}
+
+
+def cues(*found: str, negated: tuple[str, ...] = ()) -> Cues:
+    return Cues({name: name for name in found}, {name: name for name in negated})
+
+
+def test_p4_only_and_always_for_greetings() -> None:
+    assert decide_priority("greeting", CALM_MODEL, cues("fire", "now"), cues())[0] == "P4"
+    for category in ("traffic", "theft", "other", "admin_request"):
+        assert decide_priority(category, CALM_MODEL, cues(), cues())[0] != "P4"
+
+
+@pytest.mark.parametrize(
+    ("category", "signals"),
+    [
+        ("fire_rescue", ("fire",)),
+        ("fire_rescue", ("drowning",)),
+        ("fire_rescue", ("trapped", "now")),
+        ("violence", ("weapon", "now")),
+        ("violence", ("kidnap",)),
+        ("traffic", ("unconscious",)),
+        ("traffic", ("blood", "just")),
+        ("drugs", ("unconscious",)),
+        ("public_order", ("weapon",)),
+    ],
+)
+def test_danger_now_is_p1_whatever_the_model_says(category: str, signals: tuple[str, ...]) -> None:
+    priority, reasons = decide_priority(category, CALM_MODEL, cues(*signals), cues())
+    assert priority == "P1"
+    assert reasons[0].startswith("urgency:")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["past", "recurring", "safe", "light_injury", "risk", "future"],
+)
+def test_danger_that_is_over_planned_or_only_a_risk_is_left_to_the_model(extra: str) -> None:
+    priority, _ = decide_priority("violence", CALM_MODEL, cues("weapon", extra), cues())
+    assert priority == "P3"
+
+
+def test_negated_danger_is_not_p1() -> None:
+    priority, _ = decide_priority("public_order", CALM_MODEL, cues(negated=("weapon",)), cues())
+    assert priority == "P3"
+
+
+def test_a_crash_told_with_dam_is_not_p1_by_itself() -> None:
+    # "xe tải đâm vào xe máy" is a crash; only injuries make it P1.
+    assert decide_priority("traffic", CALM_MODEL, cues("attack"), cues())[0] == "P3"
+
+
+def test_person_still_missing_is_at_least_p2() -> None:
+    assert decide_priority("other", CALM_MODEL, cues("missing"), cues())[0] == "P2"
+    # ... but not a lost dog, a lost wallet, or someone already safe.
+    assert decide_priority("other", CALM_MODEL, cues("missing"), cues("animal"))[0] == "P3"
+    assert decide_priority("other", CALM_MODEL, cues("missing"), cues("lost_item"))[0] == "P3"
+    assert decide_priority("other", CALM_MODEL, cues("missing", "safe"), cues())[0] == "P3"
+
+
+def test_animal_that_just_hurt_people_is_p2() -> None:
+    assert decide_priority("other", CALM_MODEL, cues("harm"), cues("animal"))[0] == "P2"
+    assert decide_priority("other", CALM_MODEL, cues("harm", "past"), cues("animal"))[0] == "P3"
+
+
+def test_model_p1_wins_when_likely_enough() -> None:
+    assert decide_priority("theft", UNSURE_MODEL, cues(), cues())[0] == "P1"
+    assert decide_priority("theft", {"P1": 0.1, "P2": 0.5, "P3": 0.4}, cues(), cues())[0] == "P2"
+
+
+def test_reasons_quote_time_signals() -> None:
+    _, reasons = decide_priority("theft", CALM_MODEL, cues("past"), cues())
+    assert reasons == ["time: 'past' → past"]
