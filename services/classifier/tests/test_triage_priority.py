@@ -57,7 +57,16 @@ def test_negated_danger_is_not_p1() -> None:
 
 def test_a_crash_told_with_dam_is_not_p1_by_itself() -> None:
     # "xe tải đâm vào xe máy" is a crash; only injuries make it P1.
-    assert decide_priority("traffic", CALM_MODEL, cues("attack"), cues())[0] == "P3"
+    assert decide_priority("traffic", CALM_MODEL, cues("stab_or_crash"), cues())[0] == "P3"
+    assert decide_priority("violence", CALM_MODEL, cues("stab_or_crash"), cues())[0] == "P1"
+
+
+def test_a_time_said_far_from_the_danger_does_not_date_it() -> None:
+    # "Cảm ơn anh hôm trước đã trả lời. … Cháy nhà ở chợ!" — the thanks is past, the fire is now.
+    far = Cues({"past": "hôm trước", "fire": "cháy"}, {}, {"past": (0,), "fire": (4,)})
+    near = Cues({"past": "tối qua", "fire": "cháy"}, {}, {"past": (1,), "fire": (2,)})
+    assert decide_priority("fire_rescue", CALM_MODEL, far, cues())[0] == "P1"
+    assert decide_priority("fire_rescue", CALM_MODEL, near, cues())[0] == "P3"
 
 
 def test_person_still_missing_is_at_least_p2() -> None:

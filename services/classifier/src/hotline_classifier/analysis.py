@@ -134,7 +134,9 @@ class Analyser:
         signals, lexicon = self.cue_detector.detect_all(masked)
         extra, extra_reasons = _time_hint(signals, received_at)
         if extra:
-            signals = Cues({**signals.found, **{s: "(clock)" for s in extra}}, signals.negated)
+            signals = Cues(
+                {**signals.found, **{s: "(clock)" for s in extra}}, signals.negated, signals.where
+            )
         rule: tuple[Category, Priority, str] | None = None
         if kind in MISSED_CALL_KINDS and not norm.has_words:
             rule = ("other", "P2", "missed call: call back soon")

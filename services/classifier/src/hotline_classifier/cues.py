@@ -10,7 +10,7 @@ instead of found, because a negated danger word is evidence of calm, not of dang
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from .phrases import Phrase, PhraseMatcher
@@ -50,13 +50,24 @@ NEGATION_WINDOW: Final = 3
 
 @dataclass(frozen=True, slots=True)
 class Cues:
-    """Cues found in one message: name → first phrase that raised it."""
+    """Cues found in one message: name → a phrase that raised it (the longest first)."""
 
     found: dict[str, str]
     negated: dict[str, str]
+    where: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Indices of the phrases each found cue occurs in (empty: unknown)."""
 
     def has(self, name: str) -> bool:
         return name in self.found
+
+    def near(self, first: str, second: str, distance: int) -> bool:
+        """Both cues found, in phrases at most ``distance`` apart (True when unknown)."""
+        if first not in self.found or second not in self.found:
+            return False
+        a, b = self.where.get(first), self.where.get(second)
+        if not a or not b:
+            return True
+        return any(abs(i - j) <= distance for i in a for j in b)
 
     @property
     def names(self) -> frozenset[str]:
@@ -94,6 +105,7 @@ class CueDetector:
         words must not raise a cue ("chết máy" is a stalled engine, "pháo nổ" fireworks).
         """
         found: list[dict[str, str]] = [{} for _ in range(self._tables)]
+        where: list[dict[str, list[int]]] = [{} for _ in range(self._tables)]
         negated: list[dict[str, str]] = [{} for _ in range(self._tables)]
         # Longest matches first, so that "dao" inside a negated "chưa thấy cầm dao" is
         # negated with it, and words inside a blocker are skipped.
@@ -120,7 +132,12 @@ class CueDetector:
                     negated[table].setdefault(name, match.pattern.name)
                     continue
             found[table].setdefault(name, match.pattern.name)
+            where[table].setdefault(name, []).append(match.phrase)
         return [
-            Cues(f, {k: v for k, v in n.items() if k not in f})
-            for f, n in zip(found, negated, strict=True)
+            Cues(
+                f,
+                {k: v for k, v in n.items() if k not in f},
+                {k: tuple(sorted(set(v))) for k, v in w.items()},
+            )
+            for f, n, w in zip(found, negated, where, strict=True)
         ]

@@ -30,6 +30,7 @@ P1_MIN_PROBABILITY: Final = 0.35
 DANGER_SIGNALS: Final = frozenset(
     {
         "cry_for_help",
+        "stab_or_crash",
         "weapon",
         "attack",
         "blood",
@@ -45,32 +46,38 @@ DANGER_SIGNALS: Final = frozenset(
 DANGER_CATEGORIES: Final = frozenset({"traffic", "violence", "fire_rescue", "other"})
 # An overdose is a drugs report whose danger is to the body of the user.
 BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
-OVER_SIGNALS: Final = frozenset(
-    {"past", "recurring", "today_earlier", "future", "safe", "light_injury", "risk", "question"}
-)
+# What says the danger is not now: a time said near it ("tối qua", "tối nay sẽ"; within
+# TIME_DISTANCE phrases, so that "cảm ơn anh hôm trước…" in an opening greeting does not
+# date a fire reported after it), or a state anywhere in the text (already safe, only light
+# injuries, a risk, a question).
+TIME_OVER_SIGNALS: Final = frozenset({"past", "recurring", "today_earlier", "future"})
+STATE_OVER_SIGNALS: Final = frozenset({"safe", "light_injury", "risk", "question"})
+TIME_DISTANCE: Final = 2
 
 
 def danger_now(category: Category, signals: Cues) -> str | None:
     """The phrase that makes this a P1 by rule (see ``DANGER_SIGNALS``), if any."""
-    if signals.negated or any(signals.has(s) for s in OVER_SIGNALS):
+    if signals.negated or any(signals.has(s) for s in STATE_OVER_SIGNALS):
         return None
     wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
     if category == "drugs":
         wanted = BODY_SIGNALS
     elif category == "traffic":
         # "đâm" is how a crash is told; the injuries say whether it is P1.
-        wanted = DANGER_SIGNALS - {"attack", "weapon"}
+        wanted = DANGER_SIGNALS - {"stab_or_crash"}
     elif category == "other":
         # A bite that bled already happened: "light injuries that already happened do not
         # make a report P1"; an attack that leaves someone unconscious or trapped does.
-        wanted = DANGER_SIGNALS - {"blood", "attack", "weapon"}
+        wanted = DANGER_SIGNALS - {"blood", "stab_or_crash", "weapon"}
     elif category == "public_order":
-        # A brawl becomes P1 when someone bleeds or a weapon comes out.
-        wanted = BODY_SIGNALS | {"weapon", "cry_for_help"}
+        # A brawl becomes P1 when someone bleeds, is attacked or a weapon comes out.
+        wanted = BODY_SIGNALS | {"weapon", "attack", "cry_for_help"}
     if wanted is None:
         return None
     for name, phrase in signals.found.items():
-        if name in wanted:
+        if name in wanted and not any(
+            signals.near(name, when, TIME_DISTANCE) for when in TIME_OVER_SIGNALS
+        ):
             return phrase
     return None
 

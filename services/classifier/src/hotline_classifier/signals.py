@@ -123,6 +123,13 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "weapon",
         "weapons",
     ),
+    # "đâm" is both stabbing and crashing into something: it is a danger in a fight, not in
+    # a traffic report (where the injuries decide).
+    "stab_or_crash": (
+        "=đâm",
+        "đâm người",
+        "đâm nhau",
+    ),
     "attack": (
         "đang đánh",
         "đánh em",
@@ -135,10 +142,7 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "gunshot",
         "gunshots",
         "shots fired",
-        "=đâm",
         "bị đâm",
-        "đâm người",
-        "đâm nhau",
         "đâm chém",
         "=chém",
         "chém nhau",
@@ -725,8 +729,6 @@ SIGNAL_PHRASES: Final[dict[str, tuple[str, ...]]] = {
         "may mà",
         "đã được đưa về",
         "đưa về an toàn",
-        "chạy sang nhà",
-        "trốn sang nhà",
         "chạy ra ngoài rồi",
         "đã chạy ra ngoài",
         "đã trốn ra",
@@ -830,6 +832,7 @@ SIGNALS: Final[tuple[str, ...]] = (*(k for k in SIGNAL_PHRASES if not k.startswi
 URGENT_SIGNALS: Final = frozenset(
     {
         "cry_for_help",
+        "stab_or_crash",
         "weapon",
         "attack",
         "blood",
