@@ -7,8 +7,11 @@ carried out, the state is advanced, and only then is the next step scheduled (`n
 A step whose owner died after claiming it is taken over once its lease has expired; every
 delivery is also claimed on its own, so a takeover never sends a message twice.
 
-Timers are durable: the scheduler reads due alerts from MongoDB on every tick, so a restart
-or another replica carries on where the previous one stopped. Code that needs "now" gets the
+Timers are durable: the scheduler sweeps MongoDB for due alerts (at start-up and every
+`sweep_s`), so a restart or another replica carries on where the previous one stopped; between
+sweeps a tick reads only the alerts whose timers this process knows are due, by `_id` (FerretDB
+reads the whole collection for any other query, which at thousands of alerts cost more CPU
+than everything else the notifier asked of it). Code that needs "now" gets the
 injected `Clock`; tests call `tick()` with a `ManualClock` instead of sleeping.
 """
 
@@ -193,6 +196,7 @@ class EscalationEngine:
         batch: int = 200,
         interval_s: float = 1.0,
         retention: timedelta = timedelta(days=30),
+        sweep_s: float = 30.0,
     ) -> None:
         self.repo = repo
         self.deliverer = deliverer
@@ -208,6 +212,8 @@ class EscalationEngine:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._ticks = 0
+        self.sweep_s = sweep_s
+        self._last_sweep: float | None = None
         self.retention = retention
         self._last_expiry: datetime | None = None
 
@@ -410,21 +416,32 @@ class EscalationEngine:
 
     async def run(self) -> None:
         """The scheduler loop: tick, then sleep until the interval passes or `wake()`."""
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             try:
-                await self.tick()
+                sweep = self._last_sweep is None or loop.time() - self._last_sweep >= self.sweep_s
+                if sweep:
+                    self._last_sweep = loop.time()
+                await self.tick(sweep=sweep)
             except Exception:
                 log.exception("scheduler tick failed; retrying next interval")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
-    async def tick(self) -> TickReport:
-        """Advance every alert whose timer is due at `clock.now()` (one pass)."""
+    async def tick(self, *, sweep: bool = True) -> TickReport:
+        """Advance every alert whose timer is due at `clock.now()` (one pass).
+
+        `sweep=False`: only the alerts whose timers this process knows (see the module
+        docstring); the loop sweeps every `sweep_s`.
+        """
         now = self.clock.now()
         report = TickReport()
         await self.flush_outbox()
-        due = await self.repo.due_alerts(now, self.batch)
+        if sweep:
+            due = await self.repo.due_alerts(now, self.batch)
+        else:
+            due = await self.repo.due_tracked(now, self.batch)
         report.due = len(due)
         semaphore = asyncio.Semaphore(16)
 
@@ -434,7 +451,7 @@ class EscalationEngine:
 
         await asyncio.gather(*(one(s) for s in due))
         self._ticks += 1
-        if self._ticks % 10 == 1:
+        if sweep:  # an aggregate reads the whole collection too
             await self.refresh_gauge()
         if self._last_expiry is None or now - self._last_expiry >= EXPIRY_EVERY:
             self._last_expiry = now

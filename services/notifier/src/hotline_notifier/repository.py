@@ -10,6 +10,11 @@ Collections:
 FerretDB does not make concurrent updates atomic, so a document is only updated by whoever
 holds the claim for the change; facts that several processes may race on (acknowledged,
 resolved) are claim documents, and the alert's `status` is a cache the scheduler repairs.
+
+FerretDB answers only a query on `_id` alone without reading the whole collection, so the
+repository also remembers the timers of the alerts this process wrote (`timers`): the scheduler
+reads those alerts by `_id` when they fall due, and sweeps the collection only now and then
+(alerts of other replicas, or written before a restart).
 """
 
 from __future__ import annotations
@@ -107,6 +112,25 @@ class Repository:
         self.claims = db["claims"]
         self._claims_batch = InsertBatcher(self.claims)
         self._alerts_batch = InsertBatcher(self.alerts)
+        # case id -> next_due_at of the active alerts this process wrote or read
+        self.timers: dict[str, datetime] = {}
+
+    def track(self, state: AlertState) -> None:
+        """Remember (or forget) an alert's timer as this process last saw it."""
+        if state.status in ACTIVE and state.next_due_at is not None:
+            self.timers[state.case_id] = state.next_due_at
+        else:
+            self.timers.pop(state.case_id, None)
+
+    def _track_fields(self, case_id: str, fields: dict[str, Any]) -> None:
+        if "status" in fields and fields["status"] not in {s.value for s in ACTIVE}:
+            self.timers.pop(case_id, None)
+        elif "next_due_at" in fields:
+            due = fields["next_due_at"]
+            if due is None:
+                self.timers.pop(case_id, None)
+            else:
+                self.timers[case_id] = due
 
     # ------------------------------------------------------------------ outbox
     async def stash_outgoing(self, outs: list[Outgoing], now: datetime) -> None:
@@ -150,10 +174,12 @@ class Repository:
         doc = state.to_doc()
         doc["updated_at"] = now
         if await self._alerts_batch.insert(doc):
+            self.track(state)
             return True, state
         existing = await self.get_alert(state.case_id)
         if existing is None:  # deleted in between (cleanup): try once more
             await self.alerts.insert_one(doc)
+            self.track(state)
             return True, state
         return False, existing
 
@@ -161,16 +187,24 @@ class Repository:
         doc = state.to_doc()
         doc["updated_at"] = now
         await self.alerts.replace_one({"_id": state.case_id}, doc, upsert=True)
+        self.track(state)
 
     async def get_alert(self, case_id: str) -> AlertState | None:
         doc = await self.alerts.find_one({"_id": case_id})
-        return AlertState.from_doc(doc) if doc else None
+        if doc is None:
+            self.timers.pop(case_id, None)
+            return None
+        state = AlertState.from_doc(doc)
+        self.track(state)
+        return state
 
     async def update_alert(self, case_id: str, now: datetime, **fields: Any) -> None:
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
         await self.alerts.update_one({"_id": case_id}, {"$set": {**values, "updated_at": now}})
+        self._track_fields(case_id, values)
 
     async def due_alerts(self, now: datetime, limit: int) -> list[AlertState]:
+        """Every active alert whose timer is due (a scan of the collection on FerretDB)."""
         cursor = (
             self.alerts.find(
                 {"status": {"$in": [s.value for s in ACTIVE]}, "next_due_at": {"$lte": now}}
@@ -178,7 +212,27 @@ class Repository:
             .sort("next_due_at", ASCENDING)
             .limit(limit)
         )
-        return [AlertState.from_doc(doc) async for doc in cursor]
+        due = [AlertState.from_doc(doc) async for doc in cursor]
+        for state in due:
+            self.track(state)
+        return due
+
+    async def due_tracked(self, now: datetime, limit: int) -> list[AlertState]:
+        """The due alerts among the timers this process knows, read by `_id` (no scan).
+
+        The stored alert decides: one another process moved on since is not returned (and its
+        timer here is corrected).
+        """
+        ids = sorted((due, case_id) for case_id, due in self.timers.items() if due <= now)
+        states = await asyncio.gather(*(self.get_alert(case_id) for _, case_id in ids[:limit]))
+        return [
+            s
+            for s in states
+            if s is not None
+            and s.status in ACTIVE
+            and s.next_due_at is not None
+            and s.next_due_at <= now
+        ]
 
     async def unacknowledged_by_priority(self) -> dict[str, int]:
         pipeline: list[dict[str, Any]] = [

@@ -91,6 +91,7 @@ class Notifier:
             lease_s=s.step_lease_s,
             batch=s.scheduler_batch,
             interval_s=s.scheduler_interval_s,
+            sweep_s=s.scheduler_sweep_s,
             retention=timedelta(days=s.retention_days),
         )
         handlers = Handlers(

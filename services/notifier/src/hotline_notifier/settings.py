@@ -83,6 +83,11 @@ class NotifierSettings(HotlineSettings):
     # Escalation, quiet hours, reminders
     scheduler_interval_s: float = Field(default=1.0, gt=0)
     scheduler_batch: int = Field(default=200, gt=0)
+    scheduler_sweep_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="how often the scheduler reads every alert (others' and older timers)",
+    )
     step_lease_s: float = Field(
         default=60.0, gt=0, description="a claimed step not finished by then is taken over"
     )
