@@ -104,6 +104,7 @@ _MEDIA_RE: Final = re.compile(
     re.IGNORECASE,
 )
 _STICKER_RE: Final = re.compile(r"\[\s*sticker\s*\]", re.IGNORECASE)
+_EMOTICON_CHARS: Final = frozenset(":;=<^")
 
 # --------------------------------------------------------------------------- abbreviations
 
@@ -259,13 +260,21 @@ def normalize(raw: str | None, max_chars: int = MAX_CHARS) -> Normalized:
     if truncated:
         source = source[:max_chars]
     folded = fold(source)
-    sticker = _STICKER_RE.search(folded) is not None
-    without_media = _MEDIA_RE.sub(" ", folded)
-    had_media = without_media != folded
-    without_emoji = _EMOJI_RE.sub(" ", without_media)
+    # Cheap character tests skip the regular expressions most messages do not need.
+    sticker = had_media = False
+    without_media = folded
+    if "[" in folded:
+        sticker = _STICKER_RE.search(folded) is not None
+        without_media = _MEDIA_RE.sub(" ", folded)
+        had_media = without_media != folded
+    without_emoji = without_media
+    if not without_media.isascii():
+        without_emoji = _EMOJI_RE.sub(" ", without_media)
     has_emoji = without_emoji != without_media
-    without_emoticons = _EMOTICON_RE.sub(" ", without_emoji)
-    has_emoji = has_emoji or without_emoticons != without_emoji
+    without_emoticons = without_emoji
+    if _EMOTICON_CHARS.intersection(without_emoji):
+        without_emoticons = _EMOTICON_RE.sub(" ", without_emoji)
+        has_emoji = has_emoji or without_emoticons != without_emoji
     cleaned = _SPACE_RE.sub(" ", _REPEAT_RE.sub(r"\1", without_emoticons)).strip()
     has_words = _LETTER_RE.search(cleaned) is not None
     tokens = _WORD_RE.findall(cleaned)

@@ -61,7 +61,9 @@ def _token(word: str) -> Token:
 def split_phrases(folded: str) -> list[Phrase]:
     """Split a folded text into punctuation-free phrases of tokens."""
     phrases: list[Phrase] = []
-    for chunk in _SPLIT_RE.split(_ABBREV_DOT_RE.sub(r"\1 ", folded)):
+    if "." in folded:
+        folded = _ABBREV_DOT_RE.sub(r"\1 ", folded)
+    for chunk in _SPLIT_RE.split(folded):
         words = _TOKEN_RE.findall(chunk)
         if words:
             phrases.append(tuple(map(_token, words)))
