@@ -24,9 +24,9 @@ from .labels import Category, District, Language, Priority
 from .model import TriageModel
 from .priority import DANGER_SIGNALS, decide_priority
 
-# Decision thresholds, chosen on the held-out split: a message is only called a greeting when
-# the model is fairly sure, because dropping an incident is the worst error; P1 is chosen when
-# its probability is high enough even if not the largest.
+# A message is only called a greeting when the model is fairly sure, because dropping an
+# incident is the worst error (thresholds chosen on the held-out split; the priority
+# thresholds and rules are in priority.py).
 GREETING_MIN_PROBABILITY: Final = 0.5
 # In a language the model barely knows (Korean, Chinese...), a greeting must be obvious: a
 # tourist writing to the police in their own language is usually reporting something.
