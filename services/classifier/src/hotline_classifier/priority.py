@@ -142,13 +142,16 @@ def signal_reasons(priority: Priority, signals: Cues, limit: int = 3) -> list[st
         if name not in wanted:
             continue
         if name in URGENT_SIGNALS:
-            reasons.append(f"urgency: '{phrase}'")
+            reason = f"urgency: '{phrase}'"
         elif name in PAST_SIGNALS:
-            reasons.append(f"time: '{phrase}' → past")
+            reason = f"time: '{phrase}' → past"
         elif name in {"now", "just", "tonight"}:
-            reasons.append(f"time: '{phrase}' → now")
+            reason = f"time: '{phrase}' → now"
         else:
-            reasons.append(f"time: '{phrase}'")
+            reason = f"time: '{phrase}'"
+        # One phrase can raise two signals ("cứu với": a cry for help, and help).
+        if reason not in reasons:
+            reasons.append(reason)
         if len(reasons) >= limit:
             break
     return reasons
