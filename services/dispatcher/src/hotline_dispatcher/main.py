@@ -32,9 +32,10 @@ from hotline_dispatcher.config import ConfigError, Organisation, load_organisati
 from hotline_dispatcher.flows import Dispatcher
 from hotline_dispatcher.handlers import (
     BatchRunner,
+    DeliveryBatchRunner,
+    DeliveryHandler,
     TriagedHandler,
     case_event_handler,
-    delivery_handler,
 )
 from hotline_dispatcher.ops import CaseService
 from hotline_dispatcher.repository import Repository
@@ -136,14 +137,24 @@ def build(
         config=_runner_config(settings, topics.case_events, topics.deadletter),
         publisher=publisher,
     )
+    deliveries = DeliveryHandler(cases)
     delivery_worker: ConsumerWorker[DeliveryOutcome] = ConsumerWorker(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=f"{settings.consumer_group}-deliveries",
         model=DeliveryOutcome,
-        handler=delivery_handler(cases),
+        handler=deliveries,
         config=_runner_config(settings, topics.deliveries, topics.deadletter),
         publisher=publisher,
     )
+    delivery_runner = DeliveryBatchRunner(
+        delivery_worker.consumer,
+        publisher,
+        DeliveryOutcome,
+        deliveries,
+        delivery_worker.runner.config,
+    )
+    delivery_runner.deliveries = deliveries
+    delivery_worker.runner = delivery_runner
     if consumers:
         for worker in (triaged_worker, case_worker, delivery_worker):
             worker.attach(lifecycle)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -841,33 +842,13 @@ class CaseService:
 
     async def record_delivery(self, outcome: DeliveryOutcome) -> None:
         """Put a notification's outcome on its case's timeline (addresses stay masked)."""
-        if not outcome.case_id:
-            return
-        await self.repo.insert_timeline(
-            [
-                timeline_entry(
-                    f"dlv:{outcome.delivery_id}:{outcome.status.value}:{outcome.attempts}",
-                    outcome.case_id,
-                    ensure_utc(outcome.at),
-                    "delivery",
-                    Actor(id="notifier", role="service"),
-                    None,
-                    {
-                        "delivery_id": outcome.delivery_id,
-                        "purpose": outcome.purpose.value,
-                        "level": outcome.level,
-                        "recipient_id": outcome.recipient_id,
-                        "recipient_role": outcome.recipient_role,
-                        "channel": outcome.channel,
-                        "address_masked": outcome.address_masked,
-                        "status": outcome.status.value,
-                        "attempts": outcome.attempts,
-                        "error": outcome.error,
-                        "first_alert": outcome.first_alert,
-                    },
-                )
-            ]
-        )
+        await self.record_deliveries([outcome])
+
+    async def record_deliveries(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """`record_delivery` for a poll's worth of outcomes: one insert for all of them."""
+        entries = [delivery_entry(o) for o in outcomes if o.case_id]
+        if entries:
+            await self.repo.insert_timeline(entries)
 
     # ------------------------------------------------------------------ maintenance
 
@@ -1072,6 +1053,32 @@ class CaseService:
             )
             return
         await self.repo.outbox_remove([event.event_id])
+
+
+def delivery_entry(outcome: DeliveryOutcome) -> dict[str, Any]:
+    """The timeline entry of a delivery outcome (deterministic id: a repeat is a duplicate)."""
+    assert outcome.case_id is not None
+    return timeline_entry(
+        f"dlv:{outcome.delivery_id}:{outcome.status.value}:{outcome.attempts}",
+        outcome.case_id,
+        ensure_utc(outcome.at),
+        "delivery",
+        Actor(id="notifier", role="service"),
+        None,
+        {
+            "delivery_id": outcome.delivery_id,
+            "purpose": outcome.purpose.value,
+            "level": outcome.level,
+            "recipient_id": outcome.recipient_id,
+            "recipient_role": outcome.recipient_role,
+            "channel": outcome.channel,
+            "address_masked": outcome.address_masked,
+            "status": outcome.status.value,
+            "attempts": outcome.attempts,
+            "error": outcome.error,
+            "first_alert": outcome.first_alert,
+        },
+    )
 
 
 def _triage_of(doc: dict[str, Any]) -> dict[str, Any]:
