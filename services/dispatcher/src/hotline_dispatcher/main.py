@@ -46,6 +46,8 @@ log = get_logger(__name__)
 
 SERVICE = "dispatcher"
 STARTUP_RETRY_S = 60.0
+REFRESH_SPACING = 10.0
+CLAIMS_EXPIRY_S = 3600.0
 
 
 @dataclass
@@ -160,20 +162,33 @@ def build(
             worker.attach(lifecycle)
 
     async def maintenance_loop() -> None:
-        last_refresh = asyncio.get_running_loop().time()
+        # The refresh (working set, loads, gauges) and the claims expiry read whole collections
+        # on FerretDB, which grow with the day: the refresh waits at least REFRESH_SPACING
+        # times as long as the previous one took, so it never takes more than a small share of
+        # the database, and the expiry (15 days' retention) runs hourly.
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + settings.index_refresh_s
+        next_expiry = loop.time() + settings.index_refresh_s
         while True:
             await asyncio.sleep(settings.maintenance_interval_s)
-            await cases.maintenance()
-            now = asyncio.get_running_loop().time()
-            if now - last_refresh >= settings.index_refresh_s:
-                last_refresh = now
+            await cases.maintenance(gauges=False)
+            if loop.time() >= next_refresh:
+                started = loop.time()
                 try:
-                    await working.refresh(repo, clock.now(), keep)
+                    open_docs = await working.refresh(repo, clock.now(), keep)
+                    await cases.refresh_gauges(open_docs)
+                except Exception as exc:
+                    log.warning("working set refresh failed", extra={"error": repr(exc)[:200]})
+                took = loop.time() - started
+                next_refresh = loop.time() + max(settings.index_refresh_s, REFRESH_SPACING * took)
+            if loop.time() >= next_expiry:
+                next_expiry = loop.time() + CLAIMS_EXPIRY_S
+                try:
                     await repo.expire_claims(
                         "dispatch:", clock.now() - timedelta(days=settings.claims_retention_days)
                     )
                 except Exception as exc:
-                    log.warning("working set refresh failed", extra={"error": repr(exc)[:200]})
+                    log.warning("claims expiry failed", extra={"error": repr(exc)[:200]})
 
     if maintenance:
         lifecycle.run_in_background(maintenance_loop)

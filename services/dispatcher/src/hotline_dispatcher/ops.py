@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -852,16 +852,22 @@ class CaseService:
 
     # ------------------------------------------------------------------ maintenance
 
-    async def maintenance(self) -> dict[str, int]:
-        """One round of periodic work; each part tolerates the others failing."""
+    async def maintenance(self, *, gauges: bool = True) -> dict[str, int]:
+        """One round of periodic work; each part tolerates the others failing.
+
+        `gauges=False` leaves out the gauges (a read of every open case), which the service's
+        loop refreshes with the working set instead.
+        """
         summary: dict[str, int] = {}
-        for name, step in (
+        steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
             ("priorities", self.repo.apply_priority_raises),
             ("outbox", self.flush_outbox),
             ("reminders", self.send_reminders),
-            ("gauges", self.refresh_gauges),
             ("shifts", self.refresh_shifts),
-        ):
+        ]
+        if gauges:
+            steps.insert(3, ("gauges", self.refresh_gauges))
+        for name, step in steps:
             try:
                 summary[name] = await step()
             except Exception as exc:
@@ -912,10 +918,12 @@ class CaseService:
         metrics.OVERDUE_DIRECTIVES.set(overdue)
         return sent
 
-    async def refresh_gauges(self) -> int:
-        """Open cases by unit and priority, unacknowledged overdue cases, per-person loads."""
+    async def refresh_gauges(self, open_docs: list[dict[str, Any]] | None = None) -> int:
+        """Open cases by unit and priority, unacknowledged overdue cases, per-person loads
+        (from `open_docs` when the caller has just read them)."""
         now = self.clock.now()
-        open_docs = await self.working.refresh_loads(self.repo)
+        if open_docs is None:
+            open_docs = await self.working.refresh_loads(self.repo)
         counts: Counter[tuple[str, str]] = Counter()
         overdue: Counter[str] = Counter()
         for doc in open_docs:

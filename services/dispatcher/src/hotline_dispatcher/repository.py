@@ -275,7 +275,8 @@ class Repository:
         return [d async for d in cursor]
 
     async def open_cases(self) -> list[dict[str, Any]]:
-        """Every open case, few fields: for gauges and per-officer load."""
+        """Every open case, with the fields the gauges, the per-officer loads and the merge
+        index need (one read of the collection serves all three)."""
         cursor = self.db[CASES].find(
             {"state": {"$in": ["new", "assigned", "acknowledged"]}},
             projection={
@@ -284,6 +285,14 @@ class Repository:
                 "state": 1,
                 "assignee.person_id": 1,
                 "assigned_at": 1,
+                "category": 1,
+                "location": 1,
+                "tokens": 1,
+                "opened_at": 1,
+                "received_at": 1,
+                "last_report_at": 1,
+                "reporter_key": 1,
+                "kind": 1,
             },
         )
         return [d async for d in cursor]

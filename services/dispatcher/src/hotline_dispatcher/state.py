@@ -27,19 +27,26 @@ class WorkingSet:
     loads: Counter[str] = field(default_factory=Counter)
     refreshed_at: datetime | None = None
 
-    async def refresh(self, repo: Repository, now: datetime, keep: timedelta) -> None:
-        """Rebuild the index and the loads from the database."""
+    async def refresh(
+        self, repo: Repository, now: datetime, keep: timedelta
+    ) -> list[dict[str, Any]]:
+        """Rebuild the index and the loads from the database; return the open cases (for the
+        gauges).
+
+        Two reads: the recent reports, and the open cases (once, for the index and the loads:
+        FerretDB reads a whole collection for any query but one on `_id`).
+        """
         reports = await repo.recent_reports(now - keep)
         by_case: dict[str, list[dict[str, Any]]] = {}
         for r in reports:
             by_case.setdefault(str(r["case_id"]), []).append(r)
-        docs = await repo.cases_by_ids(list(by_case))
+        open_docs = await repo.open_cases()
         index = OpenCaseIndex()
-        for doc in docs:
-            if CaseState(doc["state"]) not in OPEN_STATES:
+        for doc in open_docs:
+            rs = by_case.get(str(doc["_id"]))
+            if rs is None or CaseState(doc["state"]) not in OPEN_STATES:
                 continue
             entry = open_case_from_doc(doc)
-            rs = by_case.get(entry.case_id, [])
             last = max([ensure_utc(r["at"]) for r in rs] + [entry.last_report_at])
             keys = frozenset(str(r["reporter_key"]) for r in rs if r.get("reporter_key"))
             index.put(
@@ -56,18 +63,24 @@ class WorkingSet:
             if case_id not in index.cases and case.last_report_at >= now - timedelta(seconds=5):
                 index.put(case)
         self.index = index
-        await self.refresh_loads(repo)
+        self.loads = loads_of(open_docs)
         self.refreshed_at = now
+        return open_docs
 
     async def refresh_loads(self, repo: Repository) -> list[dict[str, Any]]:
         open_docs = await repo.open_cases()
-        loads: Counter[str] = Counter()
-        for doc in open_docs:
-            assignee = doc.get("assignee") or {}
-            if assignee.get("person_id"):
-                loads[str(assignee["person_id"])] += 1
-        self.loads = loads
+        self.loads = loads_of(open_docs)
         return open_docs
+
+
+def loads_of(open_docs: list[dict[str, Any]]) -> Counter[str]:
+    """Open cases per assignee."""
+    loads: Counter[str] = Counter()
+    for doc in open_docs:
+        assignee = doc.get("assignee") or {}
+        if assignee.get("person_id"):
+            loads[str(assignee["person_id"])] += 1
+    return loads
 
 
 def open_case_from_doc(doc: dict[str, Any]) -> OpenCase:
