@@ -244,12 +244,13 @@ class Repository:
     async def apply_priority_raises(self, limit: int = 500) -> int:
         """Set the queued priorities (only ever more urgent), then forget them."""
         pending = [d async for d in self.db[RAISES].find({}).sort([("at", 1)]).limit(limit)]
-        order = ["P1", "P2", "P3", "P4"]
         for doc in pending:
-            less_urgent = order[order.index(str(doc["priority"])) + 1 :]
+            # "P1" < "P2" < "P3" < "P4": `$min` keeps the more urgent of the two, atomically,
+            # and a filter on `_id` alone is the only one FerretDB answers without reading
+            # every case (a filter on `_id` and `priority` cost a scan of the collection per
+            # raise: ~1 s of database CPU each at 4,000 cases).
             await self.db[CASES].update_one(
-                {"_id": doc["case_id"], "priority": {"$in": less_urgent}},
-                {"$set": {"priority": doc["priority"]}},
+                {"_id": doc["case_id"]}, {"$min": {"priority": str(doc["priority"])}}
             )
         if pending:
             await self.db[RAISES].delete_many({"_id": {"$in": [d["_id"] for d in pending]}})
