@@ -1430,6 +1430,7 @@ async def profile(pid: int, seconds: float, output: Path) -> dict[str, Any]:
         "--format",
         "raw",
         "--nonblocking",
+        "--gil",  # only the thread holding the GIL: where the Python CPU goes
         "--output",
         str(output),
         stdout=asyncio.subprocess.DEVNULL,
@@ -1594,7 +1595,8 @@ async def run_bench(cfg: BenchConfig, say: Console, argv: Sequence[str]) -> dict
                 half = await run.step(target, cfg.step_s, label="50% of max")
                 steps.append(half)
         at_100 = next((s for s in steps if s.offered == 100.0), None)
-        await run.probe.wait_zero(cfg.drain_s)
+        # Loss is only declared once the pipeline has nothing left to do.
+        final_drained, _ = await run.probe.wait_zero(180.0)
         await run.collect()
         everything = list(run.ledger.by_pid.values())
         result["pipeline"] = {
@@ -1604,6 +1606,7 @@ async def run_bench(cfg: BenchConfig, say: Console, argv: Sequence[str]) -> dict
             "at_100": step_json(at_100) if at_100 else None,
             "at_half_max": step_json(half) if half else None,
             "deliveries": {f"{p}/{st}": n for (p, st), n in run.ledger.deliveries.items()},
+            "drained": final_drained,
             "loss_after_final_drain": loss_of(everything),
             "undelivered": undelivered_of(everything),
             "messages": len(everything),
