@@ -244,10 +244,12 @@ class Gazetteer:
 
         ``matches`` may pass in :meth:`matches` already computed for these phrases.
         """
-        impersonation = _impersonation(phrases)
         best: tuple[int, int, District, str] | None = None
         reasons: list[str] = []
         found = self.matches(phrases) if matches is None else matches
+        if not found:
+            return Location(None, ())
+        impersonation = _impersonation(phrases)
         for order, m in enumerate(found):
             place = m.pattern.payload
             district = place.district
