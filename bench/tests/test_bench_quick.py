@@ -55,8 +55,7 @@ def test_quick_bench_writes_a_complete_result_with_zero_loss(
 
     pipeline = result["pipeline"]
     assert pipeline["steps"], "no rate step ran"
-    first = pipeline["steps"][0]
-    assert first["offered"] == 100
+    [first] = [s for s in pipeline["steps"] if s["offered"] == 100]
     assert first["accepted"] > 0
     for stage in ("end_to_end", "ingest_accept", "classify", "dispatch", "notify"):
         assert first["stages"][stage]["n"] > 0, stage
