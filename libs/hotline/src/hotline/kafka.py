@@ -1,7 +1,7 @@
 """Kafka clients with safe defaults, the "ensure topics" step, and a publisher with a deadline.
 
 The consume → process → produce → commit loop lives in `hotline.runner`; everything that talks
-to the broker is built here so defaults (acks=all, idempotence, compression, manual commits)
+to the broker is built here so defaults (acks=all, compression, manual commits)
 are set in one place.
 """
 
@@ -34,14 +34,20 @@ class PublishError(Exception):
 def make_producer(bootstrap_servers: str, client_id: str, **overrides: Any) -> AIOKafkaProducer:
     """A producer that only reports success once every in-sync replica has the record.
 
-    Idempotence stops broker-side duplicates when the producer retries a batch; lz4 keeps
-    batches small at little CPU cost; a short linger lets concurrent requests share a batch.
+    lz4 keeps batches small at little CPU cost; a short linger lets concurrent requests share a
+    batch. Not idempotent, on purpose: aiokafka 0.14's idempotent producer gives a sequence
+    number to a batch it then expires because its partition had no leader for longer than
+    `request_timeout_ms` (a broker restart), and every later batch to that partition is refused
+    with OutOfOrderSequenceNumber for the life of the producer (found by the e2e broker-restart
+    test: ingest answered 503 forever). A retried batch may therefore be written twice; every
+    consumer deduplicates by event id anyway, and aiokafka keeps one request in flight per
+    broker, so a retry does not reorder a partition.
     """
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": client_id,
         "acks": "all",
-        "enable_idempotence": True,
+        "enable_idempotence": False,
         "compression_type": "lz4",
         "linger_ms": 2,
         "max_batch_size": 256 * 1024,
