@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,7 @@ from hotline import signatures
 from hotline.clock import ManualClock
 from hotline.contracts.events import TEXT_LIMIT
 from hotline.mongo import MotorDatabase
-from hotline_ingest.dedup import CLAIMS, Decision, DedupLedger, DedupUnavailable
+from hotline_ingest.dedup import CLAIMS, ClaimBatcher, Decision, DedupLedger, DedupUnavailable
 
 from .conftest import Ingest, IngestFactory, metric
 
@@ -207,6 +208,11 @@ async def test_database_down_fails_closed_with_503(ingest_factory: IngestFactory
         assert response.headers["retry-after"] == "3"
         assert "mongodb" in response.json()["detail"]
         assert metric("hotline_ingest_unavailable_total", channel="zalo") == before + 1
+        # The next retries are answered at once rather than after another deadline each.
+        started = time.perf_counter()
+        again = await ingest.send(ingest.samples.zalo())
+        assert again.status_code == 503 and "mongodb" in again.json()["detail"]
+        assert time.perf_counter() - started < 0.3
         ready = await ingest.client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["kafka"] == "ok"
         assert await ingest.published_count() == 0
@@ -357,3 +363,32 @@ async def test_a_claim_won_after_the_request_gave_up_is_given_back(mongo_db: Mot
     )
     reservation = await patient.reserve("ingest:zalo:slow-db", "event-2", datetime.now(UTC))
     assert reservation.decision is Decision.NEW
+
+
+async def test_while_the_broker_is_failing_retries_are_answered_without_claiming(
+    ingest_factory: IngestFactory,
+) -> None:
+    async with ingest_factory(publish_timeout_s=1e-6, breaker_open_s=0.3) as ingest:
+        first = ingest.samples.viber(text="một")
+        assert (await ingest.send(first)).status_code == 503  # claims, publish fails
+        second = ingest.samples.viber(text="hai")
+        fast = await ingest.send(second)
+        assert fast.status_code == 503 and "kafka" in fast.json()["detail"]
+        claims = [d["_id"] async for d in ingest.db[CLAIMS].find({})]
+        assert len(claims) == 1  # the second delivery never reached the database
+        await asyncio.sleep(0.35)
+        probe = await ingest.send(second)  # one request probes the broker again
+        assert probe.status_code == 503 and "kafka" in probe.json()["detail"]
+        assert len([d async for d in ingest.db[CLAIMS].find({})]) == 2
+
+
+async def test_a_claim_whose_request_already_gave_up_is_not_written(
+    mongo_db: MotorDatabase,
+) -> None:
+    batcher = ClaimBatcher(mongo_db, batch_size=16, concurrency=1)
+    gone = batcher.claim({"_id": "ingest:sms:abandoned", "owner": "ingest"})
+    gone.cancel()  # answered 503 before the insert ran
+    kept = batcher.claim({"_id": "ingest:sms:waiting", "owner": "ingest"})
+    assert await kept is True
+    await batcher.close()
+    assert [d["_id"] async for d in mongo_db[CLAIMS].find({})] == ["ingest:sms:waiting"]

@@ -8,6 +8,7 @@ import sys
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from hotline_ingest.breaker import Breaker
 from hotline_ingest.ratelimit import TokenBucketLimiter
 from hotline_ingest.settings import IngestSettings
 
@@ -109,3 +110,25 @@ def test_the_process_refuses_to_start_with_placeholders_in_production() -> None:
     )
     assert result.returncode != 0
     assert "placeholder secret" in result.stderr
+
+
+def test_breaker_fails_fast_then_lets_one_probe_through() -> None:
+    clock = FakeTime()
+    breaker = Breaker(open_s=1.0, monotonic=clock)
+    assert breaker.enter() is False  # closed: everyone goes
+    breaker.failed()
+    assert breaker.enter() is None  # open: answer 503 at once
+    clock.now += 1.0
+    assert breaker.enter() is True  # the probe
+    assert breaker.enter() is None  # only one probe at a time
+    breaker.leave(True)  # the probe never reached the dependency (a duplicate)
+    probe = breaker.enter()
+    assert probe is True
+    breaker.failed()  # the probe failed: open again
+    breaker.leave(probe)
+    assert breaker.enter() is None
+    clock.now += 1.0
+    probe = breaker.enter()
+    breaker.succeeded()
+    breaker.leave(probe)
+    assert breaker.enter() is False and not breaker.is_open

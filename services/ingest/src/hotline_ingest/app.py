@@ -83,7 +83,7 @@ def build_app(
     sender_limiter = TokenBucketLimiter(
         settings.sender_burst, settings.sender_per_minute, max_keys=settings.limiter_max_keys
     )
-    intake = Intake(None, ledger, settings.topics.inbound, sender_limiter)
+    intake = Intake(None, ledger, settings.topics.inbound, sender_limiter, settings.breaker_open_s)
     kafka: dict[str, AIOKafkaProducer] = {} if producer is None else {"producer": producer}
     deps = Deps(
         settings=settings,

@@ -52,6 +52,7 @@ log = get_logger(__name__)
 CLAIMS = "claims"
 OWNER = "ingest"
 DUPLICATE_KEY = 11000
+RELEASE_TIMEOUT_S = 10.0
 
 INDEXES = [
     IndexSpec(CLAIMS, [("owner", ASCENDING), ("claimed_at", ASCENDING)], name="ingest_expiry"),
@@ -80,6 +81,7 @@ class Reservation:
     decision: Decision
     event_id: str | None = None
     received_at: datetime | None = None
+    failed_before: bool = False  # RETRY of a claim already marked `failed` in the database
 
 
 class _Bounded(OrderedDict[str, Any]):
@@ -123,9 +125,14 @@ class ClaimBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch = self._queue[: self.batch_size]
+                taken = self._queue[: self.batch_size]
                 del self._queue[: self.batch_size]
-                await self._flush(batch)
+                # A request that stopped waiting while its claim was queued (deadline,
+                # disconnect) was answered 503: its claim is not written at all, rather than
+                # written and then given back (two writes per abandoned request under load).
+                batch = [(doc, fut) for doc, fut in taken if not fut.done()]
+                if batch:
+                    await self._flush(batch)
         finally:
             self._running -= 1
 
@@ -252,7 +259,13 @@ class DedupLedger:
         stored_at = existing.get("received_at")
         stored_received = ensure_utc(stored_at) if isinstance(stored_at, datetime) else None
         if existing.get("state") == "failed" or key in self._failed_here:
-            return Reservation(key, Decision.RETRY, stored_id, stored_received or received_at)
+            return Reservation(
+                key,
+                Decision.RETRY,
+                stored_id,
+                stored_received or received_at,
+                failed_before=existing.get("state") == "failed",
+            )
         claimed_at = existing.get("claimed_at")
         if isinstance(claimed_at, datetime) and now - ensure_utc(claimed_at) < self.window:
             return Reservation(key, Decision.IN_FLIGHT)
@@ -293,8 +306,11 @@ class DedupLedger:
             self._failed_here.pop(key, None)
             self._settle(key, True, event_id)
 
-    async def failed(self, keys: list[str]) -> None:
-        """Publishing was attempted and failed: keep the claims, marked for a retry."""
+    async def failed(
+        self, keys: list[str], already_marked: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Publishing was attempted and failed: keep the claims, marked for a retry (a claim an
+        earlier attempt already marked is not written again)."""
 
         async def mark(key: str) -> None:
             try:
@@ -307,7 +323,7 @@ class DedupLedger:
                 log.warning("could not mark a claim failed", extra={"dedup_key": key})
 
         try:
-            await asyncio.gather(*(mark(k) for k in keys))
+            await asyncio.gather(*(mark(k) for k in keys if k not in already_marked))
         finally:
             for key in keys:
                 self._settle(key, False)
@@ -328,7 +344,9 @@ class DedupLedger:
     async def _give_back(self, keys: list[str]) -> None:
         for key in keys:
             try:
-                async with asyncio.timeout(self.timeout_s):
+                # Its own deadline, not the request's: nobody is waiting for this, and a claim
+                # left behind makes the provider's retries wait out the in-flight window.
+                async with asyncio.timeout(max(self.timeout_s, RELEASE_TIMEOUT_S)):
                     await release(self.db, key)
             except (TimeoutError, PyMongoError, OSError):
                 self._failed_here.put(key, True)

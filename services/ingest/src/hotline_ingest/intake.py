@@ -16,6 +16,7 @@ from enum import Enum
 from hotline.contracts.events import InboundEvent, encode
 from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.logging import get_logger
+from hotline_ingest.breaker import Breaker
 from hotline_ingest.dedup import Decision, DedupLedger, DedupUnavailable, Reservation, dedup_key
 from hotline_ingest.metrics import ACCEPTED, DUPLICATES, PUBLISH_SECONDS, REJECTED, Rejection
 from hotline_ingest.ratelimit import TokenBucketLimiter
@@ -65,11 +66,14 @@ class Intake:
         ledger: DedupLedger,
         topic: str,
         sender_limiter: TokenBucketLimiter,
+        breaker_open_s: float = 1.0,
     ) -> None:
         self.publisher = publisher
         self.ledger = ledger
         self.topic = topic
         self.sender_limiter = sender_limiter
+        self.kafka_breaker = Breaker(breaker_open_s)
+        self.mongo_breaker = Breaker(breaker_open_s)
 
     async def submit(
         self, channel: str, events: Sequence[InboundEvent], flood: FloodPolicy
@@ -100,6 +104,24 @@ class Intake:
         if not admitted:
             return result
 
+        # While a dependency is known to be down, answer at once: a retry that waits for the
+        # deadline (and claims on the way, while the broker is down) only builds a backlog.
+        kafka_probe = self.kafka_breaker.enter()
+        if kafka_probe is None:
+            raise Unavailable("kafka", "the broker failed moments ago; retry later")
+        mongo_probe = self.mongo_breaker.enter()
+        if mongo_probe is None:
+            self.kafka_breaker.leave(kafka_probe)
+            raise Unavailable("mongodb", "the dedup store failed moments ago; retry later")
+        try:
+            return await self._claim_and_publish(channel, admitted, result)
+        finally:
+            self.kafka_breaker.leave(kafka_probe)
+            self.mongo_breaker.leave(mongo_probe)
+
+    async def _claim_and_publish(
+        self, channel: str, admitted: list[tuple[str, InboundEvent]], result: IntakeResult
+    ) -> IntakeResult:
         outcomes: list[Reservation | BaseException]
         if len(admitted) == 1:  # the common case: no task and gather for a single delivery
             key, event = admitted[0]
@@ -119,7 +141,11 @@ class Intake:
                 failure = failure or outcome
             else:
                 reservations.append((outcome, event))
-        if failure is not None:
+        if failure is None:
+            self.mongo_breaker.succeeded()
+        else:
+            if isinstance(failure, DedupUnavailable):
+                self.mongo_breaker.failed()
             # Fail closed: without a dedup answer nothing is published. Claims won meanwhile
             # were never handed to the broker, so they are given back for the retry; claims
             # of earlier failed attempts stay as they are (their record may still land).
@@ -130,6 +156,7 @@ class Intake:
             raise failure
 
         to_publish: dict[str, InboundEvent] = {}
+        marked: set[str] = set()  # claims already marked failed by an earlier attempt
         in_flight = False
         for reservation, event in reservations:
             if reservation.decision is Decision.DUPLICATE:
@@ -138,6 +165,8 @@ class Intake:
             elif reservation.decision is Decision.IN_FLIGHT:
                 in_flight = True
             elif reservation.decision is Decision.RETRY:
+                if reservation.failed_before:
+                    marked.add(reservation.key)
                 # Same event id (and arrival time) as the attempt that may still reach the
                 # broker, so consumers see one event even if both records land.
                 to_publish[reservation.key] = event.model_copy(
@@ -150,13 +179,15 @@ class Intake:
                 to_publish[reservation.key] = event
 
         if to_publish:
-            await self._publish(channel, to_publish)
+            await self._publish(channel, to_publish, marked)
             result.accepted.extend(ev.event_id for ev in to_publish.values())
         if in_flight:
             raise Unavailable("in_flight", "the same delivery is being processed; retry later")
         return result
 
-    async def _publish(self, channel: str, events: dict[str, InboundEvent]) -> None:
+    async def _publish(
+        self, channel: str, events: dict[str, InboundEvent], marked: set[str]
+    ) -> None:
         records = [Outgoing(self.topic, encode(ev), key=ev.key) for ev in events.values()]
         started = time.perf_counter()
         try:
@@ -164,14 +195,16 @@ class Intake:
                 raise PublishError("producer not started")
             await self.publisher.publish_many(records)
         except PublishError as exc:
-            await self.ledger.failed(list(events))
+            self.kafka_breaker.failed()
+            await self.ledger.failed(list(events), already_marked=marked)
             raise Unavailable("kafka", str(exc)) from exc
         except BaseException:
             # Cancelled (client gone, shutdown) while the record may be on its way: treat it as
             # a failed attempt, recorded in the background because we are being cancelled.
-            task = asyncio.ensure_future(self.ledger.failed(list(events)))
+            task = asyncio.ensure_future(self.ledger.failed(list(events), already_marked=marked))
             task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
             raise
+        self.kafka_breaker.succeeded()
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
         self.ledger.succeeded({key: ev.event_id for key, ev in events.items()})
         for event in events.values():

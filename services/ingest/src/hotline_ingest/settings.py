@@ -49,6 +49,12 @@ class IngestSettings(HotlineSettings):
     publish_timeout_s: float = Field(default=2.5, gt=0)
     dedup_timeout_s: float = Field(default=2.0, gt=0)
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After on 503 answers")
+    breaker_open_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="after a broker or database failure, answer 503 at once for this long, "
+        "then let one request probe the dependency",
+    )
     dedup_retention_days: float = Field(default=7, gt=0)
     dedup_expiry_interval_s: float = Field(default=3600, gt=0)
     dedup_batch_size: int = Field(default=256, ge=1, description="claims per Mongo insert")
