@@ -6,8 +6,8 @@ FerretDB makes unique inserts atomic but not conditional updates, so the claim i
 only decision point; everything else is read-only or written by the claim's single owner.
 
 The claim document keeps the event id and `received_at` it was claimed with. That matters when
-a publish fails: the broker may still write the record later (the idempotent producer keeps
-retrying a batch it already handed to the broker), so the claim is not deleted but marked
+a publish fails: the broker may still write the record later (the producer keeps retrying a
+batch it already queued until its own request timeout), so the claim is not deleted but marked
 `failed`, and the provider's retry republishes under the *same* event id, which every consumer
 deduplicates. `hotline.mongo.release` is used where nothing can have reached the broker: a
 claim won by a request that gave up waiting for the database.
