@@ -18,6 +18,7 @@ from hotline.settings import redacted
 
 from .service import Notifier
 from .settings import NotifierSettings
+from .transport import asyncio_transport
 
 log = get_logger(__name__)
 
@@ -28,8 +29,9 @@ def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(
             settings.http_read_timeout_s, connect=settings.http_connect_timeout_s
         ),
-        # A request's head and body go out at once (no Nagle wait for the server's ACK).
-        transport=httpx.AsyncHTTPTransport(
+        # A request's head and body go out at once (no Nagle wait for the server's ACK);
+        # asyncio streams under httpcore instead of anyio's (see transport.py).
+        transport=asyncio_transport(
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         ),
