@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -109,7 +109,7 @@ class ClaimBatcher:
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
         # Set by the ledger: gives back claims won by requests that stopped waiting for them.
-        self.on_abandoned_win: Callable[[list[str]], Awaitable[None]] | None = None
+        self.on_abandoned_win: Callable[[list[str]], Coroutine[Any, Any, None]] | None = None
 
     def claim(self, doc: dict[str, Any]) -> asyncio.Future[bool]:
         """A future that is True when this process's insert of `doc` won the `_id`."""
@@ -163,7 +163,11 @@ class ClaimBatcher:
             else:
                 fut.set_result(won[i])
         if abandoned and self.on_abandoned_win is not None:
-            await self.on_abandoned_win(abandoned)
+            # In the background: the next batch of claims must not wait behind the give-backs
+            # (a whole batch may be abandoned when the database is slow).
+            task: asyncio.Task[None] = asyncio.create_task(self.on_abandoned_win(abandoned))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         for task in list(self._tasks):
