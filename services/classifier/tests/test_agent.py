@@ -112,3 +112,46 @@ async def test_agent_triages_and_dead_letters(
 
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{classifier_process}/metrics").read()
     assert b'hotline_classifier_triaged_total{category="violence",priority="P1"} 1.0' in metrics
+
+
+async def test_a_batch_arriving_while_the_producer_starts_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a crash the restarted classifier meets a backlog: its first batch can arrive
+    while the `prepare` task is still starting the producer. It must wait for the producer:
+    raising would make faust's take_events ack the batch it never published (lost)."""
+    import asyncio
+
+    from hotline.clock import SystemClock
+    from hotline_classifier import app as app_module
+    from hotline_classifier.engine import TriageEngine
+    from hotline_classifier.settings import ClassifierSettings
+
+    started = asyncio.Event()
+    release = asyncio.Event()
+    made: list[object] = []
+
+    class SlowProducer:
+        async def start(self) -> None:
+            started.set()
+            await release.wait()
+
+    async def no_topics(*args: object, **kwargs: object) -> None:
+        return None
+
+    def make(*args: object, **kwargs: object) -> SlowProducer:
+        made.append(SlowProducer())
+        return made[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(app_module, "ensure_topics", no_topics)
+    monkeypatch.setattr(app_module, "make_producer", make)
+    settings = ClassifierSettings(topic_namespace="t-unit")
+    classifier = app_module.Classifier(settings, TriageEngine.load(), SystemClock())
+    prepare = asyncio.create_task(classifier.start_producer())
+    await started.wait()  # `prepare` is inside producer.start()
+    batch = asyncio.create_task(classifier.process_batch([]))
+    await asyncio.sleep(0.05)
+    assert not batch.done(), batch  # waiting for the producer, not crashed
+    release.set()
+    await asyncio.wait_for(asyncio.gather(prepare, batch), 5)
+    assert len(made) == 1 and classifier.publisher is not None

@@ -1,7 +1,7 @@
 """The faust-streaming app: an agent from `hotline.inbound.v1` to `hotline.triaged.v1`.
 
 Faust owns consumption (group membership, partition assignment, offsets). Publishing goes
-through the project's own producer (`hotline.kafka`: acks=all, idempotence, lz4) and every
+through the project's own producer (`hotline.kafka`: acks=all, lz4) and every
 batch's outputs and dead letters are acknowledged by the broker *before* the agent asks for the
 next batch, which is when faust marks the batch's events as processed and may commit them. A
 crash in between re-delivers the batch; the output carries the same event id, and the
@@ -45,6 +45,7 @@ class Classifier:
         self.clock = clock
         self.producer: AIOKafkaProducer | None = None
         self.publisher: Publisher | None = None
+        self._producer_lock = asyncio.Lock()
         self.processed = 0
         self.deadlettered = 0
         self.app = self._build_app()
@@ -119,18 +120,26 @@ class Classifier:
         return app
 
     async def start_producer(self) -> None:
-        if self.producer is not None:
-            return
-        s = self.settings
-        await ensure_topics(s.kafka_bootstrap_servers, s.topics)
-        self.producer = make_producer(s.kafka_bootstrap_servers, client_id="classifier")
-        await self.producer.start()
-        self.publisher = Publisher(self.producer, SERVICE, timeout_s=s.publish_timeout_s)
+        # Under a lock, and `producer`/`publisher` set only once started: the `prepare` task and
+        # the agent's first batch both call this. Without it, a batch arriving while `prepare`
+        # was still starting the producer (a restart with a backlog) saw a producer but no
+        # publisher, raised, and faust's take_events acked the batch it never published: lost.
+        async with self._producer_lock:
+            if self.publisher is not None:
+                return
+            s = self.settings
+            await ensure_topics(s.kafka_bootstrap_servers, s.topics)
+            producer = make_producer(s.kafka_bootstrap_servers, client_id="classifier")
+            await producer.start()
+            self.producer = producer
+            self.publisher = Publisher(producer, SERVICE, timeout_s=s.publish_timeout_s)
 
     async def stop_producer(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
-            self.producer = None
+        async with self._producer_lock:
+            if self.producer is not None:
+                self.publisher = None
+                await self.producer.stop()
+                self.producer = None
 
     async def _check_kafka(self) -> tuple[bool, str]:
         if self.producer is None:
