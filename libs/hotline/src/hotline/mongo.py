@@ -74,6 +74,8 @@ class IndexSpec:
 
 
 BASE_INDEXES = [IndexSpec("sequences", [("name", ASCENDING), ("n", ASCENDING)], name="name_n")]
+
+
 async def ensure_indexes(db: MotorDatabase, specs: list[IndexSpec]) -> None:
     """Create the indexes that do not exist yet (plus the shared sequences index).
 
