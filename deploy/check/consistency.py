@@ -21,10 +21,9 @@ from deploy.check.render import Obj, Rendered
 
 POD_OWNERS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 LOCALHOST = re.compile(r"(//|^)(127\.0\.0\.1|localhost)(:|/|$)")
-THIRD_PARTY_ENV = {
-    # faust-streaming reads its data directory from APP_DATADIR (the root FS is read-only).
-    "classifier": {"APP_DATADIR"},
-}
+THIRD_PARTY_ENV: dict[str, set[str]] = {}
+"""Env vars a service's libraries read themselves (none today: faust's data directory is
+CLASSIFIER_DATA_DIR, passed to faust by the classifier)."""
 
 
 # --------------------------------------------------------------------------- helpers

@@ -33,6 +33,7 @@ def copy_tree(dst: Path) -> None:
         shutil.copy2(REPO / rel, dst / rel)
     for pattern in (
         "services/*/pyproject.toml",
+        "tools/*/pyproject.toml",
         "services/*/src/hotline_*/main.py",
         "services/*/src/hotline_*/config/*.yaml",
         "services/*/src/hotline_*/data/*.yaml",

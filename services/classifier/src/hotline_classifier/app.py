@@ -54,6 +54,7 @@ class Classifier:
 
     def _build_app(self) -> faust.App:
         s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
         app = faust.App(
             s.app_id,
             broker=[f"kafka://{b}" for b in s.kafka_bootstrap_servers.split(",")],
@@ -71,6 +72,7 @@ class Classifier:
             stream_buffer_maxsize=4096,
             producer_acks=-1,
             store="memory://",
+            datadir=str(s.data_dir / "{conf.name}-data"),
             table_standby_replicas=0,
             topic_replication_factor=1,
             web_in_thread=False,

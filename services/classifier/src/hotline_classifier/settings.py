@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
@@ -24,6 +25,9 @@ class ClassifierSettings(HotlineSettings):
     batch_within_s: float = 0.02
     """How long the agent waits to fill a batch: bounds the latency a batch adds."""
     publish_timeout_s: float = 10.0
+    data_dir: Path = Path(tempfile.gettempdir()) / "hotline-faust"
+    """Where faust keeps its app directory (tiny: the table store is in memory). Outside the
+    working directory so a run never litters the checkout; /tmp is an emptyDir in Kubernetes."""
 
     @property
     def app_id(self) -> str:
