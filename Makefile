@@ -12,6 +12,7 @@ PY            := $(VENV)/bin/python
 STACK         := $(PY) deploy/local/stack.py
 PYTEST_ARGS   ?=
 SCENARIO      ?= day
+BENCH_ARGS    ?=
 
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 
@@ -62,6 +63,10 @@ test: install ## Run the whole test suite against the real stack (starts it if n
 .PHONY: test-unit
 test-unit: install ## Run only the tests that need no stack
 	@$(PY) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Benchmark the pipeline against the raw Kafka ceiling (BENCH_ARGS=--quick for a smoke run)
+	@$(STACK) with-stack -- $(VENV)/bin/hotline bench $(BENCH_ARGS)
 
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy --strict
