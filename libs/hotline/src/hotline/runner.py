@@ -14,7 +14,12 @@ The runner keeps three failure kinds apart (as getsentry/arroyo does):
 
 Offsets are committed only after every output and every dead letter of the batch was
 acknowledged by the broker. Partitions of a batch are processed concurrently, messages of one
-partition in order, so one citizen's messages (same key) keep their order.
+partition in order, so one citizen's messages (same key) keep their order. A service whose
+handler waits on the network for most of its time (the notifier calls providers) sets
+`key_concurrency` > 1: messages of one partition with *different* keys then run concurrently
+(at most that many keys at once in the whole runner), while messages with the same key still
+run one after the other in offset order. The outputs of a key keep their order; the commit
+still waits for the whole batch.
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ class RunnerConfig:
     backoff_max_s: float = 10.0
     poll_timeout_ms: int = 500
     batch_size: int = 500
+    key_concurrency: int = 1
+    """How many keys the runner processes at once (1: each partition strictly in offset order)."""
 
 
 @dataclass
@@ -133,6 +140,7 @@ class Runner(Generic[M]):
         self.stats = RunnerStats()
         self._stopping = asyncio.Event()
         self._topic_label = topic_label(config.topic)
+        self._key_slots = asyncio.Semaphore(max(1, config.key_concurrency))
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return from `run`."""
@@ -177,6 +185,22 @@ class Runner(Generic[M]):
                 )
 
     async def _process_partition(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[Outgoing]:
+        if self.config.key_concurrency <= 1 or len(records) == 1:
+            return await self._process_in_order(records)
+        by_key: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
+        for record in records:
+            by_key.setdefault(record.key, []).append(record)
+
+        async def one_key(group: list[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
+            async with self._key_slots:
+                return await self._process_in_order(group)
+
+        results = await asyncio.gather(*(one_key(group) for group in by_key.values()))
+        return [out for result in results for out in result]
+
+    async def _process_in_order(
         self, records: list[ConsumerRecord[bytes, bytes]]
     ) -> list[Outgoing]:
         outputs: list[Outgoing] = []

@@ -18,7 +18,6 @@ from hotline.service import Lifecycle, create_app
 from .api import AckLinks, ack_router
 from .channels import ChannelRegistry, build_channels
 from .compose import Composer
-from .concurrency import KeyParallelRunner
 from .delivery import Deliverer, RetryPolicy
 from .escalation import EscalationEngine, Policy
 from .handlers import Handlers
@@ -114,22 +113,17 @@ class Notifier:
             group_id=s.consumer_group,
             model=DispatchDecision,
             handler=self.handlers.on_dispatched,
+            # Different cases of one partition are alerted concurrently (order kept per case).
             config=RunnerConfig(
-                service="notifier", topic=s.topics.dispatched, deadletter_topic=s.topics.deadletter
+                service="notifier",
+                topic=s.topics.dispatched,
+                deadletter_topic=s.topics.deadletter,
+                key_concurrency=s.max_in_flight,
             ),
             publisher=self.publisher,
             # Partitions of a poll are processed concurrently, so a poll should hold several:
             # with the default 1 MiB per partition, one partition's backlog fills a whole poll.
             max_partition_fetch_bytes=s.max_partition_fetch_bytes,
-        )
-        # Different cases of one partition are alerted concurrently (order kept per case).
-        dispatched.runner = KeyParallelRunner(
-            dispatched.consumer,
-            self.publisher,
-            DispatchDecision,
-            self.handlers.on_dispatched,
-            dispatched.runner.config,
-            max_in_flight=s.max_in_flight,
         )
         case_events: ConsumerWorker[CaseEvent] = ConsumerWorker(
             bootstrap_servers=s.kafka_bootstrap_servers,
