@@ -276,14 +276,14 @@ class Pipeline:
             # A second faust worker must not share the first one's data directory.
             cwd = self.log_dir / name
             cwd.mkdir(exist_ok=True)
+        # faust's app directory stays with this process's logs.
+        env["CLASSIFIER_DATA_DIR"] = str(cwd / "faust")
         with open(proc.log_path, "ab") as log:  # the child keeps its own copy of the handle
             proc.popen = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
                 [sys.executable, "-m", MODULES[proc.service]],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                # faust writes its data directory into the working directory: keep it with the
-                # logs rather than in the caller's directory (the repository root).
                 cwd=cwd,
             )
 
