@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from hotline.contracts import DeadLetter, decode
-from hotline.kafka import Outgoing, Publisher, make_producer
+from hotline.kafka import Outgoing, Publisher, make_producer, read_to_end
 from hotline.mongo import claim, make_client
 from hotline_cli.settings import CliSettings
 
@@ -27,29 +25,8 @@ class ReplayReport:
 
 
 async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return []
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        letters: list[DeadLetter] = []
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            if all(positions[tp] >= ends[tp] for tp in tps):
-                break
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                letters.extend(decode(DeadLetter, r.value or b"{}") for r in records)
-        return letters
-    finally:
-        await consumer.stop()
+    """Every dead letter on the topic, from the beginning to the end offsets as they are now."""
+    return [decode(DeadLetter, r.value or b"{}") for r in await read_to_end(bootstrap, topic)]
 
 
 async def replay(

@@ -27,4 +27,5 @@ class CliSettings(HotlineSettings):
             "classifier": self.classifier_url,
             "dispatcher": self.dispatcher_url,
             "notifier": self.notifier_url,
+            "console": self.console_url,
         }

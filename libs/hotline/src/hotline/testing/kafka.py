@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from hotline.kafka import read_to_end as read_to_end  # re-exported for the tests
+
 
 async def read_topic(
     bootstrap: str,
@@ -82,46 +84,5 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         tps = [TopicPartition(topic, p) for p in parts]
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
-    finally:
-        await consumer.stop()
-
-
-async def read_to_end(
-    bootstrap: str, topic: str, timeout_s: float = 60.0
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of a topic from offset 0 up to its end offsets as they are now.
-
-    Unlike `read_topic`, it returns as soon as it has caught up (no idle wait): for counting
-    what a finished run wrote. Raises TimeoutError if it cannot catch up within `timeout_s`.
-    """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        group_id=None,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        async with asyncio.timeout(timeout_s):
-            metadata = await consumer._client.fetch_all_metadata()
-            tps = [
-                TopicPartition(topic, p) for p in sorted(metadata.partitions_for_topic(topic) or [])
-            ]
-            ends = await consumer.end_offsets(tps) if tps else {}
-            pending = {tp for tp in tps if ends[tp] > 0}
-            records: list[ConsumerRecord[bytes, bytes]] = []
-            if not pending:
-                return records
-            consumer.assign(sorted(pending, key=lambda tp: tp.partition))
-            await consumer.seek_to_beginning(*pending)
-            while pending:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for tp, recs in batch.items():
-                    records.extend(r for r in recs if r.offset < ends[tp])
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-            return records
     finally:
         await consumer.stop()
