@@ -162,6 +162,44 @@ async def test_reassignment_restarts_the_chain_for_the_new_assignee(
     assert len(sandbox.sandbox.store.messages(to="555000111")) == 1
 
 
+async def test_a_reopened_case_alerts_its_assignee_again_and_escalates_anew(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
+) -> None:
+    n = await make_notifier()
+    d = decision(informed=[], citizen_reply="none")
+    await n.handlers.handle_decision(d)
+    first = d.escalation[0].recipients[0].contacts[0].address
+    await n.handlers.handle_case_event(
+        case_event(event_id="evt-resolved", type="resolved", recipients=[], escalation=[])
+    )
+    state = await n.repo.get_alert("HUE-20240124-0042")
+    assert state is not None and state.status == AlertStatus.RESOLVED
+    alerts_before = len(sandbox.sandbox.store.messages(to=first))
+
+    clock.advance(3600)
+    chain = [dict(lvl.model_dump(mode="json")) for lvl in d.escalation]
+    reopened = case_event(
+        event_id="evt-reopened",
+        type="reopened",
+        text="Người dân báo đối tượng quay lại",
+        recipients=chain[0]["recipients"],
+        escalation=chain,
+    )
+    await n.handlers.handle_case_event(reopened)
+    assert len(sandbox.sandbox.store.messages(to=first)) == alerts_before + 1
+    state = await n.repo.get_alert("HUE-20240124-0042")
+    assert state is not None
+    assert (state.status, state.cycle, state.level) == (AlertStatus.ALERTING, 1, 0)
+    # Nobody acknowledges: the new cycle escalates after level 0's timeout.
+    clock.advance(chain[0]["timeout_s"] + 1)
+    assert (await n.engine.tick()).escalated == 1
+    # Redelivered: no third cycle, no second alert.
+    await n.handlers.handle_case_event(reopened)
+    state = await n.repo.get_alert("HUE-20240124-0042")
+    assert state is not None and state.cycle == 1
+    assert len(sandbox.sandbox.store.messages(to=first)) == alerts_before + 1
+
+
 async def test_directives_and_overdue_report_backs_are_sent(
     make_notifier: NotifierFactory, sandbox: SandboxHandle
 ) -> None:

@@ -398,9 +398,13 @@ class EscalationEngine:
         return AckResult(True, state, event)
 
     async def resolve(self, case_id: str) -> None:
+        """The case was resolved or closed: its current cycle stops (a reopening starts the
+        next cycle, which this marker does not cover)."""
         now = self.clock.now()
-        await self.repo.claim(f"resolved:{case_id}", now)
-        if await self.repo.get_alert(case_id) is not None:
+        state = await self.repo.get_alert(case_id)
+        cycle = state.cycle if state is not None else 0
+        await self.repo.claim(f"resolved:{case_id}:{cycle}", now)
+        if state is not None:
             await self.repo.update_alert(
                 case_id, now, status=AlertStatus.RESOLVED, next_due_at=None
             )
@@ -469,7 +473,7 @@ class EscalationEngine:
         # Two lookups by _id (FerretDB scans the whole collection for an `$in`).
         ack, resolved = await asyncio.gather(
             self.repo.get_claim(f"ack:{state.case_id}:{state.cycle}"),
-            self.repo.get_claim(f"resolved:{state.case_id}"),
+            self.repo.get_claim(f"resolved:{state.case_id}:{state.cycle}"),
         )
         acked_at = ensure_utc(ack["acked_at"]) if ack else None
         step = next_step(

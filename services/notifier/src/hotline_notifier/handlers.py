@@ -189,7 +189,9 @@ class Handlers:
         if e.type == CaseEventType.CLOSED:
             await self.engine.resolve(e.case_id)
             return []
-        if e.type == CaseEventType.REASSIGNED:
+        if e.type in (CaseEventType.REASSIGNED, CaseEventType.REOPENED):
+            # A reopened case is unacknowledged again: its assignee is alerted anew and the
+            # chain restarts, exactly as for a new assignee.
             return await self._reassigned(e)
         if e.type in (CaseEventType.DIRECTIVE_ADDED, CaseEventType.REMINDER_DUE):
             return await self._directive(e)
@@ -229,7 +231,7 @@ class Handlers:
         return outs
 
     async def _reassigned(self, e: CaseEvent) -> list[Outgoing]:
-        """A new assignee: a new cycle of the chain, starting at level 0 for them."""
+        """A new assignee (or a reopened case): a new cycle of the chain, from level 0."""
         chain = sorted(e.escalation, key=lambda lvl: lvl.level) or (
             [
                 EscalationLevel(
