@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from hotline.contracts.events import DeadLetterReason
 from hotline.contracts.topics import TopicNames
 from hotline.ids import new_event_id
 from hotline.runner import make_dead_letter
-from hotline.testing.e2e import ProviderClient, eventually
+from hotline.testing.e2e import ProviderClient, eventually, zalo_id
 from hotline.testing.kafka import produce, read_to_end
 from hotline_cli.pipeline import Pipeline, free_port
 from hotline_ingest.samples import Samples
@@ -60,7 +59,7 @@ def _row(output: str, first_column: str) -> list[str]:
 async def test_cases_case_and_ack_on_a_reported_incident(
     pipeline: Pipeline, samples: Samples, provider: ProviderClient
 ) -> None:
-    citizen = "88" + "".join(secrets.choice("0123456789") for _ in range(14))  # a Zalo user id
+    citizen = zalo_id()
     answer = await provider.post(samples.zalo(text=KNIFE, user_id=citizen), retry=False)
     assert answer.status == 200, answer
 

@@ -20,7 +20,7 @@ from hotline.contracts import DispatchDecision
 from hotline.contracts.events import DispatchAction, Recipient, Role
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
-from hotline.testing.e2e import OpsClient, ProviderClient, SandboxClient, eventually
+from hotline.testing.e2e import OpsClient, ProviderClient, SandboxClient, eventually, zalo_id
 from hotline.testing.kafka import read_topic
 from hotline_cli.pipeline import Pipeline
 from hotline_ingest.samples import Samples
@@ -70,10 +70,6 @@ GAMBLING = (
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def zalo_id() -> str:
-    return "88" + "".join(secrets.choice("0123456789") for _ in range(14))
 
 
 def phone() -> str:

@@ -37,6 +37,7 @@ from hotline.testing.e2e import (
     eventually,
     metric_value,
     scrape,
+    zalo_id,
 )
 from hotline.testing.kafka import produce, read_to_end
 from hotline_cli.pipeline import Pipeline
@@ -74,10 +75,6 @@ def as_json(value: bytes | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
-
-
-def zalo_id() -> str:
-    return "88" + "".join(secrets.choice("0123456789") for _ in range(14))
 
 
 async def open_case(

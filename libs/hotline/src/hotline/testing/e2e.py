@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -213,6 +214,11 @@ class OpsClient:
 
     async def case(self, case_id: str) -> dict[str, Any]:
         return dict(await self.get(f"/cases/{case_id}"))
+
+
+def zalo_id() -> str:
+    """A fresh Zalo user id (digits, as Zalo issues them): one new citizen per call."""
+    return "88" + "".join(secrets.choice("0123456789") for _ in range(14))
 
 
 async def eventually(
