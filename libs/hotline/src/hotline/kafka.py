@@ -14,6 +14,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
@@ -167,6 +169,7 @@ async def ensure_topics(
     names = names or TopicNames.for_namespace("")
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="hotline-topics")
     await admin.start()
+    created: list[str] = []
     try:
         async with asyncio.timeout(timeout_s):
             metadata = await admin.describe_cluster()
@@ -183,7 +186,6 @@ async def ensure_topics(
             if not wanted:
                 return []
             response = await admin.create_topics(wanted)
-            created = []
             for topic, code, *rest in response.topic_errors:
                 if code == 0:
                     created.append(topic)
@@ -191,9 +193,41 @@ async def ensure_topics(
                     raise RuntimeError(f"could not create topic {topic}: error {code} {rest}")
             if created:
                 log.info("topics created", extra={"topics": created})
-            return created
     finally:
         await admin.close()
+    await wait_for_leaders(bootstrap_servers, created, timeout_s=timeout_s)
+    return created
+
+
+async def wait_for_leaders(
+    bootstrap_servers: str, topics: Sequence[str], timeout_s: float = 30.0
+) -> None:
+    """Return once every partition of `topics` has a leader.
+
+    A topic is usable a moment after CreateTopics returns; clients that touch it earlier get
+    NotLeaderForPartition answers (retried, but logged as errors by aiokafka).
+    """
+    if not topics:
+        return
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, client_id="hotline-topics")
+    await client.bootstrap()
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                metadata = await client.fetch_all_metadata()
+                if all(_has_leaders(metadata, topic) for topic in topics):
+                    return
+                await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+
+
+def _has_leaders(metadata: ClusterMetadata, topic: str) -> bool:
+    partitions = metadata.partitions_for_topic(topic)
+    return bool(partitions) and all(
+        metadata.leader_for_partition(TopicPartition(topic, p)) not in (None, -1)
+        for p in partitions
+    )
 
 
 async def read_to_end(

@@ -1259,7 +1259,7 @@ async def ceiling(
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     from hotline.contracts.topics import INBOUND
-    from hotline.kafka import make_producer
+    from hotline.kafka import make_producer, wait_for_leaders
 
     order = ["inbound", "triaged", "dispatched", "deliveries"]
     for name in order:
@@ -1273,6 +1273,7 @@ async def ceiling(
     await admin.create_topics(
         [NewTopic(t, INBOUND.partitions, 1, topic_configs=config) for t in topics]
     )
+    await wait_for_leaders(cfg.kafka, topics)
     workdir = Path(tempfile.mkdtemp(prefix="hotline-ceiling-"))
     relays: list[subprocess.Popen[bytes]] = []
     producer = make_producer(cfg.kafka, client_id="ceiling-source")

@@ -250,6 +250,7 @@ class Pipeline:
         from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
         from hotline.contracts.topics import ALL_TOPICS, TopicNames
+        from hotline.kafka import wait_for_leaders
 
         names = TopicNames.for_namespace(self.namespace)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
@@ -266,6 +267,7 @@ class Pipeline:
                     await admin.create_topics(wanted)
             finally:
                 await admin.close()
+        await wait_for_leaders(self.kafka_bootstrap, names.all(), timeout_s=timeout_s)
 
     def _spawn(self, name: str) -> None:
         proc = self.procs[name]
