@@ -236,6 +236,71 @@ async def test_triage_corrections_are_kept_and_exported_for_training(
     assert any(e.type == "triage_corrected" and e.case_id == case_id for e in events)
 
 
+async def test_a_greeting_corrected_into_a_report_gets_its_case_routed_and_alerted(
+    api: Api, kafka_bootstrap: str
+) -> None:
+    greeting = await api.decide(
+        "Chào anh, em báo là nhóm thanh niên đang đánh nhau ở chợ Tứ Hạ, có người bị thương",
+        category="greeting",
+        priority="P4",
+        user_id="hello-but-not-only",
+    )
+    assert greeting.case_id is None
+    r = await api.http.post(
+        f"/api/v1/messages/{greeting.event_id}/triage",
+        headers=STAFF,
+        json={
+            "category": "violence",
+            "priority": "P2",
+            "location": "huong_tra",
+            "reason": "not a greeting: a fight",
+        },
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    case_id = body["opened_case"]
+    assert case_id and case_id.startswith("HUE-20240124-")
+
+    case = await api.get(f"/cases/{case_id}")
+    # P2 with a known district: that district's police responds (the default routing).
+    assert (case["state"], case["category"], case["priority"], case["location"]) == (
+        "assigned",
+        "violence",
+        "P2",
+        "huong_tra",
+    )
+    assert case["responsible_unit"] == "ca-huong-tra"
+    assert case["assignee"]["unit_id"] == "ca-huong-tra"
+    assert [r["event_id"] for r in case["reports"]] == [greeting.event_id]
+    types = [e["type"] for e in case["timeline"]]
+    assert "opened_by_correction" in types and "assigned" in types, types
+
+    # The notifier learns of it like of a split: `opened`, then `reassigned` with the chain.
+    records = await read_topic(
+        kafka_bootstrap,
+        api.topics.case_events,
+        until=lambda rs: sum(case_id.encode() in (r.value or b"") for r in rs) >= 2,
+        timeout_s=10,
+        idle_s=0.1,
+    )
+    events = [CaseEvent.model_validate_json(r.value or b"") for r in records]
+    mine = [e for e in events if e.case_id == case_id]
+    assert [e.type for e in mine] == ["opened", "reassigned"]
+    assert mine[1].escalation and mine[1].recipients[0].unit_id == "ca-huong-tra"
+
+    # A second correction of the same message changes the training data, not the cases.
+    r = await api.http.post(
+        f"/api/v1/messages/{greeting.event_id}/triage",
+        headers=STAFF,
+        json={"priority": "P1", "reason": "a knife was seen"},
+    )
+    assert r.status_code == 201 and r.json()["opened_case"] is None, r.text
+    listed = await api.get("/cases", params={"limit": 50})
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert [c["case_id"] for c in items].count(case_id) == 1
+    assert len(items) == 1
+
+
 async def test_merge_and_split(api: Api, kafka_bootstrap: str) -> None:
     first = await api.open_case(THEFT, category="theft", priority="P3", user_id="a")
     second = await api.open_case(

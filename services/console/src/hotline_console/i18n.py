@@ -298,6 +298,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "merged_into": ("Gộp vào vụ việc khác", "Merged into another case"),
         "split": ("Tách phản ánh", "Report split off"),
         "split_from": ("Tách từ vụ việc", "Split from a case"),
+        "opened_by_correction": (
+            "Mở vụ việc khi sửa phân loại",
+            "Opened when the triage was corrected",
+        ),
         "call_logged": ("Ghi nhận cuộc gọi", "Call logged"),
     },
     "duty": {

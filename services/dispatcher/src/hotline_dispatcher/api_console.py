@@ -3,7 +3,7 @@
 * `/messages` — every inbound message as decided (greetings included), newest first, for the
   live queue, the greeting count and search; `/messages/{id}/logged` attributes a call logged
   at the desk to the person who logged it; `/messages/{id}/triage` corrects a message that has
-  no case (training data only).
+  no case (training data; a greeting corrected into a report gets its case).
 * `/cases/{id}/triage`, `/merge`, `/split` — triage correction, merging two cases, splitting a
   report off into a case of its own.
 * `/corrections/export` — the corrections as the classifier's JSONL training format.
@@ -105,6 +105,9 @@ class CorrectionOut(BaseModel):
     correction_id: str
     message_id: str
     case_id: str | None
+    opened_case: str | None = Field(
+        default=None, description="the case this correction opened (a greeting that was a report)"
+    )
     before: dict[str, Any]
     after: dict[str, Any]
     by: Actor
@@ -212,6 +215,7 @@ def correction_out(doc: dict[str, Any]) -> CorrectionOut:
         correction_id=str(doc["_id"]),
         message_id=str(doc["message_id"]),
         case_id=doc.get("case_id"),
+        opened_case=doc.get("opened_case"),
         before=doc["before"],
         after=doc["after"],
         by=doc["by"],
@@ -342,7 +346,8 @@ def build_console_router() -> APIRouter:
         response_model=CorrectionOut,
         status_code=201,
         tags=["corrections"],
-        summary="Correct the triage of a message without a case (kept as training data)",
+        summary="Correct the triage of a message without a case (training data; a message made "
+        "actionable gets its case, routed and alerted)",
     )
     async def correct_message(
         request: Request, event_id: EventId, identity: Staff, body: TriageCorrection

@@ -41,7 +41,7 @@ from hotline.contracts.events import (
     Reporter,
     TriagedEvent,
 )
-from hotline.contracts.labels import Category, InboundKind, Priority
+from hotline.contracts.labels import Category, District, InboundKind, Priority
 from hotline.contracts.topics import TopicNames
 from hotline.ids import stable_id
 from hotline.kafka import Outgoing
@@ -94,13 +94,21 @@ def make_reporter(event: TriagedEvent) -> Reporter:
 
 def summary(event: TriagedEvent, priority: Priority | None = None) -> str:
     t = event.triage
-    where = f" tại {DISTRICT_VI[t.location]}" if t.location else ""
     if event.kind == InboundKind.CALL_MISSED:
+        where = f" tại {DISTRICT_VI[t.location]}" if t.location else ""
         return f"{(priority or t.priority).value} cuộc gọi nhỡ{where}: cần gọi lại"
-    text = " ".join(event.text.split())
+    return summary_text(priority or t.priority, t.category, t.location, event.text)
+
+
+def summary_text(
+    priority: Priority, category: Category, location: District | None, text: str
+) -> str:
+    """The one-line summary of a report the alerts and the queue show (Vietnamese)."""
+    where = f" tại {DISTRICT_VI[location]}" if location else ""
+    text = " ".join(text.split())
     if len(text) > SUMMARY_TEXT_LIMIT:
         text = text[: SUMMARY_TEXT_LIMIT - 1] + "…"
-    return f"{(priority or t.priority).value} {CATEGORY_VI[t.category]}{where}: {text}"
+    return f"{priority.value} {CATEGORY_VI[category]}{where}: {text}"
 
 
 def summary_of(decision_doc: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from hotline.contracts.events import (
     Recipient,
     Reporter,
 )
-from hotline.contracts.labels import Priority
+from hotline.contracts.labels import Category, Channel, District, InboundKind, Priority
 from hotline.contracts.topics import TopicNames
 from hotline.ids import new_event_id, stable_id
 from hotline.kafka import Outgoing, Publisher, PublishError
@@ -50,9 +50,10 @@ from hotline_dispatcher.cases import (
 )
 from hotline_dispatcher.config import Organisation, Person
 from hotline_dispatcher.corrections import changed as changed_fields
-from hotline_dispatcher.flows import assignee_doc, summary_of, timeline_entry
+from hotline_dispatcher.flows import assignee_doc, summary_of, summary_text, timeline_entry
 from hotline_dispatcher.overrides import ShiftOverrides, validate
 from hotline_dispatcher.repository import Repository
+from hotline_dispatcher.routing import RouteInput, route
 from hotline_dispatcher.state import WorkingSet, open_case_from_doc
 
 log = get_logger(__name__)
@@ -511,8 +512,10 @@ class CaseService:
     async def correct_message(
         self, event_id: str, actor: Actor, changes: dict[str, Any], reason: str
     ) -> dict[str, Any]:
-        """A correction of a message without a case (a greeting that was a report, say): kept
-        as training data only; the case, if the message should have one, is opened apart."""
+        """A correction of a message without a case (a greeting that was a report, say). It is
+        kept as training data; and when it makes a caseless message actionable, the message
+        gets the case it should have had: routed by the corrected category, priority and
+        district like any report, assigned to that unit's on-call officer, who is alerted."""
         at = self.clock.now()
         doc = await self.repo.get_decision(event_id)
         if doc is None:
@@ -524,7 +527,7 @@ class CaseService:
             after["actionable"] = changes["category"] != "greeting"
         if not changed_fields(before, after):
             raise CaseConflict("nothing to change: the triage already says that", "message")
-        return await self._store_correction(
+        correction = await self._store_correction(
             message_id=event_id,
             case_id=doc.get("case_id"),
             channel=doc.get("channel"),
@@ -536,6 +539,52 @@ class CaseService:
             reason=reason,
             at=at,
         )
+        if after["actionable"] and not doc.get("case_id") and after["category"] != "greeting":
+            case = await self._open_corrected(doc, after, actor, reason)
+            if case is not None:
+                correction["opened_case"] = case["_id"]
+                await self.repo.mark_correction(str(correction["_id"]), opened_case=case["_id"])
+        return correction
+
+    async def _open_corrected(
+        self, doc: dict[str, Any], triage: dict[str, Any], actor: Actor, reason: str
+    ) -> dict[str, Any] | None:
+        """The case a corrected greeting should have had (once per message)."""
+        event_id = str(doc["_id"])
+        if not await self.repo.claim(f"corrected-open:{event_id}", self.clock.now()):
+            return None  # a concurrent or earlier correction opened it
+        category = Category(str(triage["category"]))
+        priority = Priority(str(triage["priority"]))
+        location = District(str(triage["location"])) if triage.get("location") else None
+        routed = route(
+            self.org,
+            RouteInput(
+                category=category,
+                priority=priority,
+                location=location,
+                kind=InboundKind(str(doc.get("kind") or "message")),
+                channel=Channel(str(doc.get("channel") or "sms")),
+            ),
+        )
+        text = str(doc.get("text") or "")
+        case = await self._open_case(
+            doc,
+            unit_id=routed.responsible_unit,
+            priority=priority,
+            category=category.value,
+            location=location.value if location else None,
+            summary=summary_text(priority, category, location, text),
+            text=text,
+            opened_by=f"corrected:{event_id}",
+            rule=f"corrected:{routed.rule_id}",
+            actor=actor,
+            reason=reason,
+            marks={"corrected_from": str(doc.get("action") or "greeting")},
+            timeline=("opened_by_correction", {"event_id": event_id, "rule": routed.rule_id}),
+        )
+        # The message now counts as the report that opened the case (lists, day figures).
+        await self.repo.move_reports([event_id], str(case["_id"]), action="new_case")
+        return case
 
     async def _store_correction(
         self,
@@ -646,6 +695,55 @@ class CaseService:
             entry = await self.repo.timeline_entry(f"{event_id}:report")
             text = str((entry or {}).get("text") or "")
         unit_id = str(case["responsible_unit"])
+        doc = await self._open_case(
+            report,
+            unit_id=unit_id,
+            priority=Priority(str(report["priority"])),
+            category=str(report["category"]),
+            location=report.get("location"),
+            summary=summary_of(report),
+            text=text,
+            opened_by=f"split:{event_id}",
+            rule="split",
+            actor=actor,
+            reason=reason,
+            marks={"split_from": case_id},
+            timeline=("split_from", {"from": case_id}),
+        )
+        new_id = str(doc["_id"])
+        note = self._event(
+            CaseEventType.NOTE_ADDED,
+            case,
+            actor,
+            at,
+            text=reason,
+            data={"split_to": new_id, "event_id": event_id},
+        )
+        await self._record(case, note, "split", reason, {"to": new_id, "event_id": event_id})
+        return doc
+
+    async def _open_case(
+        self,
+        report: dict[str, Any],
+        *,
+        unit_id: str,
+        priority: Priority,
+        category: str,
+        location: str | None,
+        summary: str,
+        text: str,
+        opened_by: str,
+        rule: str,
+        actor: Actor,
+        reason: str,
+        marks: dict[str, Any],
+        timeline: tuple[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A case of its own for one stored report (a split, a corrected greeting), assigned to
+        the unit's on-call officer, who is alerted through a `reassigned` event that starts the
+        new case's chain."""
+        at = self.clock.now()
+        event_id = str(report["_id"])
         person = choose(
             on_call(self.org, unit_id, duty_for(self.org, unit_id), at), self.working.loads
         ) or self.org.commander(unit_id)
@@ -654,7 +752,6 @@ class CaseService:
         prefix = self.org.province.case_prefix
         [number] = await self.repo.allocate_numbers(f"case:{prefix}:{day:%Y%m%d}", 1)
         new_id = format_case_id(prefix, day, number)
-        priority = Priority(str(report["priority"]))
         doc: dict[str, Any] = {
             "_id": new_id,
             "number": number,
@@ -662,19 +759,19 @@ class CaseService:
             "version": 0,
             "state": CaseState.ASSIGNED.value,
             "kind": "report",
-            "category": report["category"],
+            "category": category,
             "priority": priority.value,
-            "location": report.get("location"),
+            "location": location,
             "language": report.get("language") or "vi",
             "responsible_unit": unit_id,
             "informed_units": [],
             "assignee": assignee_doc(person),
-            "rule": "split",
-            "summary": summary_of(report),
+            "rule": rule,
+            "summary": summary,
             "text": text,
             "reporter": report.get("reporter"),
             "reporter_key": report.get("reporter_key"),
-            "opened_by": f"split:{event_id}",
+            "opened_by": opened_by,
             "opened_at": at,
             "received_at": received,
             "assigned_at": at,
@@ -688,10 +785,10 @@ class CaseService:
             "updated_at": at,
             "tokens": [],
             "callback": None,
-            "split_from": case_id,
+            **marks,
         }
         await self.repo.insert_cases([doc])
-        await self.repo.move_reports([event_id], new_id, split_from=case_id)
+        await self.repo.move_reports([event_id], new_id, **marks)
         self._remember(doc)
         chain = escalation_chain(self.org, unit_id, person, priority, at)
         opened = self._event(
@@ -700,9 +797,9 @@ class CaseService:
             actor,
             at,
             text=reason,
-            data={"split_from": case_id, "event_id": event_id, "responsible_unit": unit_id},
+            data={**marks, "event_id": event_id, "responsible_unit": unit_id},
         )
-        await self._record(doc, opened, "split_from", reason, {"from": case_id})
+        await self._record(doc, opened, timeline[0], reason, timeline[1])
         alert = self._event(
             CaseEventType.REASSIGNED,
             doc,
@@ -711,18 +808,9 @@ class CaseService:
             text=reason,
             recipients=[recipient(person, may_see_reporter=True)],
             escalation=chain,
-            data={"split_from": case_id, "to_unit": unit_id, "to_person": person.id},
+            data={**marks, "to_unit": unit_id, "to_person": person.id},
         )
         await self._record(doc, alert, "assigned", reason, {"unit": unit_id, "person": person.id})
-        note = self._event(
-            CaseEventType.NOTE_ADDED,
-            case,
-            actor,
-            at,
-            text=reason,
-            data={"split_to": new_id, "event_id": event_id},
-        )
-        await self._record(case, note, "split", reason, {"to": new_id, "event_id": event_id})
         return doc
 
     async def log_call(self, event_id: str, actor: Actor) -> dict[str, Any]:

@@ -429,6 +429,9 @@ class Repository:
     async def insert_correction(self, doc: Mapping[str, Any]) -> None:
         await self.db[CORRECTIONS].insert_one(dict(doc))
 
+    async def mark_correction(self, correction_id: str, **fields: Any) -> None:
+        await self.db[CORRECTIONS].update_one({"_id": correction_id}, {"$set": fields})
+
     async def corrections(self, since: datetime | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"at": {"$gte": since}} if since else {}
         cursor = self.db[CORRECTIONS].find(query).sort([("at", ASCENDING), ("_id", ASCENDING)])
