@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 import hotline.contracts.events as events
 from hotline.contracts import DeadLetter, InboundEvent, TopicNames, decode
@@ -128,3 +129,57 @@ async def test_a_handler_that_always_fails_is_dead_lettered_after_max_attempts(
     assert letter.reason.value == "handler_error"
     assert letter.attempts == 3
     assert "bug in handler" in letter.detail
+
+
+async def test_processed_offsets_are_committed_when_the_runner_goes_idle(
+    kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    """With a commit interval far longer than the test, the offsets of what was processed are
+    still committed as soon as a poll comes back empty (nothing processed stays uncommitted
+    while the runner waits), and nothing before its outputs were published."""
+
+    async def handler(msg: Message[InboundEvent]) -> Sequence[Outgoing]:
+        return [Outgoing(topics.triaged, msg.value.text.encode(), key=msg.key)]
+
+    await produce(kafka_bootstrap, topics.inbound, [_inbound(f"m{i}") for i in range(5)])
+    producer = make_producer(kafka_bootstrap, "test-runner")
+    await producer.start()
+    group = f"g-idle-{topics.inbound}"
+    consumer = make_consumer(kafka_bootstrap, group, [topics.inbound], client_id="test-runner")
+    await consumer.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    config = RunnerConfig(
+        service="test",
+        topic=topics.inbound,
+        deadletter_topic=topics.deadletter,
+        poll_timeout_ms=100,
+        commit_interval_s=3600,
+    )
+    runner: Runner[InboundEvent] = Runner(
+        consumer, Publisher(producer, "test"), InboundEvent, handler, config
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+
+        async def committed() -> int:
+            offsets = await admin.list_consumer_group_offsets(group)
+            return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topics.inbound)
+
+        total = -1
+        for _ in range(100):
+            total = await committed()
+            if total == 5:
+                break
+            await asyncio.sleep(0.1)
+        assert total == 5, total
+        assert runner.stats.processed == 5
+        assert not task.done()  # committed while running, not by stopping
+        out = await read_topic(kafka_bootstrap, topics.triaged, expect=5)
+        assert sorted(r.value for r in out) == [f"m{i}".encode() for i in range(5)]
+    finally:
+        runner.stop()
+        await task
+        await admin.close()
+        await consumer.stop()
+        await producer.stop()
