@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -321,3 +322,53 @@ async def test_missed_calls_are_returned_from_the_desk(setup: Setup) -> None:
     [done] = [e for e in detail["timeline"] if e["type"] == "callback_done"]
     assert done["actor"]["id"] == "pv01-ct1" and done["data"]["reached"] is False
     assert done["text"] == "không nghe máy"
+
+
+async def test_a_greeting_that_was_a_report_is_corrected_into_a_case(setup: Setup) -> None:
+    text = "Chào anh, em báo là nhóm thanh niên đang đánh nhau ở chợ Tứ Hạ, có người bị thương"
+    outs = await setup.dispatcher.dispatcher.dispatch_many(
+        [
+            triaged(
+                text,
+                category="greeting",
+                priority="P4",
+                user_id="greeting-1",
+                at=datetime.now(UTC) - timedelta(minutes=1),
+            )
+        ]
+    )
+    greeting = DispatchDecision.model_validate_json(outs[0].value)
+    assert greeting.case_id is None
+    form = {"category": "violence", "priority": "P2", "location": "huong_tra", "reason": "fight"}
+
+    async with setup.browser() as client:  # a viewer is not offered it, and may not do it
+        csrf = await sign_in(client, VIEWER)
+        listing = (await client.get("/greetings")).text
+        assert text in listing and "/correct" not in listing
+        r = await client.post(
+            f"/messages/{greeting.event_id}/correct", data={**form, "csrf_token": csrf}
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert "không có quyền" in (await client.get("/")).text
+
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+        listing = (await client.get("/greetings")).text
+        assert f'action="/messages/{greeting.event_id}/correct"' in listing
+        r = await client.post(f"/messages/{greeting.event_id}/correct", data=form)
+        assert r.status_code == 403  # no CSRF token
+        r = await client.post(
+            f"/messages/{greeting.event_id}/correct", data={**form, "csrf_token": csrf}
+        )
+        assert r.status_code == 303, r.text
+        target = r.headers["location"]
+        assert re.fullmatch(r"/cases/HUE-\d{8}-\d{4,}", target), target
+        page = (await client.get(target)).text
+        assert "vụ việc đã được mở" in page
+    case = await setup.ops(target)
+    assert (case["category"], case["priority"], case["responsible_unit"]) == (
+        "violence",
+        "P2",
+        "ca-huong-tra",
+    )
+    assert [r["event_id"] for r in case["reports"]] == [greeting.event_id]

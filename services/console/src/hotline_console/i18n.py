@@ -60,6 +60,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "queue.empty": ("Không có vụ việc nào khớp bộ lọc.", "No case matches these filters."),
     "queue.greetings": ("Tin chào hỏi hôm nay", "Greetings today"),
     "queue.greetings_show": ("Xem", "Show"),
+    "queue.its_a_report": (
+        "Đây là phản ánh, không phải chào hỏi",
+        "This is a report, not a greeting",
+    ),
+    "queue.open_case": ("Sửa phân loại và mở vụ việc", "Correct and open a case"),
+    "queue.report_opened": (
+        "Đã sửa phân loại; vụ việc đã được mở và giao cho cán bộ trực.",
+        "Triage corrected; the case is open and assigned to the on-call officer.",
+    ),
     "queue.messages": ("Tin nhắn gần đây khớp tìm kiếm", "Recent messages matching the search"),
     "queue.filter": ("Lọc", "Filter"),
     "queue.clear": ("Bỏ lọc", "Clear"),

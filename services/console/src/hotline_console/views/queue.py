@@ -7,14 +7,28 @@ import asyncio
 from datetime import datetime, time
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from hotline.clock import LOCAL_TZ
+from hotline.contracts.labels import Category, District, Priority
+from hotline.logging import get_logger
+from hotline_console import i18n, metrics
 from hotline_console.clients import ApiError
 from hotline_console.live import stream
 from hotline_console.queue import QueueFilters, arrange
-from hotline_console.web import Console, console_of, render, require_session
+from hotline_console.web import (
+    Console,
+    api_error_message,
+    console_of,
+    flash,
+    form_with_csrf,
+    lang_of,
+    render,
+    require_session,
+)
+
+log = get_logger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
@@ -99,7 +113,55 @@ async def greetings(request: Request) -> Response:
         )
     except ApiError as exc:
         return Response(exc.detail, status_code=exc.status)
-    return render(request, "_greetings.html", {"messages": found["items"]}, session=session)
+    return render(
+        request,
+        "_greetings.html",
+        {
+            "messages": found["items"],
+            # The Staff Office may say "this greeting is a report": the message gets its case.
+            "may_correct": session.identity.at_least("staff"),
+            "categories": [c.value for c in Category if c != Category.GREETING],
+            "priorities": [p.value for p in Priority],
+            "districts": [d.value for d in District],
+        },
+        session=session,
+    )
+
+
+EventId = Path(pattern=r"^[0-9A-Za-z-]{8,64}$")
+
+
+@router.post("/messages/{event_id}/correct")
+async def correct_message(request: Request, event_id: str = EventId) -> Response:
+    """A greeting that was a report: the correction is kept as training data and the message
+    gets its case (routed, assigned, alerted by the dispatcher); the page goes to that case."""
+    session = require_session(request)
+    form = await form_with_csrf(request, session)
+    lang = lang_of(request)
+    body: dict[str, Any] = {"reason": form.get("reason", "").strip()}
+    for name in ("category", "priority"):
+        if form.get(name):
+            body[name] = form[name]
+    body["location"] = form.get("location") or None
+    try:
+        result = await console_of(request).dispatcher.post(
+            f"/messages/{event_id}/triage", session.token, body
+        )
+    except ApiError as exc:
+        metrics.ACTIONS.labels("correct_message", "rejected" if exc.status < 500 else "error").inc()
+        if exc.status == 401:
+            console_of(request).sessions.delete(session.sid)
+            return RedirectResponse("/sign-in", status_code=303)
+        flash(session, "error", api_error_message(exc, lang))
+        return RedirectResponse("/", status_code=303)
+    metrics.ACTIONS.labels("correct_message", "ok").inc()
+    log.info("message corrected", extra={"event_id": event_id})
+    opened = result.get("opened_case") if isinstance(result, dict) else None
+    if opened:
+        flash(session, "ok", i18n.text("queue.report_opened", lang))
+        return RedirectResponse(f"/cases/{opened}", status_code=303)
+    flash(session, "ok", i18n.text("case.done", lang))
+    return RedirectResponse("/", status_code=303)
 
 
 @router.get("/events")
