@@ -200,6 +200,49 @@ async def test_a_reopened_case_alerts_its_assignee_again_and_escalates_anew(
     assert len(sandbox.sandbox.store.messages(to=first)) == alerts_before + 1
 
 
+async def test_a_greeting_corrected_into_a_case_gets_its_receipt_and_its_alert_shows_the_reporter(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    n = await make_notifier()
+    citizen = {"channel": "viber", "address": "aB3dE5fG7hI9jK1l==", "language": "vi"}
+    d = decision()
+    chain = [dict(lvl.model_dump(mode="json")) for lvl in d.escalation]
+    opened = case_event(
+        event_id="evt-opened-corrected",
+        type="opened",
+        recipients=[],
+        escalation=[],
+        reporters=[citizen],
+        data={"corrected_from": "greeting", "event_id": "greet-9"},
+    )
+    outs = outcomes(await n.handlers.handle_case_event(opened))
+    [receipt] = sandbox.sandbox.store.messages(to=citizen["address"])
+    assert "HUE-20240124-0042" in receipt.text
+    assert [(o.purpose.value, o.status) for o in outs] == [("citizen_receipt", DeliveryStatus.SENT)]
+    # Redelivered: no second receipt.
+    await n.handlers.handle_case_event(opened)
+    assert len(sandbox.sandbox.store.messages(to=citizen["address"])) == 1
+
+    # The `reassigned` event that starts the new case's chain carries the reporter too.
+    reassigned = case_event(
+        event_id="evt-assign-corrected",
+        type="reassigned",
+        recipients=chain[0]["recipients"],
+        escalation=chain,
+        reporters=[citizen],
+        data={"corrected_from": "greeting"},
+    )
+    await n.handlers.handle_case_event(reassigned)
+    state = await n.repo.get_alert("HUE-20240124-0042")
+    assert state is not None and state.reporter.address == citizen["address"]
+    # An ordinary `opened` event (the dispatcher's own cases) sends nothing.
+    before = len(sandbox.sandbox.store.messages())
+    await n.handlers.handle_case_event(
+        case_event(event_id="evt-opened-plain", type="opened", recipients=[], escalation=[])
+    )
+    assert len(sandbox.sandbox.store.messages()) == before
+
+
 async def test_directives_and_overdue_report_backs_are_sent(
     make_notifier: NotifierFactory, sandbox: SandboxHandle
 ) -> None:

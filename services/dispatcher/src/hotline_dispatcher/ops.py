@@ -791,12 +791,16 @@ class CaseService:
         await self.repo.move_reports([event_id], new_id, **marks)
         self._remember(doc)
         chain = escalation_chain(self.org, unit_id, person, priority, at)
+        # The reporter travels with the events: the notifier's alert shows their (masked)
+        # contact, and a corrected greeting's citizen gets the receipt they never had.
+        reporters = [Reporter.model_validate(report["reporter"])] if report.get("reporter") else []
         opened = self._event(
             CaseEventType.OPENED,
             doc,
             actor,
             at,
             text=reason,
+            reporters=reporters,
             data={**marks, "event_id": event_id, "responsible_unit": unit_id},
         )
         await self._record(doc, opened, timeline[0], reason, timeline[1])
@@ -808,6 +812,7 @@ class CaseService:
             text=reason,
             recipients=[recipient(person, may_see_reporter=True)],
             escalation=chain,
+            reporters=reporters,
             data={**marks, "to_unit": unit_id, "to_person": person.id},
         )
         await self._record(doc, alert, "assigned", reason, {"unit": unit_id, "person": person.id})

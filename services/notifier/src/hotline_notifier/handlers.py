@@ -193,17 +193,27 @@ class Handlers:
             # A reopened case is unacknowledged again: its assignee is alerted anew and the
             # chain restarts, exactly as for a new assignee.
             return await self._reassigned(e)
+        if e.type == CaseEventType.OPENED and e.data.get("corrected_from"):
+            # A message first taken for a greeting, now a case: its citizen is told the case
+            # number, as every reporter is (the courtesy reply they got said nothing of it).
+            return await self._receipts(e)
         if e.type in (CaseEventType.DIRECTIVE_ADDED, CaseEventType.REMINDER_DUE):
             return await self._directive(e)
         return []
 
     async def _closure(self, e: CaseEvent) -> list[Outgoing]:
+        return await self._to_reporters(e, DeliveryPurpose.CITIZEN_CLOSURE)
+
+    async def _receipts(self, e: CaseEvent) -> list[Outgoing]:
+        return await self._to_reporters(e, DeliveryPurpose.CITIZEN_RECEIPT)
+
+    async def _to_reporters(self, e: CaseEvent, purpose: DeliveryPurpose) -> list[Outgoing]:
         outs: list[Outgoing] = []
         now = self.clock.now()
         for reporter in e.reporters:
             note = self.composer.for_citizen(
                 source_id=e.event_id,
-                purpose=DeliveryPurpose.CITIZEN_CLOSURE,
+                purpose=purpose,
                 reporter=reporter,
                 case_id=e.case_id,
                 now=now,
@@ -265,7 +275,9 @@ class Handlers:
             location=old.location if old else None,
             unit=chain[0].recipients[0].unit_id,
             summary=(old.summary if old else "") or (e.text or ""),
-            reporter=old.reporter if old else Reporter(channel=Channel.DESK),
+            reporter=old.reporter
+            if old
+            else (e.reporters[0] if e.reporters else Reporter(channel=Channel.DESK)),
             received_at=old.received_at if old else e.at,
             chain=chain,
             informed=[],
