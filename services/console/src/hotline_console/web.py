@@ -222,6 +222,26 @@ def api_error_message(exc: ApiError, lang: str) -> str:
     return prefix
 
 
+async def ops_post(
+    request: Request, session: Session, action: str, path: str, body: dict[str, Any], back: str
+) -> tuple[Any, Response | None]:
+    """POST a form's action to the ops API with the person's token, counted by outcome.
+
+    Returns (the API's answer, None), or (None, the redirect to answer with): to `back` with
+    the error flashed, or to the sign-in page when the dispatcher no longer knows the token."""
+    try:
+        result = await console_of(request).dispatcher.post(path, session.token, body)
+    except ApiError as exc:
+        metrics.ACTIONS.labels(action, "rejected" if exc.status < 500 else "error").inc()
+        if exc.status == 401:
+            console_of(request).sessions.delete(session.sid)
+            return None, RedirectResponse("/sign-in", status_code=303)
+        flash(session, "error", api_error_message(exc, lang_of(request)))
+        return None, RedirectResponse(back, status_code=303)
+    metrics.ACTIONS.labels(action, "ok").inc()
+    return result, None
+
+
 def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 

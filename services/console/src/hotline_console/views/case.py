@@ -17,13 +17,12 @@ from hotline.contracts.labels import Category, District, Priority
 from hotline.logging import get_logger
 from hotline_console import i18n, metrics
 from hotline_console.auth import Session, case_permissions
-from hotline_console.clients import ApiError
 from hotline_console.web import (
-    api_error_message,
     console_of,
     flash,
     form_with_csrf,
     lang_of,
+    ops_post,
     render,
     require_session,
 )
@@ -162,18 +161,11 @@ async def act(request: Request, action: str, case_id: str = CaseId) -> Response:
         flash(session, "error", i18n.text("error.not_found", lang))
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     target = f"/cases/{case_id}"
-    try:
-        result = await console_of(request).dispatcher.post(
-            f"/cases/{case_id}/{path}", session.token, body
-        )
-    except ApiError as exc:
-        metrics.ACTIONS.labels(action, "rejected" if exc.status < 500 else "error").inc()
-        if exc.status == 401:
-            console_of(request).sessions.delete(session.sid)
-            return RedirectResponse("/sign-in", status_code=303)
-        flash(session, "error", api_error_message(exc, lang))
-        return RedirectResponse(target, status_code=303)
-    metrics.ACTIONS.labels(action, "ok").inc()
+    result, failed = await ops_post(
+        request, session, action, f"/cases/{case_id}/{path}", body, back=target
+    )
+    if failed is not None:
+        return failed
     log.info("case action", extra={"case_id": case_id, "action": action})
     flash(session, "ok", i18n.text("case.done", lang))
     if action in NEXT_PAGE and isinstance(result, dict):

@@ -13,17 +13,17 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from hotline.clock import LOCAL_TZ
 from hotline.contracts.labels import Category, District, Priority
 from hotline.logging import get_logger
-from hotline_console import i18n, metrics
+from hotline_console import i18n
 from hotline_console.clients import ApiError
 from hotline_console.live import stream
 from hotline_console.queue import QueueFilters, arrange
 from hotline_console.web import (
     Console,
-    api_error_message,
     console_of,
     flash,
     form_with_csrf,
     lang_of,
+    ops_post,
     render,
     require_session,
 )
@@ -143,18 +143,11 @@ async def correct_message(request: Request, event_id: str = EventId) -> Response
         if form.get(name):
             body[name] = form[name]
     body["location"] = form.get("location") or None
-    try:
-        result = await console_of(request).dispatcher.post(
-            f"/messages/{event_id}/triage", session.token, body
-        )
-    except ApiError as exc:
-        metrics.ACTIONS.labels("correct_message", "rejected" if exc.status < 500 else "error").inc()
-        if exc.status == 401:
-            console_of(request).sessions.delete(session.sid)
-            return RedirectResponse("/sign-in", status_code=303)
-        flash(session, "error", api_error_message(exc, lang))
-        return RedirectResponse("/", status_code=303)
-    metrics.ACTIONS.labels("correct_message", "ok").inc()
+    result, failed = await ops_post(
+        request, session, "correct_message", f"/messages/{event_id}/triage", body, back="/"
+    )
+    if failed is not None:
+        return failed
     log.info("message corrected", extra={"event_id": event_id})
     opened = result.get("opened_case") if isinstance(result, dict) else None
     if opened:
