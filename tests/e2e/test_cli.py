@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import hotline.contracts.events as events
-from hotline.contracts import DeadLetter, encode
+from hotline.contracts import DeadLetter, encode, example
 from hotline.contracts.events import DeadLetterReason
 from hotline.contracts.topics import TopicNames
 from hotline.ids import new_event_id
@@ -27,7 +26,7 @@ from hotline_ingest.samples import Samples
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 HOTLINE = Path(sys.executable).parent / "hotline"
-EXAMPLE = json.loads((Path(events.__file__).parent / "examples" / "InboundEvent.json").read_text())
+EXAMPLE = example("InboundEvent")
 CASE_ID = re.compile(r"\bHUE-\d{8}-\d{4,}\b")
 KNIFE = (
     "Anh ơi cứu với, có nhóm thanh niên đang cầm dao chém nhau trước quán nhậu trên đường Hùng "

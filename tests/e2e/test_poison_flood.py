@@ -18,13 +18,19 @@ import statistics
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import hotline.contracts.events as events
-from hotline.contracts import CaseEvent, DeadLetter, DeliveryOutcome, DispatchDecision, decode
+from hotline.contracts import (
+    CaseEvent,
+    DeadLetter,
+    DeliveryOutcome,
+    DispatchDecision,
+    decode,
+    example,
+)
 from hotline.contracts.events import InboundEvent, TriagedEvent
 from hotline.contracts.topics import TopicNames
 from hotline.ids import new_event_id
@@ -46,7 +52,6 @@ from hotline_ingest.settings import IngestSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-EXAMPLES = Path(events.__file__).parent / "examples"
 CASE_ID = re.compile(r"\bHUE-\d{8}-\d{4,}\b")
 NOT_UTF8 = b"\xff\xfe\x00 not text at all"
 NOT_THE_SCHEMA = b'{"schema_version": 1, "surprise": true}'
@@ -62,10 +67,6 @@ REPORT = (
     "Quán karaoke ở Kim Long hát ầm ĩ quá 12 giờ đêm hôm qua, đêm nào cũng vậy, người già trẻ "
     "nhỏ không ngủ được"
 )
-
-
-def example(name: str) -> dict[str, Any]:
-    return dict(json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8")))
 
 
 def as_json(value: bytes | None) -> dict[str, Any]:

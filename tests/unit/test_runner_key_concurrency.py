@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord
 
-import hotline.contracts.events as events
-from hotline.contracts import InboundEvent
+from hotline.contracts import InboundEvent, example
 from hotline.kafka import Outgoing
 from hotline.runner import Message, Runner, RunnerConfig
 
-EXAMPLE = json.loads((Path(events.__file__).parent / "examples" / "InboundEvent.json").read_text())
+EXAMPLE = example("InboundEvent")
 
 
 def _records(keys: list[bytes]) -> list[ConsumerRecord[bytes, bytes]]:

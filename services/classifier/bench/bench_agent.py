@@ -24,14 +24,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-import hotline.contracts.events as events
+from hotline.contracts import example
 from hotline.contracts.topics import TopicNames
 from hotline.ids import new_event_id
 from hotline.kafka import make_producer
-from hotline_cli.pipeline import Pipeline
+from hotline_cli.pipeline import Pipeline, process_usage
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
-EXAMPLE = json.loads((Path(events.__file__).parent / "examples" / "InboundEvent.json").read_text())
+EXAMPLE = example("InboundEvent")
 
 
 def corpus_texts() -> list[str]:
@@ -84,11 +84,6 @@ async def drain(bootstrap: str, topic: str, count: int, timeout_s: float) -> tup
     return first, last
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -111,7 +106,8 @@ def main() -> int:
         first, last = asyncio.run(
             drain(pipeline.kafka_bootstrap, topics.triaged, args.events, args.timeout)
         )
-        cpu = cpu_seconds(pid)
+        usage = process_usage(pid)
+        cpu = usage.cpu_s if usage is not None else float("nan")
     finally:
         pipeline.stop()
         pipeline.delete_data()

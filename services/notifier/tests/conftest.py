@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 
 import hotline.contracts.events as events
 from hotline.clock import ManualClock
+from hotline.contracts import example
 from hotline.contracts.events import DispatchDecision
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Publisher, make_producer
@@ -23,14 +22,8 @@ from hotline_notifier.service import Notifier
 from hotline_notifier.settings import NotifierSettings
 from hotline_sandbox.server import SandboxHandle, start_sandbox
 
-EXAMPLES = Path(events.__file__).parent / "examples"
 # 09:00 in Hue (UTC+7): outside quiet hours.
 MORNING = datetime(2024, 1, 24, 2, 0, tzinfo=UTC)
-
-
-def example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text())
-    return data
 
 
 def decision(**changes: Any) -> DispatchDecision:

@@ -26,6 +26,7 @@ from hotline.contracts.events import (
     TriagedEvent,
     decode,
     encode,
+    example,
 )
 from hotline.contracts.labels import Category, Channel, District, InboundKind, Language, Priority
 from hotline.contracts.topics import ALL_TOPICS, TopicNames, TopicSpec
@@ -65,4 +66,5 @@ __all__ = [
     "TriagedEvent",
     "decode",
     "encode",
+    "example",
 ]

@@ -10,8 +10,10 @@ Schema evolution: add optional fields only; a breaking change is a new topic ver
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -367,3 +369,12 @@ def encode(model: BaseModel) -> bytes:
 def decode(model_cls: type[M], data: bytes | str) -> M:
     """Parse and validate an event; raises pydantic.ValidationError (a poison message)."""
     return model_cls.model_validate_json(data)
+
+
+EXAMPLES = Path(__file__).parent / "examples"
+
+
+def example(name: str) -> dict[str, Any]:
+    """The JSON example of a model (`examples/<name>.json`), as a fresh dict to change."""
+    data: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
