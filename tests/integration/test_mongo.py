@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from hotline.metrics import MONGO_COMMAND_SECONDS
 from hotline.mongo import (
     IndexSpec,
     MotorDatabase,
     claim,
     ensure_indexes,
     expire_older_than,
+    make_client,
     next_sequence,
     release,
 )
@@ -97,3 +99,30 @@ async def test_ensure_indexes_is_idempotent_with_several_indexes(mongo_db: Motor
         await ensure_indexes(mongo_db, specs)
     names = {i["name"] async for i in mongo_db["cases"].list_indexes()}
     assert {"state_opened", "category", "opened_by_unique"} <= names
+
+
+async def test_every_command_is_timed_by_collection(mongo_uri: str) -> None:
+    def count(command: str, collection: str) -> float:
+        for metric in MONGO_COMMAND_SECONDS.collect():
+            for sample in metric.samples:
+                labels = sample.labels
+                if (
+                    sample.name.endswith("_count")
+                    and labels["service"] == "timer-test"
+                    and labels["command"] == command
+                    and labels["collection"] == collection
+                ):
+                    return sample.value
+        return 0.0
+
+    client = make_client(mongo_uri, "hotline-timer-test")
+    try:
+        db = client["hotline_timer_test"]
+        before_insert, before_find = count("insert", "timed"), count("find", "timed")
+        await db["timed"].insert_one({"n": 1})
+        await db["timed"].find_one({"n": 1})
+        assert count("insert", "timed") == before_insert + 1
+        assert count("find", "timed") == before_find + 1
+    finally:
+        await client.drop_database("hotline_timer_test")
+        client.close()

@@ -86,6 +86,12 @@ HTTP_SECONDS = Histogram(
     ["service", "route"],
     buckets=LATENCY_BUCKETS,
 )
+MONGO_COMMAND_SECONDS = Histogram(
+    "hotline_mongo_command_seconds",
+    "Database round trips by command (find, insert, update, ...), collection and outcome",
+    ["service", "command", "collection", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
 DEPENDENCY_UP = Gauge(
     "hotline_dependency_up",
     "1 when the last readiness check of a dependency (kafka, mongodb) succeeded",

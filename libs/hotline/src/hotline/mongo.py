@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, monitoring
 from pymongo.errors import DuplicateKeyError
 
 from hotline.logging import get_logger
+from hotline.metrics import MONGO_COMMAND_SECONDS
 
 log = get_logger(__name__)
 
@@ -24,9 +25,46 @@ MotorDatabase = AsyncIOMotorDatabase[dict[str, Any]]
 MotorClient = AsyncIOMotorClient[dict[str, Any]]
 
 
+class CommandTimer(monitoring.CommandListener):
+    """Times every database round trip into `hotline_mongo_command_seconds`.
+
+    Operators see which collection and command the database time goes to (the bench reads it to
+    attribute FerretDB's cost); labels are the command name and the collection, both from the
+    code's fixed set, never a filter or a value.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._collections: dict[tuple[Any, int], str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        if event.command_name == "getMore":
+            target = event.command.get("collection")
+        if isinstance(target, str):
+            self._collections[(event.connection_id, event.request_id)] = target[:64]
+
+    def _observe(self, event: Any, outcome: str) -> None:
+        collection = self._collections.pop((event.connection_id, event.request_id), "")
+        MONGO_COMMAND_SECONDS.labels(self.service, event.command_name, collection, outcome).observe(
+            event.duration_micros / 1e6
+        )
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._observe(event, "ok")
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._observe(event, "error")
+
+
 def make_client(uri: str, app_name: str, **overrides: Any) -> MotorClient:
-    """A motor client with bounded timeouts, so an unavailable database fails fast."""
+    """A motor client with bounded timeouts, so an unavailable database fails fast.
+
+    Every command is timed into `hotline_mongo_command_seconds` under the service's name
+    (`app_name` without its `hotline-` prefix).
+    """
     options: dict[str, Any] = {
+        "event_listeners": [CommandTimer(app_name.removeprefix("hotline-"))],
         "appname": app_name,
         "serverSelectionTimeoutMS": 3_000,
         "connectTimeoutMS": 3_000,
@@ -149,6 +187,7 @@ async def next_sequence(db: MotorDatabase, name: str) -> int:
 
 __all__ = [
     "ASCENDING",
+    "CommandTimer",
     "IndexSpec",
     "MotorClient",
     "MotorDatabase",

@@ -1022,6 +1022,7 @@ class StepOutcome:
     actions: dict[str, int] = field(default_factory=dict)
     stages: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    database: list[dict[str, Any]] = field(default_factory=list)
     load_before: list[float] = field(default_factory=list)
     load_after: list[float] = field(default_factory=list)
     pressure_after: dict[str, float] = field(default_factory=dict)
@@ -1125,6 +1126,7 @@ class PipelineRun:
                     await asyncio.wait_for(stop_sampling.wait(), 2.0)
 
         before = self.meter.snapshot()
+        db_before = await asyncio.to_thread(self.pipe.database_time)
         sampler = asyncio.create_task(sample_lag())
         extra = asyncio.create_task(during()) if during is not None else None
         report = await open_loop(self.targets, prepared.requests, rate, self.cfg.connections)
@@ -1132,6 +1134,7 @@ class PipelineRun:
         await sampler
         drained, waited = await self.probe.wait_zero(drain_s or self.cfg.drain_s)
         after = self.meter.snapshot()
+        db_after = await asyncio.to_thread(self.pipe.database_time)
         if extra is not None:
             with contextlib.suppress(Exception):
                 await extra
@@ -1156,6 +1159,7 @@ class PipelineRun:
         out.actions = dict(Counter(m.action or "none" for m in messages))
         out.stages = stages_of(messages)
         out.usage = Meter.between(before, after, out.accepted)
+        out.database = database_between(db_before, db_after, out.accepted)
         out.completed_per_s = completion_rate(messages, report.wall0, seconds)
         out.load_after = load_average()
         out.pressure_after = pressure()
@@ -1173,6 +1177,45 @@ class PipelineRun:
             f"load {s.load_before[0]}->{s.load_after[0]}, CPU pressure "
             f"{s.pressure_after.get('cpu_some_avg60')}% -> {verdict}"
         )
+        top = ", ".join(
+            f"{r['service']} {r['command']} {r['collection']} {r['calls_per_msg']}/msg "
+            f"{r['mean_ms']} ms"
+            for r in s.database[:4]
+        )
+        if top:
+            self.say.say(f"    database time: {top}")
+
+
+def database_between(
+    before: Mapping[tuple[str, str, str], tuple[float, float]],
+    after: Mapping[tuple[str, str, str], tuple[float, float]],
+    messages: int,
+) -> list[dict[str, Any]]:
+    """Where a step's database time went: per (service, command, collection), most first.
+
+    Times are the services' own view (round trip as motor sees it, queueing included), the
+    figure that says which query to make cheaper when the database is the bottleneck.
+    """
+    rows: list[dict[str, Any]] = []
+    for key, (calls, seconds) in after.items():
+        calls0, seconds0 = before.get(key, (0.0, 0.0))
+        calls, seconds = calls - calls0, seconds - seconds0
+        if calls <= 0:
+            continue
+        service, command, collection = key
+        rows.append(
+            {
+                "service": service,
+                "command": command,
+                "collection": collection,
+                "calls": int(calls),
+                "seconds": round(seconds, 3),
+                "mean_ms": round(seconds / calls * 1000, 2),
+                "calls_per_msg": round(calls / messages, 2) if messages else None,
+            }
+        )
+    rows.sort(key=lambda r: -float(r["seconds"]))
+    return rows
 
 
 def completion_rate(messages: Sequence[Message], wall0: float, seconds: float) -> float | None:

@@ -384,6 +384,38 @@ class Pipeline:
                 out[name] = usage
         return out
 
+    def database_time(self) -> dict[tuple[str, str, str], tuple[float, float]]:
+        """Database calls and seconds so far, by (service, command, collection).
+
+        Read from each service's `hotline_mongo_command_seconds` on /metrics (summed over a
+        service's replicas); the benchmark subtracts two readings to see where a step's
+        database time went.
+        """
+        from prometheus_client.parser import text_string_to_metric_families
+
+        out: dict[tuple[str, str, str], tuple[float, float]] = {}
+        for proc in self.procs.values():
+            if proc.service == "sandbox" or proc.popen is None:
+                continue
+            try:
+                with urllib.request.urlopen(f"{proc.url}/metrics", timeout=2) as resp:  # noqa: S310
+                    text = resp.read().decode()
+            except (urllib.error.URLError, OSError):
+                continue
+            for family in text_string_to_metric_families(text):
+                if family.name != "hotline_mongo_command_seconds":
+                    continue
+                for sample in family.samples:
+                    labels = sample.labels
+                    key = (proc.service, labels["command"], labels["collection"])
+                    calls, seconds = out.get(key, (0.0, 0.0))
+                    if sample.name.endswith("_count"):
+                        calls += sample.value
+                    elif sample.name.endswith("_sum"):
+                        seconds += sample.value
+                    out[key] = (calls, seconds)
+        return out
+
     def instances(self, service: str) -> list[Process]:
         """The processes running `service` (one, or more with `replicas`)."""
         return [p for p in self.procs.values() if p.service == service]
