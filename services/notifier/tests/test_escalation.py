@@ -15,6 +15,7 @@ from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.testing.kafka import read_topic
 from hotline_notifier.metrics import ACK_REJECTED
+from hotline_notifier.metrics import UNACKNOWLEDGED as UNACKNOWLEDGED_ALERTS
 from hotline_notifier.models import AlertStatus
 from hotline_sandbox.server import SandboxHandle
 
@@ -289,6 +290,34 @@ async def test_two_replicas_never_send_the_same_escalation_step(
     # Ticking again at the same instant (both replicas) sends nothing more.
     await asyncio.gather(a.engine.tick(), b.engine.tick())
     assert len(sandbox.sandbox.store.messages(to="+84905111000")) == len(cases)
+
+
+async def test_a_sweep_escalates_another_replicas_alerts_and_counts_the_unacknowledged(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
+) -> None:
+    a = await make_notifier()
+    for i in range(1, 4):
+        case = f"HUE-20240124-{i:04d}"
+        await a.handlers.handle_decision(
+            decision(case_id=case, decision_id=f"dec-{case}", informed=[], citizen_reply="none")
+        )
+    b = await make_notifier()  # started later: knows none of these timers
+    assert b.repo.timers == {}
+    clock.advance(121)
+    assert (await b.engine.tick(sweep=False)).escalated == 0  # nothing it knows is due
+    assert (await b.engine.tick(sweep=True)).escalated == 3  # the sweep finds them all
+    assert len(sandbox.sandbox.store.messages(to="+84905111000")) == 3
+    assert UNACKNOWLEDGED_ALERTS.labels("P1")._value.get() == 3
+    data = example("CaseEvent")
+    data.update(
+        case_id="HUE-20240124-0001",
+        source="dispatcher",
+        actor={"id": "hue-city-cmd", "role": "commander"},
+        data={"via": "ops_api"},
+    )
+    await b.handlers.handle_case_event(CaseEvent.model_validate(data))
+    await b.engine.tick(sweep=True)
+    assert UNACKNOWLEDGED_ALERTS.labels("P1")._value.get() == 2
 
 
 async def test_a_step_whose_owner_died_is_taken_over_after_its_lease(

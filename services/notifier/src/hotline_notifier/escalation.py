@@ -442,8 +442,9 @@ class EscalationEngine:
         now = self.clock.now()
         report = TickReport()
         await self.flush_outbox()
+        counts: dict[str, int] | None = None
         if sweep:
-            due = await self.repo.due_alerts(now, self.batch)
+            due, counts = await self.repo.sweep(now, self.batch)
         else:
             due = await self.repo.due_tracked(now, self.batch)
         report.due = len(due)
@@ -455,8 +456,8 @@ class EscalationEngine:
 
         await asyncio.gather(*(one(s) for s in due))
         self._ticks += 1
-        if sweep:  # an aggregate reads the whole collection too
-            await self.refresh_gauge()
+        if counts is not None:  # the sweep counted the unacknowledged alerts as it read them
+            self.set_gauge(counts)
         if self._last_expiry is None or now - self._last_expiry >= EXPIRY_EVERY:
             self._last_expiry = now
             removed = await self.repo.expire(now - self.retention)
@@ -464,8 +465,8 @@ class EscalationEngine:
                 log.info("expired old notifier records", extra={"removed": removed})
         return report
 
-    async def refresh_gauge(self) -> None:
-        counts = await self.repo.unacknowledged_by_priority()
+    @staticmethod
+    def set_gauge(counts: dict[str, int]) -> None:
         for priority in Priority:
             UNACKNOWLEDGED.labels(priority.value).set(counts.get(priority.value, 0))
 

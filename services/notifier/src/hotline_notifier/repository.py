@@ -25,6 +25,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from hotline.clock import ensure_utc
 from hotline.ids import new_event_id
 from hotline.kafka import Outgoing
 from hotline.mongo import ASCENDING, IndexSpec, MotorDatabase, claim, ensure_indexes, release
@@ -203,19 +204,42 @@ class Repository:
         await self.alerts.update_one({"_id": case_id}, {"$set": {**values, "updated_at": now}})
         self._track_fields(case_id, values)
 
-    async def due_alerts(self, now: datetime, limit: int) -> list[AlertState]:
-        """Every active alert whose timer is due (a scan of the collection on FerretDB)."""
-        cursor = (
-            self.alerts.find(
-                {"status": {"$in": [s.value for s in ACTIVE]}, "next_due_at": {"$lte": now}}
-            )
-            .sort("next_due_at", ASCENDING)
-            .limit(limit)
+    async def sweep(self, now: datetime, limit: int) -> tuple[list[AlertState], dict[str, int]]:
+        """One read of every open alert: the due ones (oldest timer first) and the gauge counts.
+
+        The due alerts of every replica (or written before a restart) and the unacknowledged
+        count per priority come from the same read of the open alerts' `status`, `priority`
+        and timer, so the database reads the collection once per sweep instead of once for the
+        timers and once more for an aggregate (on FerretDB each is a scan of the collection:
+        ~2 s apiece at 15,000 open alerts). The due alerts are then read whole by `_id`.
+        """
+        statuses = sorted({s.value for s in (*ACTIVE, *UNACKNOWLEDGED)})
+        unacknowledged = {s.value for s in UNACKNOWLEDGED}
+        active = {s.value for s in ACTIVE}
+        counts: dict[str, int] = {}
+        due: list[tuple[datetime, str]] = []
+        cursor = self.alerts.find(
+            {"status": {"$in": statuses}},
+            projection={"status": 1, "priority": 1, "next_due_at": 1},
         )
-        due = [AlertState.from_doc(doc) async for doc in cursor]
-        for state in due:
-            self.track(state)
-        return due
+        async for doc in cursor:
+            status = doc.get("status")
+            if status in unacknowledged:
+                priority = str(doc.get("priority"))
+                counts[priority] = counts.get(priority, 0) + 1
+            next_due = doc.get("next_due_at")
+            if status in active and next_due is not None and ensure_utc(next_due) <= now:
+                due.append((ensure_utc(next_due), str(doc["_id"])))
+        due.sort()
+        states = await asyncio.gather(*(self.get_alert(case_id) for _, case_id in due[:limit]))
+        return [
+            s
+            for s in states
+            if s is not None
+            and s.status in ACTIVE
+            and s.next_due_at is not None
+            and s.next_due_at <= now
+        ], counts
 
     async def due_tracked(self, now: datetime, limit: int) -> list[AlertState]:
         """The due alerts among the timers this process knows, read by `_id` (no scan).
@@ -233,13 +257,6 @@ class Repository:
             and s.next_due_at is not None
             and s.next_due_at <= now
         ]
-
-    async def unacknowledged_by_priority(self) -> dict[str, int]:
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"status": {"$in": [s.value for s in UNACKNOWLEDGED]}}},
-            {"$group": {"_id": "$priority", "n": {"$sum": 1}}},
-        ]
-        return {str(d["_id"]): int(d["n"]) async for d in self.alerts.aggregate(pipeline)}
 
     # ------------------------------------------------------------------ claims
     async def claim(self, key: str, now: datetime, **fields: Any) -> bool:
