@@ -169,6 +169,14 @@ async def test_a_similar_report_joins_the_case_without_a_new_alert(env: Env) -> 
     assert len(joined) == 1
     assert joined[0]["data"]["reason"] == "same_incident"
     assert "text similarity" in joined[0]["data"]["detail"]
+    # The added report's own triage, as the opening report's `triaged` entry has it.
+    triage = {k: joined[0]["data"][k] for k in ("category", "priority", "location")}
+    assert triage == {"category": "fire_rescue", "priority": "P1", "location": "hue_city"}
+    assert joined[0]["data"]["confidence"] == 0.9
+    assert joined[0]["data"]["model_version"] == "test"
+    assert joined[0]["data"]["reasons"] == []
+    [opening] = [e for e in timeline if e["type"] == "triaged"]
+    assert set(opening["data"]) <= set(joined[0]["data"])
     assert opened.case_id in joined[0]["data"]["detail"]
     reporters = await env.cases.reporters(str(opened.case_id))
     assert [r.address for r in reporters] == ["citizen-1", "citizen-2"]
@@ -216,6 +224,67 @@ async def test_the_same_citizen_follows_up_on_their_own_case(env: Env) -> None:
     assert decision.action == DispatchAction.FOLLOWUP
     assert decision.case_id == opened.case_id
     assert not decision.alert and decision.citizen_reply == CitizenReply.NONE
+
+
+THEFT = "Em bị trộm xe máy ở Kim Long tối qua"
+
+
+async def test_a_new_incident_from_the_same_citizen_opens_its_own_case(env: Env) -> None:
+    citizen = {"phone": "+84905123456", "user_id": None, "channel": "sms"}
+    [theft] = decisions(
+        await env.dispatcher.dispatch_many(
+            [triaged(THEFT, category="theft", priority="P3", **citizen)]  # type: ignore[arg-type]
+        )
+    )
+    assert (theft.action, theft.responsible_unit) == (DispatchAction.NEW_CASE, "pc02")
+    fire = triaged(
+        "Cháy nhà ở Lăng Cô, có người mắc kẹt",
+        category="fire_rescue",
+        priority="P1",
+        location="phu_loc",
+        at=local(2024, 1, 24, 9, 0),
+        **citizen,  # type: ignore[arg-type]
+    )
+    [decision] = decisions(await env.dispatcher.dispatch_many([fire]))
+    assert decision.action == DispatchAction.NEW_CASE and decision.case_id != theft.case_id
+    assert decision.responsible_unit == "ca-phu-loc"
+    assert decision.informed_units == ["bgd", "pc07"]
+    assert decision.alert and decision.escalation[0].timeout_s == 120
+    assert decision.assignee is not None and decision.assignee.unit_id == "ca-phu-loc"
+    # A genuine follow-up still joins the case it is about, not the latest one.
+    ask = triaged(
+        "xin hỏi vụ trộm của em thế nào rồi",
+        category="theft",
+        priority="P3",
+        location=None,
+        at=local(2024, 1, 24, 9, 30),
+        **citizen,  # type: ignore[arg-type]
+    )
+    [follow] = decisions(await env.dispatcher.dispatch_many([ask]))
+    assert follow.action == DispatchAction.FOLLOWUP and follow.case_id == theft.case_id
+    assert not follow.alert
+    assert await env.repo.count_cases({}) == 2
+
+
+async def test_more_urgent_news_informs_whoever_would_respond_to_it(env: Env) -> None:
+    [theft] = decisions(
+        await env.dispatcher.dispatch_many(
+            [triaged(THEFT, category="theft", priority="P3", user_id="c1")]
+        )
+    )
+    assert theft.responsible_unit == "pc02"
+    back = triaged(
+        "Kẻ trộm đang quay lại Kim Long, đang cạy khóa xe nhà bên",
+        category="theft",
+        priority="P2",
+        user_id="c1",
+        at=local(2024, 1, 24, 9, 0),
+    )
+    [later] = decisions(await env.dispatcher.dispatch_many([back]))
+    assert later.action == DispatchAction.FOLLOWUP and later.case_id == theft.case_id
+    assert later.alert and later.responsible_unit == "pc02"
+    assert later.informed_units == ["ca-tp-hue"]  # responds to P2 thefts in Huế
+    assert [r.person_id for r in later.informed] == ["hue-city-o2"]
 
 
 async def test_more_urgent_news_on_an_open_case_alerts_its_chain_again(env: Env) -> None:
@@ -300,6 +369,42 @@ async def test_a_missed_call_becomes_a_callback_task_for_the_call_taker(env: Env
     )
     [repeat] = decisions(await env.dispatcher.dispatch_many([again]))
     assert repeat.action == DispatchAction.FOLLOWUP and repeat.case_id == decision.case_id
+
+
+async def test_a_missed_call_from_a_citizen_with_an_open_case_gets_a_callback(env: Env) -> None:
+    citizen = {"phone": "+84912345678", "user_id": None}
+    report = triaged(THEFT, category="theft", priority="P3", channel="sms", **citizen)  # type: ignore[arg-type]
+    missed = {
+        "category": "other",
+        "priority": "P2",
+        "location": None,
+        "kind": "call_missed",
+        "channel": "voice",
+        **citizen,
+    }
+    call = triaged("", at=local(2024, 1, 24, 8, 50), **missed)  # type: ignore[arg-type]
+    # In one batch: the call names the report's case, numbered in the same batch.
+    opened, decision = decisions(await env.dispatcher.dispatch_many([report, call]))
+    assert opened.action == DispatchAction.NEW_CASE
+    assert decision.action == DispatchAction.CALLBACK
+    assert decision.case_id not in (None, opened.case_id)
+    assert decision.responsible_unit == "pv01" and decision.alert
+    assert decision.assignee is not None and decision.assignee.role.value == "call_taker"
+    assert f"the caller has open case {opened.case_id}" in decision.reasons
+    timeline = await env.repo.timeline(str(opened.case_id))
+    [called] = [e for e in timeline if e["type"] == "reporter_called"]
+    assert called["data"]["callback_case_id"] == decision.case_id
+    assert called["data"]["event_id"] == call.event_id
+    # Calling again joins the open callback task, not the report case.
+    again = triaged("", at=local(2024, 1, 24, 8, 55), **missed)  # type: ignore[arg-type]
+    [repeat] = decisions(await env.dispatcher.dispatch_many([again]))
+    assert repeat.action == DispatchAction.FOLLOWUP and repeat.case_id == decision.case_id
+    # ... also in a restarted process (working set read from the database).
+    restarted = env.fresh_dispatcher()
+    await restarted.working.refresh(env.repo, local(2024, 1, 24, 9), timedelta(days=1))
+    later = triaged("", at=local(2024, 1, 24, 9, 10), **missed)  # type: ignore[arg-type]
+    [third] = decisions(await restarted.dispatch_many([later]))
+    assert third.action == DispatchAction.FOLLOWUP and third.case_id == decision.case_id
 
 
 async def test_an_officers_ok_reply_acknowledges_the_case(env: Env) -> None:

@@ -34,13 +34,14 @@ TABLE = [
     (C.TRAFFIC, P.P3, D.HUONG_THUY, "pc08", ()),
     (C.ADMIN_REQUEST, P.P3, D.HUE_CITY, "pc06", ()),
     (C.THEFT, P.P3, None, "pc02", ()),
+    (C.PUBLIC_ORDER, P.P3, D.PHU_VANG, "pc06", ()),  # pc06: admin requests, public order
+    (C.PUBLIC_ORDER, P.P3, None, "pc06", ()),
     # P3 without a department but with a place → the district police
-    (C.PUBLIC_ORDER, P.P3, D.PHU_VANG, "ca-phu-vang", ()),
     (C.OTHER, P.P3, D.A_LUOI, "ca-a-luoi", ()),
     # no location, no rule → the Staff Office decides (P1 still informs the Director)
     (C.VIOLENCE, P.P1, None, "pv01", ("bgd",)),
     (C.OTHER, P.P2, None, "pv01", ()),
-    (C.PUBLIC_ORDER, P.P3, None, "pv01", ()),
+    (C.OTHER, P.P3, None, "pv01", ()),
     # complaints about officers go to the Inspectorate, never to the unit complained about
     (C.OFFICER_CONDUCT, P.P3, D.HUE_CITY, "thanh-tra", ("pv01",)),
     (C.OFFICER_CONDUCT, P.P2, D.PHU_LOC, "thanh-tra", ("pv01",)),
@@ -78,3 +79,16 @@ def test_every_p1_informs_the_director(org: Organisation) -> None:
             assert "bgd" in result.informed_units, (category, location)
             p2 = route(org, RouteInput(category, P.P2, location))
             assert "bgd" not in p2.informed_units
+
+
+def test_every_category_a_department_handles_goes_to_it_at_p3(org: Organisation) -> None:
+    """routing.yaml's p3-specialised rule and organisation.yaml's department categories agree."""
+    for category, departments in org.departments.items():
+        if not departments or category == C.OFFICER_CONDUCT:
+            continue  # officer conduct: the Inspectorate, by its own rule
+        for location in (None, D.PHU_LOC):
+            result = route(org, RouteInput(category, P.P3, location))
+            assert (result.responsible_unit, result.rule_id) == (
+                departments[0],
+                "p3-specialised",
+            ), (category, location)

@@ -39,6 +39,7 @@ from hotline.contracts.events import (
     EscalationLevel,
     Recipient,
     Reporter,
+    Triage,
     TriagedEvent,
 )
 from hotline.contracts.labels import Category, District, InboundKind, Priority
@@ -57,7 +58,7 @@ from hotline_dispatcher.assignment import (
 from hotline_dispatcher.cases import CaseState, format_case_id, more_urgent
 from hotline_dispatcher.config import Organisation, Person, normalise_phone
 from hotline_dispatcher.labels_vi import CATEGORY_VI, DISTRICT_VI
-from hotline_dispatcher.merging import IndexView, MergeMatch, OpenCase
+from hotline_dispatcher.merging import CALLBACK, REPORT, IndexView, MergeMatch, OpenCase
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.routing import RouteInput, RouteResult, route
 from hotline_dispatcher.state import WorkingSet
@@ -151,6 +152,9 @@ class Plan:
     case_ref: str | None = None  # a real case id, or "~<event id>" for a case still unnumbered
     match: MergeMatch | None = None
     raise_priority: bool = False
+    # A missed call from a citizen with an open report case: that case (its timeline notes
+    # the call); a real case id or a placeholder, like `case_ref`.
+    related_ref: str | None = None
     courtesy_key: str | None = None
     officer: Person | None = None
     reasons: list[str] = field(default_factory=list)
@@ -259,6 +263,8 @@ class Dispatcher:
                     detail = _PLACEHOLDER.sub(lambda m: numbers.get(m[0], m[0]), plan.match.detail)
                     plan.match = replace(plan.match, detail=detail)
             case_id = numbers.get(plan.case_ref or "", plan.case_ref)
+            if plan.related_ref is not None:
+                plan.related_ref = numbers.get(plan.related_ref, plan.related_ref)
             decision, case_doc = self._materialise(plan, case_id, decided_at)
             if case_doc is not None:
                 case_docs.append(case_doc)
@@ -267,7 +273,7 @@ class Dispatcher:
             docs.append(self._decision_doc(plan, decision, outs))
             outputs_by_event[plan.event.event_id] = outs
             if plan.case_ref is not None and plan.case_ref.startswith("~") and case_id:
-                self._rekey(view, plan.case_ref, case_id)
+                view.rekey(plan.case_ref, case_id)
             if plan.raise_priority and case_id:
                 priority = plan.event.triage.priority.value
                 raised.append((case_id, priority, plan.event.event_id, decided_at))
@@ -334,6 +340,11 @@ class Dispatcher:
                     ],
                 )
 
+        # A missed call always asks for a call back, whatever else the caller has open (and
+        # however it was triaged): decided before greetings and before follow-up merging.
+        if event.kind == InboundKind.CALL_MISSED:
+            return self._plan_callback(event, key, view, loads, at)
+
         if t.category == Category.GREETING or t.priority == Priority.P4 or not t.actionable:
             day = self._local_day(at)
             return Plan(
@@ -345,21 +356,34 @@ class Dispatcher:
             )
 
         words = significant_words(event.text)
-        match = view.find(
+        match = self._find(event, key, words, view, at, REPORT)
+        if match is not None:
+            return self._plan_join(event, key, words, match, view, at)
+        return self._plan_new_case(event, key, words, view, loads, at)
+
+    def _find(
+        self,
+        event: TriagedEvent,
+        key: str,
+        words: frozenset[str],
+        view: IndexView,
+        at: datetime,
+        kind: str,
+    ) -> MergeMatch | None:
+        t = event.triage
+        merge = self.org.routing.merge
+        return view.find(
             reporter_key=key,
             category=t.category,
+            priority=t.priority,
             location=t.location,
             words=words,
             at=at,
-            window=self.org.routing.merge.window,
-            followup_window=self.org.routing.merge.followup_window,
-            threshold=self.org.routing.merge.similarity,
+            window=merge.window,
+            followup_window=merge.followup_window,
+            threshold=merge.similarity,
+            kind=kind,
         )
-        if match is not None:
-            return self._plan_join(event, key, words, match, view, at)
-        if event.kind == InboundKind.CALL_MISSED:
-            return self._plan_callback(event, key, view, loads, at)
-        return self._plan_new_case(event, key, words, view, loads, at)
 
     def _plan_join(
         self,
@@ -387,8 +411,14 @@ class Dispatcher:
             plan.escalation = escalation_chain(
                 self.org, case.responsible_unit, assignee, t.priority, at
             )
+            # Whoever would respond to this news on its own is informed too (a P3 theft held
+            # by pc02 turning P2 tells the district police, who respond to P2 thefts).
             result = route(self.org, self._route_input(event))
-            informed = [u for u in result.informed_units if u != case.responsible_unit]
+            informed = [
+                u
+                for u in dict.fromkeys((result.responsible_unit, *result.informed_units))
+                if u != case.responsible_unit
+            ]
             plan.route = RouteResult(case.responsible_unit, tuple(informed), result.rule_id, ())
             plan.informed = informed_recipients(self.org, informed, at)
             plan.reasons.append(
@@ -408,6 +438,12 @@ class Dispatcher:
         loads: Counter[str],
         at: datetime,
     ) -> Plan:
+        """A missed call: the caller's open callback task if there is one (follow-up), else a
+        new callback task for the Staff Office's on-call call-taker. The caller's latest open
+        report case, if any, is named in the reasons and gets a `reporter_called` entry."""
+        match = self._find(event, key, frozenset(), view, at, CALLBACK)
+        if match is not None:
+            return self._plan_join(event, key, frozenset(), match, view, at)
         unit_id = self.org.routing.callback_unit_id
         candidates = on_call(self.org, unit_id, self.org.routing.callback_duty, at)
         assignee = choose(candidates, self._loads(loads))
@@ -417,8 +453,17 @@ class Dispatcher:
             f"missed call → callback task for {unit_id} call-taker "
             f"{assignee.id if assignee else '(nobody on call)'}"
         )
+        own = [
+            c
+            for c in view.own_cases(key, at - self.org.routing.merge.followup_window)
+            if c.kind == REPORT
+        ]
+        if own:
+            related = max(own, key=lambda c: (c.last_report_at, c.case_id))
+            plan.related_ref = related.case_id
+            plan.reasons.append(f"the caller has open case {related.case_id}")
         plan.escalation = escalation_chain(self.org, unit_id, assignee, event.triage.priority, at)
-        self._open_in_view(plan, view, loads, frozenset(), unit_id, "callback")
+        self._open_in_view(plan, view, loads, frozenset(), unit_id, CALLBACK)
         return plan
 
     def _plan_new_case(
@@ -456,7 +501,7 @@ class Dispatcher:
             plan.reasons.append(f"nobody on call in {unit_id}: the commander is alerted first")
         plan.escalation = escalation_chain(self.org, unit_id, assignee, t.priority, at)
         plan.informed = informed_recipients(self.org, list(result.informed_units), at)
-        self._open_in_view(plan, view, loads, words, unit_id, "report")
+        self._open_in_view(plan, view, loads, words, unit_id, REPORT)
         return plan
 
     def _open_in_view(
@@ -499,17 +544,6 @@ class Dispatcher:
 
     def _local_day(self, at: datetime) -> str:
         return at.astimezone(self.org.province.tz).date().isoformat()
-
-    @staticmethod
-    def _rekey(view: IndexView, placeholder: str, case_id: str) -> None:
-        case = view.changed.pop(placeholder, None)
-        if case is None:
-            return
-        real = OpenCase(**{**case.__dict__, "case_id": case_id})
-        view.changed[case_id] = real
-        for key in case.reporter_keys:
-            if view.reporters.get(key) == placeholder:
-                view.reporters[key] = case_id
 
     # ------------------------------------------------------------------ I/O steps
 
@@ -591,6 +625,25 @@ class Dispatcher:
         if plan.opens_case:
             case_doc = self._case_doc(plan, decision, case_id, decided_at)
             plan.timeline.extend(self._opening_timeline(plan, decision, case_id, decided_at))
+            if plan.related_ref is not None:
+                plan.timeline.append(
+                    _entry(
+                        f"{event.event_id}:called",
+                        plan.related_ref,
+                        ensure_utc(event.received_at),
+                        "reporter_called",
+                        DISPATCHER_ACTOR,
+                        f"Người phản ánh gọi nhỡ đường dây nóng: nhiệm vụ gọi lại {case_id}",
+                        {
+                            "event_id": event.event_id,
+                            "callback_case_id": case_id,
+                            "channel": event.channel.value,
+                            "kind": event.kind.value,
+                            "reporter": decision.reporter.model_dump(mode="json"),
+                            "received_at": event.received_at.isoformat(),
+                        },
+                    )
+                )
             plan.case_events.append(
                 self._case_event(
                     CaseEventType.OPENED,
@@ -627,10 +680,11 @@ class Dispatcher:
                         "channel": event.channel.value,
                         "kind": event.kind.value,
                         "reporter": decision.reporter.model_dump(mode="json"),
-                        "category": t.category.value,
-                        "priority": priority.value,
                         "received_at": event.received_at.isoformat(),
                         "priority_raised": plan.raise_priority,
+                        # The added report's own triage, as the `triaged` entry of an opening
+                        # report has it (what the classifier said about this message).
+                        **_triage_data(t),
                     },
                 )
             )
@@ -721,15 +775,7 @@ class Dispatcher:
                 "triaged",
                 Actor(id="classifier", role="service", name=t.model_version),
                 None,
-                {
-                    "category": t.category.value,
-                    "priority": t.priority.value,
-                    "location": t.location.value if t.location else None,
-                    "language": t.language.value,
-                    "confidence": t.confidence,
-                    "reasons": t.reasons,
-                    "model_version": t.model_version,
-                },
+                _triage_data(t),
             ),
         ]
         entries.append(
@@ -844,6 +890,19 @@ class Dispatcher:
             metrics.GREETINGS.labels(plan.event.channel.value).inc()
         elif plan.match is not None:
             metrics.MERGES.labels(plan.match.reason).inc()
+
+
+def _triage_data(t: Triage) -> dict[str, Any]:
+    """The classifier's triage of one message, as timeline data."""
+    return {
+        "category": t.category.value,
+        "priority": t.priority.value,
+        "location": t.location.value if t.location else None,
+        "language": t.language.value,
+        "confidence": t.confidence,
+        "reasons": list(t.reasons),
+        "model_version": t.model_version,
+    }
 
 
 def _entry(

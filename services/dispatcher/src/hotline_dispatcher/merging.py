@@ -3,7 +3,12 @@
 Two reasons to join:
 
 * **follow-up** — the same citizen (same phone number, or same channel account) has an open
-  case reported within the follow-up window: whatever the new message says, it belongs there;
+  case reported within the follow-up window and the new message is about it, not about another
+  incident (see `continues`): a missed call joins only the caller's open callback task; a report
+  joins only one of the citizen's open report cases of the same category (or is an `other`
+  addition no more urgent than the case) whose district it repeats or leaves out. Anything
+  else — above all a more urgent incident of another kind or in another place — opens a case of
+  its own, routed normally, so it is never hidden in an older case's chain;
 * **same incident** — an open case of the same category in the same district, last reported
   within the merge window, whose text shares enough significant words (overlap coefficient ≥
   the configured similarity). Reports without a district never merge across citizens.
@@ -21,7 +26,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from hotline.contracts.labels import Category, District, Priority
+from hotline_dispatcher.cases import more_urgent
 from hotline_dispatcher.text import similarity
+
+REPORT = "report"
+CALLBACK = "callback"
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class OpenCase:
     reporter_keys: frozenset[str]
     responsible_unit: str
     assignee_id: str | None
-    kind: str = "report"  # or "callback"
+    kind: str = REPORT  # or CALLBACK
 
 
 @dataclass(frozen=True)
@@ -49,13 +58,40 @@ class MergeMatch:
     detail: str
 
 
+def continues(
+    case: OpenCase,
+    *,
+    kind: str,
+    category: Category,
+    priority: Priority,
+    location: District | None,
+) -> bool:
+    """Is a citizen's new message a follow-up on their own open `case`, not a new incident?
+
+    `kind` is what the message would open on its own: `CALLBACK` for a missed call, `REPORT`
+    otherwise. A missed call continues only a callback task (the call-taker rings back once);
+    a report never continues a callback task (a call-taker does not respond to incidents). A
+    report continues a report case when it is about the same thing — the same category, or
+    `other` (extra details, "how is my case going?") no more urgent than the case — and in
+    the same place — the same district, or none named. A different category, a district the
+    case does not have, or an `other` more urgent than the case is a new incident.
+    """
+    if kind == CALLBACK or case.kind == CALLBACK:
+        return kind == case.kind
+    same_subject = category == case.category or (
+        category == Category.OTHER and not more_urgent(priority, case.priority)
+    )
+    same_place = location is None or location == case.location
+    return same_subject and same_place
+
+
 class OpenCaseIndex:
     """Recently reported open cases by (category, district) slot and by reporter."""
 
     def __init__(self) -> None:
         self.cases: dict[str, OpenCase] = {}
         self.slots: dict[tuple[Category, District], set[str]] = {}
-        self.reporters: dict[str, str] = {}
+        self.reporters: dict[str, set[str]] = {}  # reporter key → their open cases
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -65,10 +101,10 @@ class OpenCaseIndex:
         if old is not None and old.location is not None:
             self.slots.get((old.category, old.location), set()).discard(old.case_id)
         self.cases[case.case_id] = case
-        if case.location is not None and case.kind == "report":
+        if case.location is not None and case.kind == REPORT:
             self.slots.setdefault((case.category, case.location), set()).add(case.case_id)
         for key in case.reporter_keys:
-            self.reporters[key] = case.case_id
+            self.reporters.setdefault(key, set()).add(case.case_id)
 
     def remove(self, case_id: str) -> None:
         case = self.cases.pop(case_id, None)
@@ -77,8 +113,11 @@ class OpenCaseIndex:
         if case.location is not None:
             self.slots.get((case.category, case.location), set()).discard(case_id)
         for key in case.reporter_keys:
-            if self.reporters.get(key) == case_id:
-                del self.reporters[key]
+            own = self.reporters.get(key)
+            if own is not None:
+                own.discard(case_id)
+                if not own:
+                    del self.reporters[key]
 
     def get(self, case_id: str) -> OpenCase | None:
         return self.cases.get(case_id)
@@ -103,7 +142,7 @@ class IndexView:
 
     base: OpenCaseIndex
     changed: dict[str, OpenCase] = field(default_factory=dict)
-    reporters: dict[str, str] = field(default_factory=dict)
+    reporters: dict[str, set[str]] = field(default_factory=dict)
 
     def get(self, case_id: str) -> OpenCase | None:
         return self.changed.get(case_id) or self.base.get(case_id)
@@ -111,7 +150,25 @@ class IndexView:
     def put(self, case: OpenCase) -> None:
         self.changed[case.case_id] = case
         for key in case.reporter_keys:
-            self.reporters[key] = case.case_id
+            self.reporters.setdefault(key, set()).add(case.case_id)
+
+    def rekey(self, placeholder: str, case_id: str) -> None:
+        """Give a case opened in this batch (`~<event id>`) its allocated number."""
+        case = self.changed.pop(placeholder, None)
+        if case is None:
+            return
+        self.changed[case_id] = replace(case, case_id=case_id)
+        for key in case.reporter_keys:
+            own = self.reporters.get(key)
+            if own is not None and placeholder in own:
+                own.discard(placeholder)
+                own.add(case_id)
+
+    def own_cases(self, reporter_key: str, since: datetime) -> list[OpenCase]:
+        """The citizen's open cases last reported at or after `since`."""
+        ids = self.base.reporters.get(reporter_key, set()) | self.reporters.get(reporter_key, set())
+        cases = (self.get(case_id) for case_id in ids)
+        return [c for c in cases if c is not None and c.last_report_at >= since]
 
     def add_report(
         self, case_id: str, reporter_key: str, at: datetime, priority: Priority | None = None
@@ -138,25 +195,47 @@ class IndexView:
         *,
         reporter_key: str,
         category: Category,
+        priority: Priority,
         location: District | None,
         words: frozenset[str],
         at: datetime,
         window: timedelta,
         followup_window: timedelta,
         threshold: float,
+        kind: str = REPORT,
     ) -> MergeMatch | None:
-        """The open case this report joins, with the reason, or None."""
-        case_id = self.reporters.get(reporter_key) or self.base.reporters.get(reporter_key)
-        own = self.get(case_id) if case_id else None
-        if own is not None and own.last_report_at >= at - followup_window:
-            return MergeMatch(own, "followup", 1.0, f"same citizen's open case {own.case_id}")
-        if location is None or not words:
+        """The open case this report (or missed call, `kind=CALLBACK`) joins, with the reason,
+        or None.
+
+        The citizen's own cases come first (`continues` decides; among several, the one of the
+        same category, then of the same district, then the latest reported). Missed calls
+        join nothing else.
+        """
+        own = [
+            c
+            for c in self.own_cases(reporter_key, at - followup_window)
+            if continues(c, kind=kind, category=category, priority=priority, location=location)
+        ]
+        if own:
+            best_own = max(
+                own,
+                key=lambda c: (
+                    c.category == category,
+                    location is not None and c.location == location,
+                    c.last_report_at,
+                    c.case_id,
+                ),
+            )
+            return MergeMatch(
+                best_own, "followup", 1.0, f"same citizen's open case {best_own.case_id}"
+            )
+        if kind == CALLBACK or location is None or not words:
             return None
         candidates: dict[str, OpenCase] = {
             c.case_id: c for c in self.base.in_slot(category, location)
         }
         for case in self.changed.values():
-            if case.category == category and case.location == location and case.kind == "report":
+            if case.category == category and case.location == location and case.kind == REPORT:
                 candidates[case.case_id] = case
         best: MergeMatch | None = None
         for case in candidates.values():

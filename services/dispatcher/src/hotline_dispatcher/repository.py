@@ -64,12 +64,25 @@ INDEXES = [
     IndexSpec(
         CASES, [("assignee.person_id", ASCENDING), ("state", ASCENDING)], name="assignee_state"
     ),
+    # GET /cases filters without a state (the list is sorted by opened_at).
+    IndexSpec(CASES, [("priority", ASCENDING), ("opened_at", DESCENDING)], name="priority_opened"),
+    IndexSpec(CASES, [("location", ASCENDING), ("opened_at", DESCENDING)], name="location_opened"),
+    IndexSpec(CASES, [("kind", ASCENDING), ("opened_at", DESCENDING)], name="kind_opened"),
+    # GET /stats/daily: cases received that day (time to acknowledge), resolved that day.
+    IndexSpec(CASES, [("received_at", ASCENDING)], name="received_at"),
+    IndexSpec(CASES, [("resolved_day", ASCENDING)], name="resolved_day"),
     IndexSpec(DECISIONS, [("day", ASCENDING)], name="day"),
     IndexSpec(DECISIONS, [("case_id", ASCENDING), ("at", ASCENDING)], name="case_at"),
     IndexSpec(DECISIONS, [("at", ASCENDING)], name="at"),
     IndexSpec(TIMELINE, [("case_id", ASCENDING), ("at", ASCENDING)], name="case_at"),
     IndexSpec(DIRECTIVES, [("state", ASCENDING), ("deadline", ASCENDING)], name="state_deadline"),
     IndexSpec(DIRECTIVES, [("case_id", ASCENDING)], name="case"),
+    # GET /directives?unit=[&state=] (sorted by deadline).
+    IndexSpec(
+        DIRECTIVES,
+        [("unit", ASCENDING), ("state", ASCENDING), ("deadline", ASCENDING)],
+        name="unit_state_deadline",
+    ),
     IndexSpec(OUTBOX, [("at", ASCENDING)], name="at"),
     IndexSpec(CORRECTIONS, [("at", ASCENDING)], name="at"),
     IndexSpec(SHIFT_OVERRIDES, [("end", ASCENDING)], name="end"),
