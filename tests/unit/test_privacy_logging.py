@@ -23,6 +23,15 @@ def test_mask_phone_keeps_only_head_and_tail() -> None:
         "sdt: +84912345678",
         "số 0919.69.75.75",
         "call 091-234-5678",
+        # After a scheme or a label and a colon: WhatsApp's Kafka key, tel: and sms: URIs.
+        "whatsapp:84912345678",
+        "key=whatsapp:84912345678 sent",
+        "tel:84912345678",
+        "tel:+84912345678",
+        "<a href='tel:0912345678'>",
+        "sms:+84912345678",
+        "sms:84912345678",
+        "sđt:0912345678",
     ],
 )
 def test_phone_numbers_inside_text_are_masked(text: str) -> None:
@@ -32,9 +41,31 @@ def test_phone_numbers_inside_text_are_masked(text: str) -> None:
     assert "*" in masked
 
 
-def test_non_phone_numbers_are_left_alone() -> None:
-    for text in ("case HUE-20240124-0042 at 14:30", "at 2024-01-24 01:42:03", "/cases/123456789/"):
-        assert mask_text(text) == text
+@pytest.mark.parametrize(
+    "text",
+    [
+        "case HUE-20240124-0042 at 14:30",
+        "at 2024-01-24 01:42:03",
+        "/cases/123456789/",
+        "case HUE-2026-000123",
+        "case:HUE-2026-000123",
+        "0193a5b2-7c1d-7e3f-9a4b-123456789012",
+        "event_id:01234567-8901-7234-8567-890123456789",
+        "2026-11-30T17:54:59Z",
+        "2026-11-30T17:54:59.123456789+07:00",
+        "at:2026-11-30T17:54:59.123456+07:00",
+        "received 2026-11-30 17:54:59.123456789",
+        "viber:5491234567890123456",  # a 19-digit provider id is not a phone
+        "kafka 127.0.0.1:9092, mongodb://127.0.0.1:27017/",
+    ],
+)
+def test_non_phone_numbers_are_left_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_a_prefixed_phone_keeps_its_prefix() -> None:
+    assert mask_text("whatsapp:84912345678") == "whatsapp:849******78"
+    assert mask_text("tel:+84912345678") == "tel:+849******78"
 
 
 def test_mask_name_and_address() -> None:

@@ -14,8 +14,15 @@ import pytest
 from hotline import signatures
 from hotline.clock import ManualClock
 from hotline.contracts.events import TEXT_LIMIT
-from hotline.mongo import MotorDatabase
-from hotline_ingest.dedup import CLAIMS, ClaimBatcher, Decision, DedupLedger, DedupUnavailable
+from hotline.mongo import MotorDatabase, make_client
+from hotline_ingest.dedup import (
+    CLAIMS,
+    ClaimBatcher,
+    Decision,
+    DedupLedger,
+    DedupUnavailable,
+    MarkBatcher,
+)
 
 from .conftest import Ingest, IngestFactory, metric
 
@@ -161,33 +168,55 @@ async def test_awkward_text_is_normalised_never_a_500(ingest: Ingest) -> None:
 # --------------------------------------------------------------------------- floods
 
 
-async def test_a_flooding_provider_sender_is_dropped_without_slowing_others(
+async def test_a_flooding_provider_sender_is_published_flagged_never_dropped(
     ingest_factory: IngestFactory,
 ) -> None:
     async with ingest_factory(sender_burst=3, sender_per_minute=1) as ingest:
-        before = metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited")
+        rejected = metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited")
+        flooded = metric("hotline_ingest_flood_limited_total", channel="viber")
+        accepted = metric("hotline_ingest_accepted_total", channel="viber", kind="message")
         spam = [ingest.samples.viber(sender_id="spammer==", text=f"spam {i}") for i in range(6)]
         answers = [await ingest.send(d) for d in spam]
-        # Providers retry non-2xx for hours: the flood is acknowledged and not published.
+        # A 2xx means on the topic: every item is published, those over the sender's rate
+        # flagged so that downstream can collapse them (a 429 would lose Twilio's and Zalo's).
         assert [a.status_code for a in answers] == [200] * 6
-        assert [a.json()["accepted"] for a in answers] == [1, 1, 1, 0, 0, 0]
+        assert [a.json()["accepted"] for a in answers] == [1] * 6
+        assert [a.json().get("flood_limited", 0) for a in answers] == [0, 0, 0, 1, 1, 1]
         citizen = await ingest.send(ingest.samples.viber(sender_id="citizen==", text="cứu"))
-        assert citizen.json()["accepted"] == 1
-        assert metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited") == (
-            before + 3
+        assert citizen.json() == {"status": "ok", "accepted": 1, "duplicates": 0, "ignored": 0}
+        records = await ingest.records(7)
+        flags = [json.loads(r.value or b"{}").get("flood_limited", False) for r in records]
+        assert flags == [False, False, False, True, True, True, False]
+        events = await ingest.events(7)
+        assert [e.text for e in events[:6]] == [f"spam {i}" for i in range(6)]
+        # Counted once each: accepted (all), flood-limited (the flagged), never rejected.
+        assert metric("hotline_ingest_accepted_total", channel="viber", kind="message") == (
+            accepted + 7
         )
-        assert await ingest.published_count() == 4
+        assert metric("hotline_ingest_flood_limited_total", channel="viber") == flooded + 3
+        assert metric("hotline_ingest_rejected_total", channel="viber", reason="rate_limited") == (
+            rejected
+        )
+        # A provider's retry of a flagged item is a duplicate like any other.
+        again = await ingest.send(spam[5])
+        assert again.json()["duplicates"] == 1 and "flood_limited" not in again.json()
+        assert await ingest.published_count() == 7
 
 
 async def test_web_form_is_limited_per_client_address(ingest_factory: IngestFactory) -> None:
     async with (
         ingest_factory(web_burst=2, web_per_minute=1, client_ip="203.0.113.7") as first,
     ):
+        before = metric("hotline_ingest_rejected_total", channel="web", reason="rate_limited")
         answers = [await first.send(first.samples.web()) for _ in range(3)]
         assert [a.status_code for a in answers] == [202, 202, 429]
         assert int(answers[2].headers["retry-after"]) >= 1
         assert answers[2].json()["error"] == "too_many_requests"
         assert await first.published_count() == 2
+        # Refused, so counted as rejected (once), and a person can resend.
+        assert metric("hotline_ingest_rejected_total", channel="web", reason="rate_limited") == (
+            before + 1
+        )
 
 
 async def test_desk_is_limited_per_call_taker(ingest_factory: IngestFactory) -> None:
@@ -239,6 +268,9 @@ async def test_a_failed_publish_is_retried_under_the_same_event_id(
         # The first attempt may still have reached the broker: same event id, so one event.
         records = await healthy.events(1)
         assert {e.event_id for e in records} == {claim["event_id"]}
+        await healthy.app.state.ledger.flush()
+        marked = await healthy.db[CLAIMS].find_one({"_id": "ingest:web:slow-broker-0001"})
+        assert marked is not None and marked["state"] == "published"
 
 
 # --------------------------------------------------------------------------- dedup across time
@@ -253,24 +285,90 @@ async def test_concurrent_retries_on_one_replica_publish_once(ingest: Ingest) ->
     assert await ingest.published_count() == 1
 
 
-async def test_another_replica_waits_out_the_in_flight_window(
+async def test_a_retry_on_another_replica_or_after_a_restart_is_a_duplicate_at_any_age(
     ingest_factory: IngestFactory,
 ) -> None:
     clock = ManualClock(datetime.now(UTC))
+    delivery = None
     async with ingest_factory(clock=clock) as a, ingest_factory(clock=clock) as b:
         delivery = a.samples.telegram(text="hai máy chủ")
         assert (await a.send(delivery)).json()["accepted"] == 1
         (first,) = await a.events(1)
-        # Replica b sees a young claim it did not make: it cannot tell "publishing" from
-        # "published", so the provider is asked to retry.
-        busy = await b.send(delivery)
+        await a.app.state.ledger.flush()  # the published mark is written in the background
+        claim = await a.db[CLAIMS].find_one({"_id": f"ingest:telegram:{first.provider_message_id}"})
+        assert claim is not None and claim["state"] == "published"
+        # Replica b meets a claim marked published: a duplicate, at once and at any age.
+        for advance in (0.0, b.settings.inflight_window_s + 1, 3 * 24 * 3600.0):
+            clock.advance(advance)
+            again = await b.send(delivery)
+            assert again.status_code == 200, again.text
+            assert again.json()["accepted"] == 0 and again.json()["duplicates"] == 1
+    # Both replicas restarted (their memory of what they published is gone): still answered.
+    async with ingest_factory(clock=clock) as c:
+        clock.advance(24 * 3600)
+        later = await c.send(delivery)
+        assert later.status_code == 200 and later.json()["duplicates"] == 1
+        assert await c.published_count() == 1
+
+
+async def test_shutdown_writes_the_published_marks_still_queued(
+    ingest_factory: IngestFactory,
+) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    async with ingest_factory(clock=clock) as a:
+        deliveries = [a.samples.zalo(msg_id=f"stopping-{i}") for i in range(5)]
+        for delivery in deliveries:
+            assert (await a.send(delivery)).json()["accepted"] == 1
+        # SIGTERM right after the answers: the app's shutdown flushes the marks.
+    states = {d["_id"]: d["state"] async for d in a.db[CLAIMS].find({})}
+    assert states == {f"ingest:zalo:stopping-{i}": "published" for i in range(5)}
+    async with ingest_factory(clock=clock) as b:
+        clock.advance(b.settings.inflight_window_s + 1)
+        answers = [await b.send(d) for d in deliveries]
+        assert [x.json()["duplicates"] for x in answers] == [1] * 5
+        assert await b.published_count() == 5
+
+
+async def test_a_crash_between_the_ack_and_the_mark_republishes_the_same_event(
+    ingest_factory: IngestFactory,
+) -> None:
+    """The published mark is written after the broker's ack: a process killed in between leaves
+    a pending claim of a delivery already on the topic. Past the in-flight window it is
+    published again under the same event id, which consumers deduplicate."""
+    clock = ManualClock(datetime.now(UTC))
+    async with ingest_factory(clock=clock) as a, ingest_factory(clock=clock) as b:
+        delivery = a.samples.telegram(update_id=515151, text="tắt ngay sau khi gửi")
+        assert (await a.send(delivery)).json()["accepted"] == 1
+        await a.app.state.ledger.flush()
+        # As if a had died before its mark: the claim is left pending.
+        await a.db[CLAIMS].update_one(
+            {"_id": "ingest:telegram:515151"}, {"$set": {"state": "pending"}}
+        )
+        busy = await b.send(delivery)  # young: b cannot tell "publishing" from a crash
         assert busy.status_code == 503 and busy.headers["retry-after"] == "3"
         clock.advance(b.settings.inflight_window_s + 1)
-        # Past the window b still cannot tell "published" from "a crashed attempt": it
-        # publishes again under the claim's event id, so consumers still see one event.
-        later = await b.send(delivery)
-        assert later.status_code == 200 and later.json()["accepted"] == 1
-        assert {e.event_id for e in await a.events(2)} == {first.event_id}
+        retried = await b.send(delivery)
+        assert retried.status_code == 200 and retried.json()["accepted"] == 1
+        events = await b.events(2)
+        assert len(events) == 2 and len({e.event_id for e in events}) == 1
+        await b.app.state.ledger.flush()
+        assert (await b.send(delivery)).json()["duplicates"] == 1
+
+
+async def test_a_published_mark_that_cannot_be_written_is_counted() -> None:
+    client = make_client("mongodb://127.0.0.1:1/", "hotline-ingest", serverSelectionTimeoutMS=100)
+    try:
+        marks = MarkBatcher(
+            client["unreachable"], ManualClock(datetime.now(UTC)), batch_size=8, timeout_s=0.3
+        )
+        marks.backoff_s = 0.01
+        before = metric("hotline_ingest_unmarked_claims_total")
+        marks.mark(["ingest:sms:a", "ingest:sms:b"])
+        await marks.flush()
+        assert metric("hotline_ingest_unmarked_claims_total") == before + 2
+        assert len(marks) == 0
+    finally:
+        client.close()
 
 
 async def test_a_delivery_whose_publisher_was_killed_is_published_on_retry(

@@ -5,10 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import orjson
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
 
+from hotline.contracts import example
+from hotline.contracts.events import InboundEvent, decode, encode
+from hotline.contracts.labels import Channel
+from hotline_ingest.app import build_app
 from hotline_ingest.breaker import Breaker
+from hotline_ingest.intake import FloodLimitedEvent, flag_flood_limited
+from hotline_ingest.metrics import KINDS_BY_CHANNEL, Rejection
 from hotline_ingest.ratelimit import TokenBucketLimiter
 from hotline_ingest.settings import IngestSettings
 
@@ -132,3 +140,43 @@ def test_breaker_fails_fast_then_lets_one_probe_through() -> None:
     breaker.succeeded()
     breaker.leave(probe)
     assert breaker.enter() is False and not breaker.is_open
+
+
+def test_every_channel_series_exists_at_zero_once_the_app_is_built() -> None:
+    """Rate/ratio alerts (the ingest rejection ratio) need a 0 series, not none."""
+    build_app(IngestSettings(environment="test"))
+
+    def exists(name: str, **labels: str) -> bool:
+        return REGISTRY.get_sample_value(name, labels) is not None
+
+    missing = [
+        (channel.value, reason.value)
+        for channel in Channel
+        for reason in Rejection
+        if not exists("hotline_ingest_rejected_total", channel=channel.value, reason=reason.value)
+    ]
+    missing += [
+        (channel.value, kind.value)
+        for channel, kinds in KINDS_BY_CHANNEL.items()
+        for kind in kinds
+        if not exists("hotline_ingest_accepted_total", channel=channel.value, kind=kind.value)
+    ]
+    missing += [
+        (name, channel.value)
+        for channel in Channel
+        for name in ("hotline_ingest_duplicates_total", "hotline_ingest_unavailable_total")
+        if not exists(name, channel=channel.value)
+    ]
+    assert missing == []
+    assert set(KINDS_BY_CHANNEL) == set(Channel)
+    assert exists("hotline_ingest_flood_limited_total", channel="zalo")
+
+
+def test_a_flood_limited_event_is_the_same_event_plus_the_flag() -> None:
+    event = InboundEvent.model_validate(example("InboundEvent"))
+    flagged = flag_flood_limited(event)
+    assert isinstance(flagged, FloodLimitedEvent) and flagged.key == event.key
+    raw = encode(flagged)
+    assert orjson.loads(raw) == {**orjson.loads(encode(event)), "flood_limited": True}
+    assert decode(InboundEvent, raw) == event  # readers of the contract see the same event
+    assert decode(FloodLimitedEvent, raw).flood_limited is True

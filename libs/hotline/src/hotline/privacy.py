@@ -11,8 +11,10 @@ from typing import Any
 
 # Digit runs that look like phone numbers: optional +, 9-14 digits with single spaces, dots or
 # dashes between them. Runs glued to letters, '-', ':' or '/' are ids, times or paths, not phones
-# (a case id HUE-20240124-0042, a timestamp 2024-01-24 01:42, a URL path).
-_PHONE_RE = re.compile(r"(?<![\w/\-:.])\+?\d(?:[ .\-]?\d){8,13}(?![\w/:\-])")
+# (a case id HUE-20240124-0042, a timestamp 2024-01-24 01:42, a URL path), with one exception:
+# a colon right after a letter is a scheme or a label (`whatsapp:84912345678`, WhatsApp's Kafka
+# key; `tel:+849…`, `sms:849…`, `sđt:09…`), while a colon after a digit is a time (`17:54:59`).
+_PHONE_RE = re.compile(r"(?:(?<![\w/\-:.])|(?<=[^\W\d_]:))\+?\d(?:[ .\-]?\d){8,13}(?![\w/:\-])")
 
 SENSITIVE_KEYS = frozenset(
     {

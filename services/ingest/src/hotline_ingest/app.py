@@ -24,6 +24,7 @@ from hotline.settings import redacted
 from hotline_ingest.dedup import DedupLedger
 from hotline_ingest.fastpath import DirectDispatch
 from hotline_ingest.intake import Intake
+from hotline_ingest.metrics import prime as prime_metrics
 from hotline_ingest.normalize import to_e164
 from hotline_ingest.ratelimit import TokenBucketLimiter
 from hotline_ingest.routes import DOCUMENTED_MODELS, Deps, make_router
@@ -64,6 +65,9 @@ def build_app(
     """The ingest FastAPI app. Producer and Mongo client are started and stopped by its lifespan
     (pass them in to share or fake them; the app owns what it creates)."""
     clock = clock or SystemClock()
+    # Every channel's accepted/rejected/... series exists from the first scrape, at 0: alerts
+    # on rate() and ratios see 0 instead of no series for what has not happened yet.
+    prime_metrics()
     owns_producer = producer is None
     owns_mongo = mongo is None
     mongo = mongo or make_client(

@@ -3,27 +3,31 @@
 A delivery is claimed (`ingest:<channel>:<provider message id>`, a unique `_id` in the shared
 `claims` collection, the same document `hotline.mongo.claim` writes) *before* it is published.
 FerretDB makes unique inserts atomic but not conditional updates, so the claim insert is the
-only decision point; everything else is read-only or written by the claim's single owner.
+only decision point; every later write to a claim is an unconditional `$set` by `_id` alone
+(the only filter FerretDB 1.24 pushes down) from the request that owns the claim.
 
-The claim document keeps the event id and `received_at` it was claimed with. That matters when
-a publish fails: the broker may still write the record later (the producer keeps retrying a
-batch it already queued until its own request timeout), so the claim is not deleted but marked
-`failed`, and the provider's retry republishes under the *same* event id, which every consumer
-deduplicates. `hotline.mongo.release` is used where nothing can have reached the broker: a
-claim won by a request that gave up waiting for the database.
+A claim goes `pending` -> `published` (the broker acknowledged the record) or `pending` ->
+`failed` (the publish failed or timed out). A claim keeps the event id and `received_at` it was
+claimed with, so every republish is the *same* event, which every consumer deduplicates.
 
-The hot path costs one insert per delivery, batched: concurrent requests' claims share one
-`insert_many(ordered=False)` (group commit), because FerretDB manages ~750 single inserts/s on
-two cores and ~2,300/s in batches. Success is therefore *not* written back (an update per
-delivery would halve throughput); instead:
+* `published` is durable: a provider retry that meets it is a DUPLICATE at any age, on any
+  replica, before or after a restart (2xx, nothing published). The mark is written after the
+  broker's ack by a background batcher (`bulk_write` of `UpdateOne({"_id": key})`, group
+  commit like the claims), so the request does not wait for it; shutdown flushes it.
+* `failed`: the broker may still write the record later (the producer keeps retrying a batch
+  it already queued until its own request timeout), so the claim is not deleted; the retry
+  republishes under the claim's event id.
+* `pending` and younger than the in-flight window (database + broker deadlines + margin): some
+  request may be publishing it right now, so another replica answers 503 and the provider
+  retries (on the replica that holds it, a retry waits for the outcome instead).
+* `pending` and older than the window: its publisher died between the claim and the broker's
+  ack (kill -9, power loss), or between the ack and the published mark (or the mark could not
+  be written). The two look alike, so it is republished under the claim's event id: the first
+  case must not lose the delivery; in the second the topic gets a second record of the *same*
+  event id, which consumers drop as a duplicate.
 
-* this process remembers what it published (and what it is publishing: a concurrent retry waits
-  for that outcome instead of racing it);
-* another replica (or this one after a restart) that meets a young `pending` claim cannot tell
-  "still publishing" from "published", so it answers 503 and the provider retries; once the
-  claim is older than the in-flight window (database + broker deadlines + margin) it publishes
-  again under the claim's event id: a hard crash between claim and broker ack must not lose
-  the delivery, and a second record of an event id is deduplicated by every consumer.
+`hotline.mongo.release` gives a claim back where nothing can have reached the broker: a claim
+won by a request that gave up waiting for the database.
 
 Claims expire after the retention period by an explicit periodic delete (no TTL on FerretDB),
 restricted to ingest's own claims (`owner: "ingest"`): other services keep claims in the same
@@ -35,17 +39,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.clock import Clock, ensure_utc
 from hotline.logging import get_logger
 from hotline.mongo import ASCENDING, IndexSpec, MotorDatabase, ensure_indexes, release
+from hotline_ingest.metrics import UNMARKED_CLAIMS
 
 log = get_logger(__name__)
 
@@ -53,6 +59,9 @@ CLAIMS = "claims"
 OWNER = "ingest"
 DUPLICATE_KEY = 11000
 RELEASE_TIMEOUT_S = 10.0
+MARK_ATTEMPTS = 3  # writes of one batch of published marks before giving up on it
+MARK_FLUSH_TIMEOUT_S = 15.0  # how long shutdown waits for the marks still queued
+PENDING, PUBLISHED, FAILED = "pending", "published", "failed"  # a claim's `state`
 
 INDEXES = [
     IndexSpec(CLAIMS, [("owner", ASCENDING), ("claimed_at", ASCENDING)], name="ingest_expiry"),
@@ -175,6 +184,69 @@ class ClaimBatcher:
                 await task
 
 
+class MarkBatcher:
+    """Marks claims `published` once the broker acknowledged them, off the request's path.
+
+    Keys are queued by `mark` (no await: the answer does not wait for the database) and written
+    by one background task in batches of `UpdateOne({"_id": key}, {"$set": ...})` with
+    `ordered=False`: whoever is queued while a write runs joins the next one. A batch that
+    cannot be written is tried `MARK_ATTEMPTS` times, then counted and logged: its claims stay
+    `pending`, and a retry after the in-flight window republishes them under the same event id.
+    """
+
+    def __init__(self, db: MotorDatabase, clock: Clock, *, batch_size: int, timeout_s: float):
+        self.db = db
+        self.clock = clock
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+        self.backoff_s = 0.5
+        self._queue: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def mark(self, keys: Iterable[str]) -> None:
+        self._queue.extend(keys)
+        if self._queue and self._task is None:
+            self._task = asyncio.create_task(self._drain())
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self.batch_size]
+                del self._queue[: self.batch_size]
+                await self._write(batch)
+        finally:
+            self._task = None
+
+    async def _write(self, keys: list[str]) -> None:
+        update = {"$set": {"state": PUBLISHED, "published_at": self.clock.now()}}
+        # `_id` alone in each filter: FerretDB pushes it down (any other filter scans).
+        ops = [UpdateOne({"_id": key}, update) for key in keys]
+        error = ""
+        for attempt in range(MARK_ATTEMPTS):
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    await self.db[CLAIMS].bulk_write(ops, ordered=False)
+                return
+            except (TimeoutError, PyMongoError, OSError) as exc:
+                error = type(exc).__name__  # `$set` is idempotent: the whole batch again
+            if attempt + 1 < MARK_ATTEMPTS:
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+        UNMARKED_CLAIMS.inc(len(keys))
+        log.warning(
+            "could not mark claims published; a retry after the in-flight window republishes "
+            "them under the same event id",
+            extra={"claims": len(keys), "first_dedup_key": keys[0], "error": error},
+        )
+
+    async def flush(self) -> None:
+        """Wait until every mark queued so far is written (or given up)."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+
 class DedupLedger:
     """Decides, for each delivery, whether to publish it, and remembers what was published."""
 
@@ -195,9 +267,11 @@ class DedupLedger:
         self.timeout_s = timeout_s
         self.batcher = ClaimBatcher(db, batch_size=batch_size, concurrency=concurrency)
         self.batcher.on_abandoned_win = self._give_back
+        self.marks = MarkBatcher(db, clock, batch_size=batch_size, timeout_s=timeout_s)
         # Outcome of deliveries this process is deciding or publishing right now.
         self._inflight: dict[str, asyncio.Future[bool]] = {}
-        # Recently published here: key -> event id (sized to outlast the in-flight window).
+        # Recently published here: key -> event id. Spares a database read for retries that
+        # reach this replica again; the `published` mark in the claim is what makes it durable.
         self._published = _Bounded(remember)
         # Claims whose `failed` mark or release could not be written: retry them from memory.
         self._failed_here = _Bounded(10_000)
@@ -247,7 +321,7 @@ class DedupLedger:
         doc = {
             "_id": key,
             "owner": OWNER,
-            "state": "pending",
+            "state": PENDING,
             "event_id": event_id,
             "received_at": received_at,
             "claimed_at": now,
@@ -262,22 +336,26 @@ class DedupLedger:
         stored_id = str(existing.get("event_id") or event_id)
         stored_at = existing.get("received_at")
         stored_received = ensure_utc(stored_at) if isinstance(stored_at, datetime) else None
-        if existing.get("state") == "failed" or key in self._failed_here:
+        state = existing.get("state")
+        if state == PUBLISHED:  # the broker acknowledged it, whenever and wherever
+            return Reservation(key, Decision.DUPLICATE, stored_id, stored_received)
+        if state == FAILED or key in self._failed_here:
             return Reservation(
                 key,
                 Decision.RETRY,
                 stored_id,
                 stored_received or received_at,
-                failed_before=existing.get("state") == "failed",
+                failed_before=state == FAILED,
             )
         claimed_at = existing.get("claimed_at")
         if isinstance(claimed_at, datetime) and now - ensure_utc(claimed_at) < self.window:
             return Reservation(key, Decision.IN_FLIGHT)
-        # Older than any attempt takes: either published, or its publisher died between the
-        # claim and the broker's ack (kill -9, power loss). Success is not written back, so the
-        # two look alike. Publishing again under the stored event id is harmless in the first
-        # case (consumers deduplicate by event id) and saves the delivery in the second, which
-        # answering "duplicate" would lose.
+        # Pending and older than any attempt takes: its publisher died between the claim and
+        # the broker's ack (kill -9, power loss), or between the ack and the published mark
+        # (or the mark could not be written). The two look alike. Publishing again under the
+        # stored event id saves the delivery in the first case, which answering "duplicate"
+        # would lose, and in the second puts a second record of the same event on the topic,
+        # which consumers deduplicate by event id.
         return Reservation(key, Decision.RETRY, stored_id, stored_received or received_at)
 
     async def _claim(self, doc: dict[str, Any]) -> bool:
@@ -305,10 +383,12 @@ class DedupLedger:
             fut.set_result(published)
 
     def succeeded(self, published: dict[str, str]) -> None:
-        """The broker acknowledged these deliveries (key -> event id)."""
+        """The broker acknowledged these deliveries (key -> event id): answered as duplicates
+        from now on, here at once and everywhere once the mark is written (background)."""
         for key, event_id in published.items():
             self._failed_here.pop(key, None)
             self._settle(key, True, event_id)
+        self.marks.mark(published)
 
     async def failed(
         self, keys: list[str], already_marked: set[str] | frozenset[str] = frozenset()
@@ -319,10 +399,10 @@ class DedupLedger:
         async def mark(key: str) -> None:
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    await self.db[CLAIMS].update_one({"_id": key}, {"$set": {"state": "failed"}})
+                    await self.db[CLAIMS].update_one({"_id": key}, {"$set": {"state": FAILED}})
             except (TimeoutError, PyMongoError, OSError):
-                # The provider's retry may reach another replica, which will then answer it as
-                # a duplicate once the window passed; this replica at least retries it.
+                # The claim stays `pending`: another replica republishes it once the in-flight
+                # window passed (503 before that); this replica retries it at once.
                 self._failed_here.put(key, True)
                 log.warning("could not mark a claim failed", extra={"dedup_key": key})
 
@@ -364,5 +444,16 @@ class DedupLedger:
         result = await self.db[CLAIMS].delete_many({"owner": OWNER, "claimed_at": {"$lt": cutoff}})
         return int(result.deleted_count)
 
+    async def flush(self) -> None:
+        """Wait for the published marks queued so far (tests; shutdown)."""
+        await self.marks.flush()
+
     async def close(self) -> None:
         await self.batcher.close()
+        try:
+            async with asyncio.timeout(MARK_FLUSH_TIMEOUT_S):
+                await self.marks.flush()
+        except TimeoutError:
+            log.warning(
+                "published marks not all written at shutdown", extra={"queued": len(self.marks)}
+            )

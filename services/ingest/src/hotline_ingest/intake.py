@@ -1,8 +1,10 @@
 """From normalised events to acknowledged Kafka records: flood control, dedup, publish.
 
-The order matters: flood control first (a flooding sender costs no database write), then the
-claim (never publish what we cannot deduplicate: fail closed), then the publish, and only a
-broker acknowledgement makes the request succeed.
+The order matters: flood control first (a web or desk client over its rate costs no database
+write), then the claim (never publish what we cannot deduplicate: fail closed), then the
+publish, and only a broker acknowledgement makes the request succeed. Nothing is ever answered
+2xx without being on the topic: a provider item over its sender's rate is published too,
+flagged `flood_limited` so that downstream can collapse it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pydantic import Field
+
 from hotline.contracts.events import InboundEvent, encode
 from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.logging import get_logger
 from hotline_ingest.breaker import Breaker
 from hotline_ingest.dedup import Decision, DedupLedger, DedupUnavailable, Reservation, dedup_key
-from hotline_ingest.metrics import ACCEPTED, DUPLICATES, PUBLISH_SECONDS, REJECTED, Rejection
+from hotline_ingest.metrics import (
+    ACCEPTED,
+    DUPLICATES,
+    FLOOD_LIMITED,
+    PUBLISH_SECONDS,
+    REJECTED,
+    Rejection,
+)
 from hotline_ingest.ratelimit import TokenBucketLimiter
 
 log = get_logger(__name__)
@@ -29,13 +40,39 @@ NEW, RETRY = Decision.NEW, Decision.RETRY
 class FloodPolicy(Enum):
     """What to do with an item from a sender over their rate.
 
-    DROP: answer the provider 2xx and publish nothing (a provider retries a 429 or 5xx for
-    hours or days, which would turn one flood into a longer one, and may disable the webhook).
-    REJECT: answer 429 with Retry-After (people at a form or a desk can wait and resend).
+    FLAG (provider webhooks): publish it like any other, with `flood_limited: true`, and answer
+    2xx after the broker's ack. Not a 429/503: Twilio does not retry an inbound SMS or a call
+    callback (unless retries are configured on the URL), Viber gives up after an hour, so a
+    flooder still over its rate then loses the message; Meta may disable a webhook that keeps
+    failing; and a WhatsApp delivery carries other citizens' messages too. Nothing a citizen
+    sends may be lost, so a flood costs a claim and a record per item, and downstream can
+    collapse the flagged ones.
+    REJECT (web form, desk): answer 429 with Retry-After (a person can wait and resend).
     """
 
-    DROP = "drop"
+    FLAG = "flag"
     REJECT = "reject"
+
+
+class FloodLimitedEvent(InboundEvent):
+    """An `InboundEvent` from a sender over its rate: the same record plus the flag.
+
+    Consumers that read `InboundEvent` (extra fields ignored) see the ordinary event; the flag
+    is for the ones that declare it.
+    """
+
+    flood_limited: bool = Field(
+        default=True, description="the sender was over its rate: downstream may collapse it"
+    )
+
+
+def flag_flood_limited(event: InboundEvent) -> FloodLimitedEvent:
+    """The same event (id, fields) with `flood_limited: true`."""
+    return FloodLimitedEvent.model_construct(
+        _fields_set={*event.model_fields_set, "flood_limited"},
+        **{name: getattr(event, name) for name in InboundEvent.model_fields},
+        flood_limited=True,
+    )
 
 
 class Unavailable(Exception):
@@ -56,7 +93,7 @@ class RateLimited(Exception):
 class IntakeResult:
     accepted: list[str] = field(default_factory=list)  # event ids published now
     duplicates: list[str | None] = field(default_factory=list)  # event ids published before
-    dropped: int = 0  # flood-limited items acknowledged without publishing
+    flood_limited: int = 0  # of `accepted`: published flagged, their sender over its rate
 
 
 class Intake:
@@ -91,15 +128,12 @@ class Intake:
             seen.add(key)
             wait = self.sender_limiter.try_acquire(event.key)
             if wait > 0:
-                REJECTED.labels(channel, Rejection.RATE_LIMITED.value).inc()
                 if flood is FloodPolicy.REJECT:
+                    REJECTED.labels(channel, Rejection.RATE_LIMITED.value).inc()
                     raise RateLimited(wait)
-                result.dropped += 1
-                log.warning(
-                    "sender over its rate: item acknowledged, not published",
-                    extra={"channel": channel, "dedup_key": key},
-                )
-                continue
+                # Published like any other, flagged (FloodPolicy says why not refused); counted
+                # in `flood_limited` and `accepted` once the broker acknowledged it.
+                event = flag_flood_limited(event)
             admitted.append((key, event))
         if not admitted:
             return result
@@ -181,6 +215,9 @@ class Intake:
         if to_publish:
             await self._publish(channel, to_publish, marked)
             result.accepted.extend(ev.event_id for ev in to_publish.values())
+            result.flood_limited += sum(
+                isinstance(ev, FloodLimitedEvent) for ev in to_publish.values()
+            )
         if in_flight:
             raise Unavailable("in_flight", "the same delivery is being processed; retry later")
         return result
@@ -209,6 +246,8 @@ class Intake:
         self.ledger.succeeded({key: ev.event_id for key, ev in events.items()})
         for event in events.values():
             ACCEPTED.labels(channel, event.kind.value).inc()
+            if isinstance(event, FloodLimitedEvent):
+                FLOOD_LIMITED.labels(channel).inc()
             # Debug, not info: the topic itself is the record of what was accepted, and a
             # masked JSON line per event costs ~4% of the request at full rate.
             log.debug(

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -42,6 +42,11 @@ class Ack(BaseModel):
     accepted: int
     duplicates: int
     ignored: int
+    flood_limited: int = Field(
+        default=0,
+        description="of `accepted`: items from a sender over its rate, published flagged "
+        "`flood_limited` (present only when not 0)",
+    )
 
 
 class Receipt(BaseModel):
@@ -209,19 +214,17 @@ class Handlers:
         self, channel: Channel, fn: Callable[[EventContext], Parsed], body: bytes
     ) -> Response:
         parsed = self.parse(channel, fn, body)
-        result = await self.submit(channel, parsed, FloodPolicy.DROP)
+        result = await self.submit(channel, parsed, FloodPolicy.FLAG)
+        answer: dict[str, Any] = {
+            "status": "ok",
+            "accepted": len(result.accepted),
+            "duplicates": len(result.duplicates),
+            "ignored": len(parsed.ignored),
+        }
+        if result.flood_limited:
+            answer["flood_limited"] = result.flood_limited
         # Encoded here, not by FastAPI from the response model: same JSON, a third of the cost.
-        return Response(
-            orjson.dumps(
-                {
-                    "status": "ok",
-                    "accepted": len(result.accepted),
-                    "duplicates": len(result.duplicates),
-                    "ignored": len(parsed.ignored),
-                }
-            ),
-            media_type="application/json",
-        )
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     def twilio_url(self, request: Request) -> str:
         """The URL Twilio signed: rebuilt on the public base URL when one is configured."""
@@ -415,7 +418,7 @@ def make_router(deps: Deps) -> APIRouter:
         ch = Channel.SMS
         body, pairs = await twilio_verified(request, ch)
         parsed = h.parse(ch, lambda ctx: twilio.parse_sms(pairs, ctx), body)
-        await h.submit(ch, parsed, FloodPolicy.DROP)
+        await h.submit(ch, parsed, FloodPolicy.FLAG)
         return Response(twilio.TWIML_EMPTY, media_type="text/xml")
 
     @router.post(
@@ -433,7 +436,7 @@ def make_router(deps: Deps) -> APIRouter:
         ch = Channel.VOICE
         body, pairs = await twilio_verified(request, ch)
         parsed = h.parse(ch, lambda ctx: twilio.parse_voice(pairs, ctx), body)
-        await h.submit(ch, parsed, FloodPolicy.DROP)
+        await h.submit(ch, parsed, FloodPolicy.FLAG)
         return Response(twilio.TWIML_EMPTY, media_type="text/xml")
 
     # ------------------------------------------------------------------ PBX
