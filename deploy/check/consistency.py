@@ -267,15 +267,31 @@ def check_services(
     return problems
 
 
+def mongodb_users(root: Path, services: tuple[str, ...]) -> dict[str, bool]:
+    """Which services' code connects to MongoDB (imports `hotline.mongo`), for those whose
+    sources are in the tree."""
+    found = {}
+    for svc in services:
+        sources = list((root / "services" / svc / "src").rglob("*.py"))
+        if sources:
+            found[svc] = any(
+                re.search(r"^\s*(from|import) hotline\.mongo\b", p.read_text(), re.M)
+                for p in sources
+            )
+    return found
+
+
 def check_env(
     r: Rendered,
     services: tuple[str, ...],
     settings: dict[str, ServiceSettings | None],
     shared: dict[str, EnvVar],
     example_secrets: dict[str, dict[str, str]],
+    uses_mongodb: dict[str, bool] | None = None,
 ) -> list[str]:
     """Every env var a service gets is one its settings read; required settings are given;
-    file paths point into a mounted ConfigMap key; the listen host is 0.0.0.0."""
+    file paths point into a mounted ConfigMap key; the listen host is 0.0.0.0; the database
+    credential (MONGODB_URI) goes only to services whose code uses MongoDB."""
     problems: list[str] = []
     for svc in services:
         dep = r.get("Deployment", svc)
@@ -287,6 +303,11 @@ def check_env(
         c = spec["containers"][0]
         env, ref_problems = container_env(r, c, example_secrets)
         problems += [f"{where}: {p}" for p in ref_problems]
+        if (uses_mongodb or {}).get(svc) is False and "MONGODB_URI" in env:
+            problems.append(
+                f"{where}: gets MONGODB_URI (a database credential) but its code never connects "
+                "to MongoDB"
+            )
         if s is None:
             # Settings not written yet: only the shared names and the prefix can be checked.
             prefix = f"{svc.upper()}_"
@@ -772,7 +793,6 @@ KAFKA_POD = {
 }
 PROMETHEUS = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 INGRESS_CONTROLLER = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
-CONSOLE = ("hotline", {"app.kubernetes.io/name": "console"})
 PROVIDER_IP = "149.154.167.220"  # a public address (what api.telegram.org resolves to)
 
 
@@ -794,9 +814,15 @@ def check_network(r: Rendered) -> list[str]:
     ns = "hotline"
     pods = {
         svc: (ns, pod_labels(r, svc))
-        for svc in ("ingest", "classifier", "dispatcher", "notifier", "mongodb")
+        for svc in ("ingest", "classifier", "dispatcher", "notifier", "console", "mongodb")
     }
-    ports = {"ingest": 8001, "classifier": 8002, "dispatcher": 8003, "notifier": 8004}
+    ports = {
+        "ingest": 8001,
+        "classifier": 8002,
+        "dispatcher": 8003,
+        "notifier": 8004,
+        "console": 8005,
+    }
     kafka = (ns, KAFKA_POD)
     must: list[tuple[str, Any, Any, int, str | None]] = []
     must_not: list[tuple[str, Any, Any, int, str | None]] = []
@@ -809,9 +835,8 @@ def check_network(r: Rendered) -> list[str]:
     if r.get("StatefulSet", "mongodb") is not None:
         for svc in ("ingest", "dispatcher", "notifier"):
             must.append((f"{svc} -> mongodb:27017", pods[svc], pods["mongodb"], 27017, None))
-        must_not.append(
-            ("classifier -> mongodb:27017", pods["classifier"], pods["mongodb"], 27017, None)
-        )
+        for svc in ("classifier", "console"):
+            must_not.append((f"{svc} -> mongodb:27017", pods[svc], pods["mongodb"], 27017, None))
         must.append(
             (
                 "mongodb -> mongodb:27017 (replication)",
@@ -833,7 +858,27 @@ def check_network(r: Rendered) -> list[str]:
             "http",
         )
     )
-    must.append(("console -> dispatcher:8003 (ops API)", CONSOLE, pods["dispatcher"], 8003, "http"))
+    must.append(
+        (
+            "ingress controller -> console:8005 (the Staff Office's pages)",
+            INGRESS_CONTROLLER,
+            pods["console"],
+            8005,
+            "http",
+        )
+    )
+    must.append(
+        ("console -> dispatcher:8003 (ops API)", pods["console"], pods["dispatcher"], 8003, "http")
+    )
+    must.append(
+        (
+            "console -> ingest:8001 (the call-taker form)",
+            pods["console"],
+            pods["ingest"],
+            8001,
+            "http",
+        )
+    )
     must.append(("notifier -> providers:443", pods["notifier"], PROVIDER_IP, 443, None))
     must_not.append(
         (
@@ -846,6 +891,7 @@ def check_network(r: Rendered) -> list[str]:
     )
     must_not.append(("ingest -> internet:443", pods["ingest"], PROVIDER_IP, 443, None))
     must_not.append(("classifier -> internet:443", pods["classifier"], PROVIDER_IP, 443, None))
+    must_not.append(("console -> internet:443", pods["console"], PROVIDER_IP, 443, None))
     must_not.append(
         ("notifier -> cluster-private 10.0.0.1:443", pods["notifier"], "10.0.0.1", 443, None)
     )
@@ -862,8 +908,12 @@ def check_network(r: Rendered) -> list[str]:
 # --------------------------------------------------------------------------- overlays
 
 
-def check_overlay(r: Rendered, services: tuple[str, ...]) -> list[str]:
-    """What makes dev dev and prod prod."""
+def check_overlay(
+    r: Rendered, services: tuple[str, ...], autoscaled: tuple[str, ...] | None = None
+) -> list[str]:
+    """What makes dev dev and prod prod. In prod the `autoscaled` services carry no `replicas`
+    (their autoscaler owns the count); the others (the console) pin at least 2."""
+    autoscaled = services if autoscaled is None else autoscaled
     problems = []
     common_cm = generated(r, "ConfigMap", "hotline-common")
     common = config_data(r, "ConfigMap", common_cm["metadata"]["name"]) if common_cm else {}
@@ -898,8 +948,14 @@ def check_overlay(r: Rendered, services: tuple[str, ...]) -> list[str]:
             affinity = dep["spec"]["template"]["spec"].get("affinity", {}).get("podAntiAffinity")
             if not affinity:
                 problems.append(f"[prod] {svc}: no pod anti-affinity")
-            if "replicas" in dep["spec"]:
-                problems.append(f"[prod] {svc}: sets replicas, which fights its autoscaler")
+            if svc in autoscaled:
+                if "replicas" in dep["spec"]:
+                    problems.append(f"[prod] {svc}: sets replicas, which fights its autoscaler")
+            elif dep["spec"].get("replicas", 1) < 2:
+                problems.append(
+                    f"[prod] {svc}: {dep['spec'].get('replicas', 1)} replica(s); it has no "
+                    "autoscaler, so prod should run at least 2"
+                )
         sts = r.get("StatefulSet", "mongodb")
         if sts is not None and sts["spec"]["replicas"] < 3:
             problems.append("[prod] MongoDB should run 3 replica set members")

@@ -14,8 +14,11 @@ KUBERNETES_VERSION = "1.33.0"
 """The Kubernetes version core objects are validated against (kubernetes-validate schemas)."""
 
 OVERLAYS = ("dev", "prod")
-SERVICES = ("ingest", "classifier", "dispatcher", "notifier")
-"""The pipeline's services: one Dockerfile target, one Deployment and one Service each."""
+AUTOSCALED = ("ingest", "classifier", "dispatcher", "notifier")
+"""The pipeline's services that the autoscalers own in prod (no fixed `replicas`)."""
+SERVICES = (*AUTOSCALED, "console")
+"""Every deployed service: one Dockerfile target, one Deployment and one Service each. The
+console is not autoscaled (its sessions live in memory): prod pins its replicas."""
 
 
 def cache_dir() -> Path:

@@ -166,3 +166,33 @@ def _labels_in(expr: str, catalog: MetricCatalog) -> set[str]:
     for sel in sels:
         labels |= set(catalog.series.get(sel.name or "", frozenset()))
     return labels
+
+
+def check_service_lists(exprs: list[Expr], services: tuple[str, ...]) -> list[str]:
+    """An `up{job=~"a|b|..."}` that lists services (the HotlineServiceDown alert, the overview's
+    "Services up") lists every deployed one: a service missing there can be down unnoticed."""
+    problems: list[str] = []
+    for expr in exprs:
+        try:
+            ast = promql_parser.parse(expr.promql)
+        except ValueError:
+            continue  # check_expressions reports it
+
+        def visit(node: Any, expr: Expr = expr) -> bool:
+            if isinstance(node, promql_parser.VectorSelector) and node.name == "up":
+                for m in node.matchers.matchers:
+                    if (
+                        m.name == "job"
+                        and m.op == promql_parser.MatchOp.Re
+                        and "grafana_variable" not in m.value
+                    ):
+                        missing = [s for s in services if not re.fullmatch(m.value, s)]
+                        if missing:
+                            problems.append(
+                                f"{expr.where}: up{{job=~{m.value!r}}} leaves out "
+                                f"{', '.join(missing)}"
+                            )
+            return True
+
+        promql_parser.walk(ast, visit)
+    return problems

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.check import catalog, consistency, generate, kube, promql, render, static
-from deploy.check.paths import OVERLAYS, REPO, SERVICES, crd_dir
+from deploy.check.paths import AUTOSCALED, OVERLAYS, REPO, SERVICES, crd_dir
 
 
 @dataclass
@@ -16,6 +16,7 @@ class Suite:
     root: Path = REPO
     overlays: tuple[str, ...] = OVERLAYS
     services: tuple[str, ...] = SERVICES
+    autoscaled: tuple[str, ...] = AUTOSCALED
     notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ inputs (built once)
@@ -93,11 +94,12 @@ class Suite:
 
     def check_env(self) -> list[str]:
         """Every env var is one the service settings read; file paths point into mounted
-        ConfigMaps."""
+        ConfigMaps; MONGODB_URI only where the code uses MongoDB."""
         shared = catalog.shared_env()
+        mongo = consistency.mongodb_users(self.root, self.services)
         return self.each_overlay(
             lambda r: consistency.check_env(
-                r, self.services, self.settings, shared, self.example_secrets
+                r, self.services, self.settings, shared, self.example_secrets, mongo
             )
         )
 
@@ -113,7 +115,7 @@ class Suite:
         """KEDA triggers, consumer groups and maxReplicaCount <= partitions; HPA on CPU for
         ingest."""
         return self.each_overlay(
-            lambda r: consistency.check_autoscaling(r, self.services, self.settings, REPO)
+            lambda r: consistency.check_autoscaling(r, self.autoscaled, self.settings, self.root)
         )
 
     def check_monitoring(self) -> list[str]:
@@ -128,7 +130,9 @@ class Suite:
 
     def check_overlays(self) -> list[str]:
         """dev is single-replica development; prod is production, with PDBs and anti-affinity."""
-        return self.each_overlay(lambda r: consistency.check_overlay(r, self.services))
+        return self.each_overlay(
+            lambda r: consistency.check_overlay(r, self.services, self.autoscaled)
+        )
 
     def check_placeholders(self) -> list[str]:
         """The example secrets start the services in development and are refused in production."""
@@ -139,12 +143,15 @@ class Suite:
         )
 
     def check_promql(self) -> list[str]:
-        """Every PromQL expression parses and names exported metrics and labels."""
+        """Every PromQL expression parses and names exported metrics and labels; service lists
+        in `up{job=~...}` name every service."""
         rules = self.root / "deploy" / "prometheus" / "rules.yml"
         exprs = list(promql.rule_expressions(rules))
         for path in sorted((self.root / "deploy" / "grafana").glob("*.json")):
             exprs += list(promql.dashboard_expressions(path))
-        return promql.check_expressions(exprs, self.metrics, promql.recorded_names(rules))
+        return promql.check_expressions(
+            exprs, self.metrics, promql.recorded_names(rules)
+        ) + promql.check_service_lists(exprs, self.services)
 
     def check_promtool(self) -> list[str]:
         """promtool check rules / check config."""

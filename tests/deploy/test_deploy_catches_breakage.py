@@ -34,7 +34,8 @@ def copy_tree(dst: Path) -> None:
     for pattern in (
         "services/*/pyproject.toml",
         "tools/*/pyproject.toml",
-        "services/*/src/hotline_*/main.py",
+        # All of the services' code: the checks read consumer groups and MongoDB use from it.
+        "services/*/src/hotline_*/**/*.py",
         "services/*/src/hotline_*/config/*.yaml",
         "services/*/src/hotline_*/data/*.yaml",
     ):
@@ -163,6 +164,40 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         ("dev",),
     ),
     (
+        "the console configured with another service's variables",
+        edit(f"{K8S}/base/console.yaml", "name: CONSOLE_PORT", "name: NOTIFIER_PORT"),
+        "env",
+        "env NOTIFIER_PORT is not read by ConsoleSettings",
+        ("dev",),
+    ),
+    (
+        "the console listening on localhost in its pod",
+        edit(f"{K8S}/base/console.yaml", "name: CONSOLE_HOST", "name: CONSOLE_HOSTNAME"),
+        "env",
+        "CONSOLE_HOST is '127.0.0.1'",
+        ("dev",),
+    ),
+    (
+        "the database credential given to a service that does not use MongoDB",
+        edit(
+            f"{K8S}/base/console.yaml",
+            "          env:\n",
+            "          env:\n            - name: MONGODB_URI\n              valueFrom:\n"
+            "                secretKeyRef:\n                  name: hotline-mongodb\n"
+            "                  key: MONGODB_URI\n",
+        ),
+        "env",
+        "console: gets MONGODB_URI",
+        ("dev",),
+    ),
+    (
+        "the console's container port changed",
+        edit(f"{K8S}/base/console.yaml", "containerPort: 8005", "containerPort: 8050"),
+        "services",
+        "container port 'http' is 8050",
+        ("dev",),
+    ),
+    (
         "a readiness probe on the wrong path",
         edit(f"{K8S}/base/dispatcher.yaml", "path: /readyz", "path: /ready"),
         "services",
@@ -186,6 +221,46 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         "env",
         "has no key roster.yaml",
         ("dev",),
+    ),
+    (
+        "a consumer group renamed in the service's code (the copy, not the repository)",
+        edit(
+            "services/notifier/src/hotline_notifier/service.py",
+            '-case-events"',
+            '-events"',
+        ),
+        "autoscaling",
+        "consumerGroup 'notifier-case-events' for hotline.case-events.v1",
+        ("prod",),
+    ),
+    (
+        "the console without a PodDisruptionBudget in prod",
+        edit(
+            f"{K8S}/components/high-availability/pdbs.yaml",
+            "      app.kubernetes.io/name: console\n",
+            "      app.kubernetes.io/name: console-gone\n",
+        ),
+        "overlays",
+        "[prod] console: no PodDisruptionBudget",
+        ("prod",),
+    ),
+    (
+        "one console replica in prod",
+        edit(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "        path: /spec/replicas\n        value: 2\n",
+            "        path: /spec/replicas\n        value: 1\n",
+        ),
+        "overlays",
+        "[prod] console: 1 replica(s)",
+        ("prod",),
+    ),
+    (
+        "the service-down alert leaving out the console",
+        edit("deploy/prometheus/rules.yml", "dispatcher|notifier|console", "dispatcher|notifier"),
+        "promql",
+        "HotlineServiceDown: up{job=~'ingest|classifier|dispatcher|notifier'} leaves out console",
+        (),
     ),
     (
         "a metric no service exports",
@@ -247,6 +322,33 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         "network",
         "ingress controller -> ingest:8001",
         ("prod",),
+    ),
+    (
+        "the ingress controller cut off from the console",
+        drop_policy("ingress-controller-to-console"),
+        "network",
+        "ingress controller -> console:8005",
+        ("prod",),
+    ),
+    (
+        "the call-taker form cut off from ingest",
+        drop_policy("console-to-ingest"),
+        "network",
+        "console -> ingest:8001",
+        ("prod",),
+    ),
+    (
+        "the console's egress to ingest removed",
+        edit(
+            f"{K8S}/base/networkpolicies.yaml",
+            "    - to:\n        - podSelector:\n            matchLabels:\n"
+            "              app.kubernetes.io/name: ingest\n      ports:\n"
+            "        - protocol: TCP\n          port: 8001\n",
+            "",
+        ),
+        "network",
+        "console -> ingest:8001",
+        ("dev",),
     ),
     (
         "a flow that must stay closed opened",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -372,3 +373,59 @@ async def test_a_greeting_that_was_a_report_is_corrected_into_a_case(setup: Setu
         "ca-huong-tra",
     )
     assert [r["event_id"] for r in case["reports"]] == [greeting.event_id]
+
+
+async def test_the_search_reaches_messages_of_earlier_days(setup: Setup) -> None:
+    marker = f"chao{uuid.uuid4().hex[:6]}"
+    await setup.dispatcher.dispatcher.dispatch_many(
+        [
+            triaged(
+                f"Chào các anh, chúc trực an toàn {marker}",
+                category="greeting",
+                priority="P4",
+                user_id="greeting-old",
+                at=datetime.now(UTC) - timedelta(days=3),
+            )
+        ]
+    )
+    async with setup.browser() as client:
+        await sign_in(client, STAFF)
+        page = (await client.get("/")).text
+        assert '<select name="within">' in page and 'value="all"' in page
+        today = (await client.get("/queue/items", params={"q": marker})).text
+        assert marker not in today  # three days old: not today's
+        for within in ("7d", "all"):
+            found = await client.get("/queue/items", params={"q": marker, "within": within})
+            assert f"{marker}</li>" in found.text.replace("\n", ""), within
+        kept = (await client.get("/", params={"within": "all"})).text
+        assert '<option value="all" selected>' in kept
+
+
+async def test_failed_sign_ins_are_limited_per_client_behind_the_ingress(setup: Setup) -> None:
+    """The in-process client connects from 127.0.0.1, a trusted proxy by default: each address
+    the proxy forwards has its own limit, so one person's typos do not lock out the room."""
+    limit = ConsoleSettings().sign_in_per_minute
+
+    async def attempt(client: httpx.AsyncClient, forwarded_for: str) -> int:
+        page = await client.get("/sign-in")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf is not None
+        r = await client.post(
+            "/sign-in",
+            data={"token": "wrong", "csrf_token": csrf.group(1), "next": "/"},
+            headers={"X-Forwarded-For": forwarded_for},
+        )
+        return r.status_code
+
+    async with setup.browser() as client:
+        assert [await attempt(client, "198.51.100.7") for _ in range(limit)] == [401] * limit
+        assert await attempt(client, "198.51.100.7") == 429
+        assert await attempt(client, "198.51.100.8") == 401  # another person behind the proxy
+    # A peer that is not a trusted proxy is limited by its own address, whatever it forwards.
+    untrusted = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=setup.console_app, client=("203.0.113.5", 4000)),
+        base_url="http://console",
+    )
+    async with untrusted as client:
+        statuses = [await attempt(client, f"198.51.100.{i}") for i in range(limit + 1)]
+        assert statuses == [401] * limit + [429]

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from hotline.clock import LOCAL_TZ
 from hotline_console import charts, i18n
 from hotline_console.auth import (
     AttemptLimiter,
     Identity,
     SessionStore,
     case_permissions,
+    client_address,
     csrf_ok,
     sign,
     signin_csrf,
@@ -78,6 +81,27 @@ def test_only_failed_sign_ins_count_towards_the_limit() -> None:
     assert limiter.blocked("10.0.0.1", now=1)
     assert not limiter.blocked("10.0.0.2", now=1)
     assert not limiter.blocked("10.0.0.1", now=61)  # a minute later
+
+
+def test_failed_sign_ins_are_counted_per_client_behind_a_trusted_proxy() -> None:
+    trusted = ConsoleSettings(trusted_proxies="10.0.0.0/8, 127.0.0.1").trusted_proxy_networks
+    # Directly connected: the peer, whatever X-Forwarded-For claims.
+    assert client_address("203.0.113.9", "198.51.100.1", trusted) == "203.0.113.9"
+    # Through the ingress controller (a trusted pod address): the client it appended, not what
+    # the client wrote to the left of it, and trusted hops are skipped.
+    assert client_address("10.1.2.3", "198.51.100.7", trusted) == "198.51.100.7"
+    assert client_address("10.1.2.3", "1.2.3.4, 198.51.100.7", trusted) == "198.51.100.7"
+    assert client_address("10.1.2.3", "198.51.100.7, 10.9.9.9", trusted) == "198.51.100.7"
+    assert client_address("10.1.2.3", None, trusted) == "10.1.2.3"
+    assert client_address("10.1.2.3", "", trusted) == "10.1.2.3"
+    assert client_address(None, "198.51.100.7", trusted) == "unknown"
+    limiter = AttemptLimiter(per_minute=2)
+    for _ in range(2):
+        limiter.failed(client_address("10.1.2.3", "198.51.100.7", trusted), now=0)
+    assert limiter.blocked(client_address("10.1.2.4", "198.51.100.7", trusted), now=1)
+    assert not limiter.blocked(client_address("10.1.2.3", "198.51.100.8", trusted), now=1)
+    with pytest.raises(ValueError, match="not an address"):
+        ConsoleSettings(trusted_proxies="ingress-nginx")
 
 
 def test_settings_refuse_placeholder_secrets_in_production() -> None:
@@ -204,6 +228,21 @@ def test_filters_from_the_query_string() -> None:
     assert not QueueFilters.parse({}).active and f.active
 
 
+def test_the_message_search_reaches_back_as_far_as_asked() -> None:
+    now = datetime(2024, 3, 10, 15, 30, tzinfo=LOCAL_TZ)
+    today = QueueFilters.parse({"q": ["x"]})
+    assert today.within == "today" and ("within", "today") not in today.query_string()
+    assert today.messages_since(now) == "2024-03-10T00:00:00+07:00"
+    week = QueueFilters.parse({"q": ["x"], "within": ["7d"]})
+    assert week.messages_since(now) == "2024-03-04T00:00:00+07:00"
+    assert ("within", "7d") in week.query_string() and week.active
+    assert QueueFilters.parse({"within": ["30d"]}).messages_since(now) == (
+        "2024-02-10T00:00:00+07:00"
+    )
+    assert QueueFilters.parse({"within": ["all"]}).messages_since(now) is None
+    assert QueueFilters.parse({"within": ["forever"]}).within == "today"
+
+
 # --------------------------------------------------------------------------- charts, words
 
 
@@ -217,6 +256,30 @@ def test_charts_escape_labels_and_show_the_numbers() -> None:
     assert (
         charts.duration(200, "en") == "3 min 20 s" and charts.duration(3900, "en") == "1 h 05 min"
     )
+
+
+def _trigger(template: str, element_id: str) -> list[str]:
+    found = re.search(
+        rf'id="{element_id}"[^>]*\shx-trigger="([^"]+)"', (TEMPLATES / template).read_text()
+    )
+    assert found is not None, f"#{element_id} in {template} has no hx-trigger"
+    return [part.strip() for part in found.group(1).split(",")]
+
+
+def test_live_fragments_refetch_when_the_stream_reopens() -> None:
+    """Nothing replays the changes made while a page's stream was down (each stream ends after
+    a few minutes; the feed starts from the latest offset): every live fragment re-fetches when
+    the stream (re)opens, and the queue also every 30 s, so no P1 stays off the screen."""
+    reopened = "htmx:sseOpen from:body"
+    for template, element_id in [
+        ("queue.html", "queue"),
+        ("queue.html", "greeting-count"),
+        ("board.html", "board"),
+        ("case.html", "case-live"),
+    ]:
+        assert reopened in _trigger(template, element_id), (template, element_id)
+    assert "every 30s" in _trigger("queue.html", "queue")
+    assert "sse:changed" in _trigger("queue.html", "queue")
 
 
 def test_every_text_key_in_the_templates_exists_in_both_languages() -> None:

@@ -28,7 +28,7 @@ import asyncio
 import base64
 import random
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -55,6 +55,19 @@ log = get_logger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 DEADLETTER_VALUE_LIMIT = 64 * 1024
+
+
+def precreate_deadletter_series(
+    service: str,
+    source_topic: str,
+    reasons: Iterable[DeadLetterReason] = tuple(DeadLetterReason),
+) -> None:
+    """Export `hotline_deadletters_total{service, source_topic, reason}` at 0 for every reason
+    before the first dead letter: a series that appears already at 1 gives `increase()` nothing
+    to compare with, so the alert on dead letters would miss the first one. The reasons are the
+    bounded `DeadLetterReason` enum, so this adds a handful of series per consumer."""
+    for reason in reasons:
+        DEADLETTERS.labels(service, source_topic, DeadLetterReason(reason).value)
 
 
 class Poison(Exception):
@@ -145,6 +158,7 @@ class Runner(Generic[M]):
         self.stats = RunnerStats()
         self._stopping = asyncio.Event()
         self._topic_label = topic_label(config.topic)
+        precreate_deadletter_series(config.service, self._topic_label)
         self._key_slots = asyncio.Semaphore(max(1, config.key_concurrency))
         self._pending: dict[TopicPartition, int] = {}
         self._last_commit = 0.0

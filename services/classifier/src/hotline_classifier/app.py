@@ -26,7 +26,7 @@ from hotline.contracts import DeadLetterReason, InboundEvent
 from hotline.kafka import Outgoing, Publisher, ensure_topics, kafka_ready, make_producer
 from hotline.logging import get_logger
 from hotline.metrics import CONSUMED, DEADLETTERS, DEPENDENCY_UP, render_latest
-from hotline.runner import make_dead_letter
+from hotline.runner import make_dead_letter, precreate_deadletter_series
 from hotline_classifier.engine import TriageEngine
 from hotline_classifier.pipeline import triage_events
 from hotline_classifier.settings import ClassifierSettings
@@ -34,6 +34,12 @@ from hotline_classifier.settings import ClassifierSettings
 log = get_logger(__name__)
 
 SERVICE = "classifier"
+DEADLETTER_REASONS = (
+    DeadLetterReason.UNDECODABLE,
+    DeadLetterReason.INVALID,
+    DeadLetterReason.HANDLER_ERROR,
+)
+"""The reasons `_dead_letter` gives (pre-created at 0 so the dead-letter alert sees the first)."""
 
 
 class Classifier:
@@ -48,6 +54,7 @@ class Classifier:
         self._producer_lock = asyncio.Lock()
         self.processed = 0
         self.deadlettered = 0
+        precreate_deadletter_series(SERVICE, "hotline.inbound.v1", DEADLETTER_REASONS)
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ faust wiring

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
@@ -194,9 +195,42 @@ def csrf_ok(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
 
 
+def client_address(
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> str:
+    """The address to count failed sign-ins against.
+
+    The peer, unless it is a trusted proxy (the ingress controller): then the X-Forwarded-For
+    chain read from the right, skipping trusted proxies, gives the client (the rightmost entry
+    is the one our proxy appended; what a client wrote to the left of it is not believed).
+    """
+    if not peer:
+        return "unknown"
+    if not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _trusted(
+    address: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
 class AttemptLimiter:
-    """Failed sign-ins per client address in the last minute; beyond the limit the address
-    waits. Successful sign-ins are not counted (a shared office address is not locked out)."""
+    """Failed sign-ins per client address (see `client_address`) in the last minute; beyond the
+    limit the address waits. Successful sign-ins are not counted (a shared office address is
+    not locked out)."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute

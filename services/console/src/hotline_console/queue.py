@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from hotline.contracts.labels import Category, Channel, District, Priority
 
 STATES = ("new", "assigned", "acknowledged", "resolved", "closed")
+WITHIN_DAYS: dict[str, int | None] = {"today": 0, "7d": 6, "30d": 29, "all": None}
+"""How far back the message search goes: today, the last 7 or 30 days (today included), or
+every day kept."""
 UNACKNOWLEDGED = frozenset({"new", "assigned"})
 PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
 LIMIT = 100
@@ -36,6 +40,7 @@ class QueueFilters:
     district: str | None = None
     q: str | None = None
     sort: str = "newest"
+    within: str = "today"
 
     @classmethod
     def parse(cls, params: Mapping[str, Sequence[str]]) -> QueueFilters:
@@ -48,6 +53,7 @@ class QueueFilters:
         state = _pick(params.get("state", []), ("open", "any", *STATES)) or ["open"]
         district = one("district")
         q = one("q")
+        within = one("within")
         return cls(
             state=state,
             priority=_pick(params.get("priority", []), [p.value for p in Priority]),
@@ -57,7 +63,16 @@ class QueueFilters:
             district=district if district in {d.value for d in District} else None,
             q=q[:200] if q else None,
             sort="urgent" if one("sort") == "urgent" else "newest",
+            within=within if within in WITHIN_DAYS else "today",
         )
+
+    def messages_since(self, now: datetime) -> str | None:
+        """The message search's lower bound: local midnight `within` days back (None: all)."""
+        days = WITHIN_DAYS[self.within]
+        if days is None:
+            return None
+        start = now.date() - timedelta(days=days)
+        return datetime.combine(start, time(0), tzinfo=now.tzinfo).isoformat()
 
     def api_params(self, limit: int = LIMIT) -> list[tuple[str, str]]:
         """The ops API's `GET /cases` parameters."""
@@ -89,6 +104,8 @@ class QueueFilters:
                 out.append((name, value))
         if self.sort != "newest":
             out.append(("sort", self.sort))
+        if self.within != "today":
+            out.append(("within", self.within))
         return out
 
     @property

@@ -55,11 +55,11 @@ async def queue_data(console: Console, token: str, filters: QueueFilters) -> dic
         console.dispatcher.get("/stats/daily", token),
     ]
     if filters.q:
-        calls.append(
-            console.dispatcher.get(
-                "/messages", token, [("q", filters.q), ("since", local_midnight()), ("limit", "30")]
-            )
-        )
+        params = [("q", filters.q), ("limit", "30")]
+        since = filters.messages_since(datetime.now(LOCAL_TZ))
+        if since is not None:
+            params.append(("since", since))
+        calls.append(console.dispatcher.get("/messages", token, params))
     results = await asyncio.gather(*calls)
     cases, urgent, stats = results[0], results[1], results[2]
     pinned, rest = arrange(urgent["items"], cases["items"], filters.sort)

@@ -16,6 +16,7 @@ from hotline_console.auth import (
     SESSION_COOKIE,
     AttemptLimiter,
     Identity,
+    client_address,
     csrf_ok,
     sign,
     signin_csrf,
@@ -86,7 +87,11 @@ async def sign_in(
         metrics.SIGN_INS.labels("csrf").inc()
         metrics.CSRF_REJECTED.inc()
         return render(request, "error.html", {"message": i18n.text("error.csrf", lang)}, status=403)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(
+        request.client.host if request.client else None,
+        ",".join(request.headers.getlist("x-forwarded-for")),
+        console.settings.trusted_proxy_networks,
+    )
     limiter = _limiter(request)
     if limiter.blocked(client):
         metrics.SIGN_INS.labels("limited").inc()
