@@ -69,13 +69,22 @@ def ready(url: str, path: str = "/readyz") -> bool:
 
 
 def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
-    """Escalation timeouts the scenario wants (a compressed day escalates in seconds).
+    """What the services need to play a scenario as a demo.
 
-    The dispatcher reads them from its routing file, so the run writes a copy of the default
-    routing with the scenario's timeouts and points DISPATCHER_ROUTING_FILE at it.
+    * Escalation timeouts the scenario wants (a compressed day escalates in seconds): the
+      dispatcher reads them from its routing file, so the run writes a copy of the default
+      routing with the scenario's timeouts and points DISPATCHER_ROUTING_FILE at it.
+    * No quiet hours: between 22:00 and 06:00 (Vietnam) the notifier holds P3/P4 alerts until
+      morning, so an evening demo would show those reports never reaching an officer.
+      `NOTIFIER_QUIET_HOURS_PRIORITIES=[]` (a JSON list) makes no priority wait.
+
+    A variable already set in the environment is left as it is.
     """
     if scenario == "none":
         return {}
+    env: dict[str, str] = {}
+    if "NOTIFIER_QUIET_HOURS_PRIORITIES" not in os.environ:
+        env["NOTIFIER_QUIET_HOURS_PRIORITIES"] = "[]"
     import yaml
 
     from hotline_cli.simulate import scenario_timeouts
@@ -83,13 +92,46 @@ def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
 
     timeouts = scenario_timeouts(scenario)
     if not timeouts or "DISPATCHER_ROUTING_FILE" in os.environ:
-        return {}
+        return env
     routing = yaml.safe_load(DispatcherSettings().routing_file.read_text(encoding="utf-8"))
     routing["timeouts_s"] = {**routing.get("timeouts_s", {}), **timeouts}
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / f"routing-{Path(scenario).stem}.yaml"
     path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return {"DISPATCHER_ROUTING_FILE": str(path)}
+    env["DISPATCHER_ROUTING_FILE"] = str(path)
+    return env
+
+
+def wait_for_services(
+    svcs: list[Service],
+    procs: dict[str, subprocess.Popen[bytes]],
+    logs: Path,
+    timeout_s: float = 90.0,
+    note_every_s: float = 5.0,
+) -> None:
+    """Until every service answers its readiness probe; a line every `note_every_s` names the
+    ones still starting (a first start compiles and loads models: silence looks like a hang).
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
+    last_note = start
+    pending = {s.name: s for s in svcs}
+    while pending and time.monotonic() < deadline:
+        for name, svc in list(pending.items()):
+            if procs[name].poll() is not None:
+                print(stack.tail(logs / f"{name}.log"), file=sys.stderr)
+                raise SystemExit(f"run: {name} exited during start-up (see its log above)")
+            if ready(svc.url, "/healthz" if svc.name == "sandbox" else "/readyz"):
+                print(f"run: {name} ready", flush=True)
+                del pending[name]
+        now = time.monotonic()
+        if pending and now - last_note >= note_every_s:
+            last_note = now
+            waited = ", ".join(pending)
+            print(f"run: still waiting for {waited} ({now - start:.0f}s)", flush=True)
+        time.sleep(0.3)
+    if pending:
+        raise SystemExit(f"run: not ready within {timeout_s:.0f} s: {', '.join(pending)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,22 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="day", help="scenario to play (day, flood, none)")
     args = parser.parse_args(argv)
 
-    started_stack = stack.up()
-    p = stack.paths()
+    # Everything this run starts is recorded as it starts, and stopped in `finally`, whatever
+    # ends the run: Ctrl-C or SIGTERM at any moment (also while the stack starts), a service
+    # that exits or is not ready in time, a busy port.
+    started_stack: list[str] = []
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    svcs = services()
-    env = {
-        **os.environ,
-        **stack.stack_env(),
-        "HOTLINE_ENV": os.environ.get("HOTLINE_ENV", "development"),
-        **scenario_environment(args.scenario, p.run),
-    }
 
     def shutdown(*_: object) -> None:
         # A second Ctrl-C (or the terminal's SIGTERM) must not leave processes behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print("\nrun: stopping services ...", flush=True)
+        if procs:
+            print("\nrun: stopping services ...", flush=True)
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -127,7 +165,21 @@ def main(argv: list[str] | None = None) -> int:
             stack.down(started_stack)
         print("run: stopped", flush=True)
 
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
+        # up() itself stops what it started if it fails or is interrupted part-way.
+        started_stack.extend(stack.up())
+        p = stack.paths()
+        svcs = services()
+        env = {
+            **os.environ,
+            **stack.stack_env(),
+            "HOTLINE_ENV": os.environ.get("HOTLINE_ENV", "development"),
+            **scenario_environment(args.scenario, p.run),
+        }
         for svc in svcs:
             stack.require_free_port(svc.name, svc.port, svc.port_env)
             log = open(p.logs / f"{svc.name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -138,24 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                 env={**env, svc.port_env: str(svc.port)},
             )
             print(f"run: started {svc.name} on {svc.url} (log {p.logs / svc.name}.log)", flush=True)
-        deadline = time.monotonic() + 90
-        pending = {s.name: s for s in svcs}
-        while pending and time.monotonic() < deadline:
-            for name, svc in list(pending.items()):
-                if procs[name].poll() is not None:
-                    print(stack.tail(p.logs / f"{name}.log"), file=sys.stderr)
-                    raise SystemExit(f"run: {name} exited during start-up (see its log above)")
-                if ready(svc.url, "/healthz" if svc.name == "sandbox" else "/readyz"):
-                    print(f"run: {name} ready", flush=True)
-                    del pending[name]
-            time.sleep(0.3)
-        if pending:
-            raise SystemExit(f"run: not ready within 90 s: {', '.join(pending)}")
+        wait_for_services(svcs, procs, p.logs)
         if args.scenario != "none":
             play(args.scenario, svcs)
         print_addresses(svcs)
         print("\nPress Ctrl-C to stop everything this run started.", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:

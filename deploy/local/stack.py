@@ -35,6 +35,7 @@ HOTLINE_MONGO_PORT (27017), HOTLINE_FERRETDB_DEBUG_PORT (27088), HOTLINE_PROMETH
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -44,10 +45,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -56,6 +57,7 @@ FERRETDB_VERSION = "v1.24.2"
 KAFKA_HEAP = os.environ.get("HOTLINE_KAFKA_HEAP", "768m")
 SQLITE_SYNCHRONOUS = os.environ.get("HOTLINE_FERRETDB_SYNCHRONOUS", "normal").lower()
 READY_TIMEOUT_S = float(os.environ.get("HOTLINE_STACK_READY_TIMEOUT", "90"))
+NOTE_EVERY_S = 5.0  # a line while a readiness wait goes on (a silent minute looks like a hang)
 
 
 def _env_port(name: str, default: int) -> int:
@@ -219,16 +221,18 @@ def tail(path: Path, lines: int = 30) -> str:
 def wait_ready(
     p: Paths, name: str, check: Callable[[], bool], timeout_s: float = READY_TIMEOUT_S
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    last_note = time.monotonic()
+    began = time.monotonic()
+    deadline = began + timeout_s
+    last_note = began
     while time.monotonic() < deadline:
         if check():
             return
         if read_pid(p, name) is None:
             break
-        if time.monotonic() - last_note > 10:
-            progress(f"still waiting for {name} ...")
-            last_note = time.monotonic()
+        now = time.monotonic()
+        if now - last_note >= NOTE_EVERY_S:
+            progress(f"still waiting for {name} ({now - began:.0f}s)")
+            last_note = now
         time.sleep(0.3)
     log = p.logs / f"{name}.log"
     print(f"--- last lines of {log} ---\n{tail(log)}\n---", file=sys.stderr)
@@ -563,16 +567,46 @@ def ensure_default_topics() -> None:
 
 
 def up(components: list[str] | None = None) -> list[str]:
-    """Start what is not running; return the components this call started."""
+    """Start what is not running; return the components this call started.
+
+    All or nothing: if a start fails or is interrupted (Ctrl-C while Kafka's jars download or
+    while FerretDB is not ready yet), whatever this call had started, including a component
+    spawned but not ready, is stopped before the error goes on, so no caller is left with
+    processes it never heard of.
+    """
     p = paths()
+    names = components or ["kafka", "ferretdb", "prometheus"]
+    running_before = {name for name in names if read_pid(p, name) is not None}
     started = []
-    for name in components or ["kafka", "ferretdb", "prometheus"]:
-        start, _ = COMPONENTS[name]
-        if start(p):
-            started.append(name)
-    if components is None or "kafka" in components:
-        ensure_default_topics()
+    try:
+        for name in names:
+            start, _ = COMPONENTS[name]
+            if start(p):
+                started.append(name)
+        if components is None or "kafka" in components:
+            ensure_default_topics()
+    except BaseException:
+        spawned = [n for n in names if n not in running_before and read_pid(p, n) is not None]
+        if spawned:
+            progress(f"start-up did not finish: stopping {', '.join(spawned)}")
+            with _no_interrupts():
+                down(list(reversed(spawned)))
+        raise
     return started
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Ignore Ctrl-C/SIGTERM for a block (a clean-up must not be cut short by a second one)."""
+    saved: list[tuple[signal.Signals, Any]] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+            saved.append((sig, signal.signal(sig, signal.SIG_IGN)))
+    try:
+        yield
+    finally:
+        for sig, handler in saved:
+            signal.signal(sig, handler)
 
 
 def down(components: list[str] | None = None) -> list[str]:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -138,6 +139,47 @@ async def test_replay_deadletters_puts_replayable_letters_back_once(
 
     code, out, _ = await cli(pipeline, "replay-deadletters")
     assert "0 replayed, 1 replayed before" in out, out
+
+
+async def test_replay_deadletters_never_publishes_an_undeliverable_alert(
+    pipeline: Pipeline, topic_names: TopicNames
+) -> None:
+    # What the notifier dead-letters when every channel of a recipient failed: its source is
+    # the deliveries topic, its value a summary of the notification (not a DeliveryOutcome).
+    case_id = f"HUE-20240124-{secrets.randbelow(9000) + 1000}"
+    summary = {
+        "case_id": case_id,
+        "source_id": "dec-undeliverable",
+        "step": "L1",
+        "purpose": "escalation",
+        "recipient_id": "hue-city-cmd",
+        "outcomes": [],
+    }
+    letter = make_dead_letter(
+        service="notifier",
+        topic=topic_names.deliveries,
+        partition=None,
+        offset=None,
+        key=case_id.encode(),
+        value=json.dumps(summary).encode(),
+        reason=DeadLetterReason.UNDELIVERABLE,
+        detail="every channel of hue-city-cmd failed for escalation",
+        attempts=3,
+    )
+    await produce(pipeline.kafka_bootstrap, topic_names.deadletter, [encode(letter)])
+
+    code, out, err = await cli(pipeline, "replay-deadletters", "--dry-run")
+    assert code == 0, err
+    assert f"would replay {letter.dlq_id}" not in out, out
+    line = next((ln for ln in out.splitlines() if letter.dlq_id in ln), "")
+    assert line.startswith(f"not replayable {letter.dlq_id} (undeliverable):"), out
+    assert f"case_id={case_id}" in line and "recipient_id=hue-city-cmd" in line, line
+
+    code, out, err = await cli(pipeline, "replay-deadletters", "--reason", "undeliverable")
+    assert code == 0, err
+    assert "0 replayed," in out and "1 undeliverable alerts" in out, out
+    records = await read_to_end(pipeline.kafka_bootstrap, topic_names.deliveries)
+    assert not [r for r in records if r.key == case_id.encode()], "published to deliveries"
 
 
 async def test_status_lists_every_component_with_its_state_and_the_consumer_lag(

@@ -20,6 +20,7 @@ from hotline.contracts.events import (
     DispatchAction,
     DispatchDecision,
     EscalationLevel,
+    Recipient,
     Reporter,
 )
 from hotline.contracts.labels import Category, Channel, Priority
@@ -31,8 +32,10 @@ from hotline.runner import Message
 from .compose import Composer, citizen_id
 from .delivery import Deliverer
 from .escalation import EscalationEngine
+from .metrics import ACK_REJECTED
 from .models import AlertState, AlertStatus
 from .repository import Repository
+from .tokens import RejectReason
 
 log = get_logger(__name__)
 
@@ -125,16 +128,34 @@ class Handlers:
         return await self.engine.start(state)
 
     async def _ack_from_channel(self, d: DispatchDecision) -> list[Outgoing]:
-        """An officer replied "OK <case>" on their channel (recognised by the dispatcher)."""
+        """An officer replied "OK <case>" on their channel (recognised by the dispatcher).
+
+        Only somebody this case's alert has reached so far (the recipients of the levels sent
+        in the current cycle) may stop its escalation this way: the sender is found among them
+        by the channel and address they replied from. Any other rostered officer's "OK" is
+        ignored here (counted as `wrong_recipient`), as the ack link refuses a stranger's token.
+        """
         assert d.case_id is not None
-        actor = (
-            Actor(id=d.assignee.person_id, role=d.assignee.role.value)
-            if d.assignee
-            else Actor(id=citizen_id(d.reporter), role="officer")
-        )
+        state = await self.repo.get_alert(d.case_id)
+        if state is None:
+            return []  # nothing alerted (yet) for this case: nothing to acknowledge
+        sender = alerted_sender(state, d.reporter)
+        if sender is None and d.assignee is not None:
+            sender = next((r for r in alerted(state) if r.person_id == d.assignee.person_id), None)
+        if sender is None:
+            self._refuse_reply(d.case_id, state, "the reply's sender was not alerted")
+            return []
+        actor = Actor(id=sender.person_id, role=sender.role.value, name=sender.name)
         await self.engine.acknowledge(d.case_id, actor=actor, via=f"reply:{d.reporter.channel}")
         # The dispatcher records the acknowledgement on the case itself: no event from us.
         return []
+
+    def _refuse_reply(self, case_id: str, state: AlertState, why: str) -> None:
+        ACK_REJECTED.labels(RejectReason.WRONG_RECIPIENT.value).inc()
+        log.warning(
+            "reply acknowledgement ignored",
+            extra={"case_id": case_id, "cycle": state.cycle, "level": state.level, "why": why},
+        )
 
     async def _citizen_reply(self, d: DispatchDecision) -> list[Outgoing]:
         purpose = (
@@ -181,6 +202,10 @@ class Handlers:
             return []  # our own acknowledgement / escalation events: already applied
         if e.type == CaseEventType.ACKNOWLEDGED:
             via = str(e.data.get("via") or e.source)
+            if via == "reply" and not await self._reply_from_alerted(e):
+                return []
+            # Other routes (the ops API, the console) were authenticated and role-checked
+            # by the dispatcher: the Staff Office or the Director may take any case.
             await self.engine.acknowledge(e.case_id, actor=e.actor, via=via)
             return []
         if e.type == CaseEventType.RESOLVED:
@@ -200,6 +225,16 @@ class Handlers:
         if e.type in (CaseEventType.DIRECTIVE_ADDED, CaseEventType.REMINDER_DUE):
             return await self._directive(e)
         return []
+
+    async def _reply_from_alerted(self, e: CaseEvent) -> bool:
+        """A channel reply the dispatcher recorded: only an alerted person's counts here."""
+        state = await self.repo.get_alert(e.case_id)
+        if state is None:
+            return True  # nothing alerted: acknowledging is a no-op anyway
+        if any(r.person_id == e.actor.id for r in alerted(state)):
+            return True
+        self._refuse_reply(e.case_id, state, "the replying officer was not alerted")
+        return False
 
     async def _closure(self, e: CaseEvent) -> list[Outgoing]:
         return await self._to_reporters(e, DeliveryPurpose.CITIZEN_CLOSURE)
@@ -298,3 +333,40 @@ class Handlers:
             await self.repo.update_alert(e.case_id, now, next_due_at=now)
             self.engine.wake()
         return result.outgoing
+
+
+def alerted(state: AlertState) -> list[Recipient]:
+    """Everybody the current cycle of this alert has reached so far (levels 0..state.level).
+
+    `state.level` is the highest level sent in the cycle (-1 while deferred by quiet hours), so
+    a level not yet reached does not count, nor do the informed (told, not asked to act).
+    """
+    return state.recipients_up_to(state.level) if state.level >= 0 else []
+
+
+def alerted_sender(state: AlertState, sender: Reporter) -> Recipient | None:
+    """The alerted person whose contact the reply came from (channel + address or phone)."""
+    addresses = {a for a in (sender.address, sender.phone) if a}
+    wanted = {comparable(a) for a in addresses} - {""}
+    for r in alerted(state):
+        for c in r.contacts:
+            if c.channel == sender.channel.value and comparable(c.address) in wanted:
+                return r
+    # An SMS or Zalo reply may come from the phone number behind another contact.
+    for r in alerted(state):
+        if any(is_phone_like(c.address) and comparable(c.address) in wanted for c in r.contacts):
+            return r
+    return None
+
+
+def comparable(address: str) -> str:
+    """A phone number as its international digits (0905… and +84905… are one number)."""
+    if not is_phone_like(address):
+        return address.strip()
+    digits = "".join(ch for ch in address if ch.isdigit())
+    return "84" + digits[1:] if digits.startswith("0") else digits
+
+
+def is_phone_like(address: str) -> bool:
+    compact = address.strip().replace(" ", "").replace(".", "").replace("-", "")
+    return compact.lstrip("+").isdigit() and (compact.startswith(("+", "0")))

@@ -2,15 +2,26 @@
 
 Replay after fixing what made them fail (a bug, a missing configuration). Each dead letter is
 replayed at most once (a claim per dlq_id in MongoDB), so running the command twice is safe.
-Undecodable values (not UTF-8 / not JSON) are listed but never replayed.
+
+Not replayable, listed with the reason and counted, never published:
+
+* undecodable values (not UTF-8 / not JSON);
+* the notifier's undeliverable alerts (`reason=undeliverable`). Their `source_topic` is the
+  deliveries topic, but what they hold is a summary of the notification that no channel could
+  deliver (case, step, recipient id, the failed outcomes), not a message of that topic:
+  publishing it there would only make the topic's consumers dead-letter it again, and nothing
+  would be sent. There is no resend path for them; the operator fixes the recipient's contacts
+  and alerts the person another way (the case's escalation has moved on meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 from hotline.contracts import DeadLetter, decode
+from hotline.contracts.events import DeadLetterReason
 from hotline.kafka import Outgoing, Publisher, make_producer, read_to_end
 from hotline.mongo import claim, make_client
 from hotline_cli.settings import CliSettings
@@ -21,7 +32,48 @@ class ReplayReport:
     seen: int = 0
     replayed: int = 0
     already: int = 0
-    skipped: int = 0
+    undecodable: int = 0
+    undeliverable: int = 0
+
+    @property
+    def skipped(self) -> int:
+        """Letters that are never replayed (listed with why)."""
+        return self.undecodable + self.undeliverable
+
+    def summary(self) -> str:
+        return (
+            f"dead letters: {self.seen} seen, {self.replayed} replayed, "
+            f"{self.already} replayed before, {self.skipped} not replayable "
+            f"({self.undecodable} undecodable, {self.undeliverable} undeliverable alerts)"
+        )
+
+
+def undeliverable_alert(letter: DeadLetter, deliveries_topic: str) -> bool:
+    """The notifier's record of a notification no channel delivered (not a topic message)."""
+    return letter.reason == DeadLetterReason.UNDELIVERABLE or (
+        letter.service == "notifier" and letter.source_topic == deliveries_topic
+    )
+
+
+def describe_undeliverable(letter: DeadLetter) -> str:
+    """One line: which notification of which case could not be delivered to whom (by id)."""
+    try:
+        summary = json.loads(letter.value)
+    except ValueError:
+        summary = {}
+    if not isinstance(summary, dict):
+        summary = {}
+    parts = [
+        f"{name}={summary[name]}"
+        for name in ("case_id", "purpose", "step", "recipient_id")
+        if summary.get(name)
+    ]
+    return (
+        f"not replayable {letter.dlq_id} ({letter.reason.value}): "
+        f"{' '.join(parts) or letter.detail[:80]}: a notification summary, not a "
+        f"{letter.source_topic} message; nothing can resend it: fix the recipient's contacts "
+        "and reach them another way"
+    )
 
 
 async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
@@ -45,7 +97,12 @@ async def replay(
             if reason and letter.reason.value != reason:
                 continue
             if letter.value_encoding == "base64" or letter.reason.value == "undecodable":
-                report.skipped += 1
+                report.undecodable += 1
+                print(f"not replayable {letter.dlq_id} (undecodable): {letter.detail[:80]}")
+                continue
+            if undeliverable_alert(letter, settings.topics.deliveries):
+                report.undeliverable += 1
+                print(describe_undeliverable(letter))
                 continue
             if dry_run:
                 print(f"would replay {letter.dlq_id} → {letter.source_topic}: {letter.detail[:80]}")
@@ -65,8 +122,5 @@ async def replay(
 
 def run(settings: CliSettings, reason: str | None, dry_run: bool) -> int:
     report = asyncio.run(replay(settings, reason=reason, dry_run=dry_run))
-    print(
-        f"dead letters: {report.seen} seen, {report.replayed} replayed, "
-        f"{report.already} replayed before, {report.skipped} not replayable (undecodable)"
-    )
+    print(report.summary())
     return 0

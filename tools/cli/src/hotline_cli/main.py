@@ -29,9 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="play a scenario through the real, signed webhooks")
     sim.add_argument("--scenario", default="day", help="day, flood, or a path to a YAML file")
-    sim.add_argument("--rate", type=float, default=None, help="messages per second (flood)")
-    sim.add_argument("--duration", type=float, default=None, help="seconds (flood)")
-    sim.add_argument("--quiet", action="store_true", help="no live view, summary only")
+    sim.add_argument(
+        "--rate", type=float, default=None, help="messages per second (flood only; default 10)"
+    )
+    sim.add_argument(
+        "--duration", type=float, default=None, help="seconds (flood only; default 60)"
+    )
+    sim.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no live view: a line of counters every 2 s, then the summary "
+        "(always so for a flood above 5 messages/s)",
+    )
 
     cases = sub.add_parser("cases", help="list cases")
     cases.add_argument("--state", action="append", help="new, assigned, acknowledged, ...")
@@ -49,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("case_id")
     ack.add_argument("--note")
 
-    dlq = sub.add_parser("replay-deadletters", help="re-publish dead letters to their topic")
+    dlq = sub.add_parser(
+        "replay-deadletters",
+        help="re-publish dead letters to their topic (undecodable values and undeliverable "
+        "alerts are listed, never replayed)",
+    )
     dlq.add_argument("--reason", help="only this reason (invalid, handler_error, ...)")
     dlq.add_argument("--dry-run", action="store_true")
 

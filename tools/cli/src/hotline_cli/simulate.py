@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -330,6 +331,7 @@ class Player:
         self.http = httpx.AsyncClient(timeout=10.0)
         self.sent = 0
         self.accepted = 0
+        self.accepted_steps: list[str] = []
         self.rejected: Counter[int] = Counter()
         self.ops_tokens = {"director": "dev-director-token", "staff": "dev-staff-token"}
 
@@ -355,6 +357,8 @@ class Player:
             return
         if resp.status_code < 300:
             self.accepted += 1
+            if step.id:
+                self.accepted_steps.append(step.id)
             preview = (step.text or f"({step.kind} call)").replace("\n", " ")
             self.view.line(step.id or "-", "received", f"{step.channel:<8} {preview[:70]}")
         else:
@@ -482,10 +486,33 @@ def _provider_id(delivery: Delivery) -> str | None:
 
 
 def _same_recipient(message: dict[str, Any], delivery: DeliveryOutcome) -> bool:
-    """A sandbox message went to the person a delivery outcome names (masked address match)."""
-    return mask_address(str(message.get("to", ""))) == delivery.address_masked or (
-        message.get("channel") == delivery.channel
-    )
+    """A sandbox message went to the person a delivery outcome names.
+
+    The channel must be the same and the masked address must match. The outcome masks the
+    contact's address as the roster writes it, while the sandbox records it as the provider
+    received it (Twilio "+84…", WhatsApp and ZNS "84…"): a phone number is compared in each
+    of its spellings, so a colleague alerted on the same channel is never taken for them.
+    """
+    if message.get("channel") != delivery.channel:
+        return False
+    return delivery.address_masked in {
+        mask_address(form) for form in _address_forms(str(message.get("to", "")))
+    }
+
+
+def _address_forms(address: str) -> set[str]:
+    """An address as written, plus a phone number's +84…, 84… and 0… spellings."""
+    forms = {address}
+    compact = re.sub(r"[\s.\-]", "", address)
+    digits = compact.lstrip("+")
+    if digits.isdigit() and len(digits) >= 8:
+        national = (
+            digits[2:] if digits.startswith("84") else digits[1:] if digits.startswith("0") else ""
+        )
+        forms |= {digits, "+" + digits}
+        if national:
+            forms |= {"0" + national, "84" + national, "+84" + national}
+    return forms
 
 
 # --------------------------------------------------------------------------- flood
@@ -568,20 +595,75 @@ class SimulationResult:
     acknowledged: int
 
 
+@dataclass
+class Played:
+    """A finished run: its figures, and what the observer saw (tests look at the details)."""
+
+    result: SimulationResult
+    observer: Observer
+    player: Player
+
+
+def progress_line(elapsed: float, observer: Observer, player: Player) -> str:
+    """One line of counters (the quiet mode's sign of life)."""
+    alerts = replies = 0
+    for d in observer.deliveries:
+        if d.status.value != "sent":
+            continue
+        if d.purpose.value.startswith("citizen_"):
+            replies += 1
+        else:
+            alerts += 1
+    return (
+        f"[{elapsed:6.1f}s] sent {player.sent}, accepted {player.accepted}, "
+        f"triaged {len(observer.triaged)}, decided {len(observer.decisions)}, "
+        f"alerts {alerts}, replies {replies}"
+    )
+
+
+async def _report_progress(observer: Observer, player: Player, every_s: float) -> None:
+    start = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        print(progress_line(time.monotonic() - start, observer, player), flush=True)
+
+
 async def simulate(
     settings: CliSettings,
     scenario: Scenario,
     *,
     quiet: bool = False,
     settle_s: float = 20.0,
+    progress_every_s: float = 2.0,
 ) -> SimulationResult:
+    played = await play(
+        settings, scenario, quiet=quiet, settle_s=settle_s, progress_every_s=progress_every_s
+    )
+    return played.result
+
+
+async def play(
+    settings: CliSettings,
+    scenario: Scenario,
+    *,
+    quiet: bool = False,
+    settle_s: float = 20.0,
+    progress_every_s: float = 2.0,
+) -> Played:
+    """Play `scenario` and wait for it to settle. Quiet: no live view, but a line of counters
+    every `progress_every_s` (a flood of thousands of items would otherwise show nothing for
+    minutes); 0 turns that off too."""
     view = View(quiet=quiet)
     observer = Observer(settings, view)
     await observer.start()
     observer_task = asyncio.create_task(observer.run())
     player = Player(settings, view, observer)
-    if not quiet:
-        print(f"scenario '{scenario.name}': {scenario.description} ({len(scenario.steps)} steps)")
+    print(f"scenario '{scenario.name}': {scenario.description} ({len(scenario.steps)} steps)")
+    progress_task = (
+        asyncio.create_task(_report_progress(observer, player, progress_every_s))
+        if quiet and progress_every_s > 0
+        else None
+    )
     start = time.monotonic()
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -596,11 +678,17 @@ async def simulate(
         await asyncio.gather(*tasks)
         await _settle(observer, player, settle_s)
     finally:
+        if progress_task is not None:
+            progress_task.cancel()
+        for task in tasks:
+            task.cancel()
         observer_task.cancel()
         await observer.stop()
         await player.close()
+    if progress_task is not None:
+        print(progress_line(time.monotonic() - start, observer, player), flush=True)
     actions = Counter(d.action.value for d in observer.decisions)
-    return SimulationResult(
+    result = SimulationResult(
         sent=player.sent,
         accepted=player.accepted,
         rejected=dict(player.rejected),
@@ -620,6 +708,7 @@ async def simulate(
         escalations=sum(1 for e in observer.case_events if e.type.value == "escalated"),
         acknowledged=sum(1 for e in observer.case_events if e.type.value == "acknowledged"),
     )
+    return Played(result, observer, player)
 
 
 async def _settle(observer: Observer, player: Player, settle_s: float) -> None:
@@ -655,6 +744,28 @@ def render_summary(result: SimulationResult) -> str:
     )
 
 
+def options_error(scenario_name: str, rate: float | None, duration: float | None) -> str | None:
+    """Why these options do not go together (None when they do).
+
+    `--rate` and `--duration` shape the generated flood; a YAML scenario is a script with its
+    own timing, so they are refused for it rather than silently turning it into a flood
+    (`--rate`) or being ignored (`--duration`).
+    """
+    if scenario_name != "flood" and (rate is not None or duration is not None):
+        given = " and ".join(
+            name for name, v in (("--rate", rate), ("--duration", duration)) if v is not None
+        )
+        return (
+            f"{given} only apply to the flood scenario; '{scenario_name}' is a script that "
+            "plays at its own pace (use --scenario flood --rate R --duration D for a surge)"
+        )
+    if rate is not None and rate <= 0:
+        return "--rate must be more than 0 messages per second"
+    if duration is not None and duration <= 0:
+        return "--duration must be more than 0 seconds"
+    return None
+
+
 def run(
     settings: CliSettings,
     scenario_name: str,
@@ -663,13 +774,19 @@ def run(
     duration: float | None = None,
     quiet: bool = False,
 ) -> int:
-    if scenario_name == "flood" or rate is not None:
+    problem = options_error(scenario_name, rate, duration)
+    if problem is not None:
+        print(f"hotline simulate: {problem}", file=sys.stderr)
+        return 2
+    if scenario_name == "flood":
+        rate = rate or 10.0
         scenario = Scenario(
             name="flood",
             description="a flood-season surge across districts",
-            steps=flood_steps(rate or 10.0, duration or 60.0),
+            steps=flood_steps(rate, duration or 60.0),
         )
-        quiet = quiet or (rate or 10.0) > 5
+        # A line per step is unreadable above a few per second: counters every 2 s instead.
+        quiet = quiet or rate > 5
     else:
         scenario = load_scenario(scenario_name)
     result = asyncio.run(simulate(settings, scenario, quiet=quiet, settle_s=60.0))

@@ -88,7 +88,11 @@ class HttpChannel(Channel):
         self.http = http
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request; network failures become transient SendErrors, 429/5xx too."""
+        """One HTTP request; network failures become transient SendErrors, 429/408/5xx too.
+
+        Classification is by status, before any body is parsed: 5xx, 429 and 408 are worth
+        retrying, every other 4xx is the caller's to refuse (`refuse`) as permanent.
+        """
         try:
             response = await self.http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -106,13 +110,26 @@ class HttpChannel(Channel):
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
                 status=429,
             )
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 408:
             raise SendError(
                 f"{self.provider}: HTTP {response.status_code}",
                 transient=True,
                 status=response.status_code,
             )
         return response
+
+    @staticmethod
+    def json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+        """The JSON object of an answer, or None when the body is anything else.
+
+        For error answers: a 4xx is permanent whatever its body says (a proxy's HTML page, an
+        empty body), so its body is read only to enrich the error, never to classify it.
+        """
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
 
     def json(self, response: httpx.Response) -> dict[str, Any]:
         """The JSON object of an answer; anything else is a provider fault (transient)."""
@@ -128,8 +145,13 @@ class HttpChannel(Channel):
             raise SendError(f"{self.provider}: answer is not a JSON object", transient=True)
         return body
 
-    def refuse(self, response: httpx.Response, detail: str) -> SendError:
-        """A permanent refusal (a 4xx other than 429): this channel fails at once."""
+    def refuse(self, response: httpx.Response, detail: str | None = None) -> SendError:
+        """A permanent refusal (a 4xx other than 429/408): this channel fails at once.
+
+        Without `detail`, the start of the body (whatever it is) describes the refusal.
+        """
+        if detail is None:
+            detail = response.text
         return SendError(
             f"{self.provider}: HTTP {response.status_code}: {detail[:200]}",
             transient=False,

@@ -51,9 +51,14 @@ class TwilioSms(HttpChannel):
         else:
             form["From"] = self.sender
         response = await self.request("POST", self.url, data=form, auth=self.auth)
-        body = self.json(response)
         if response.status_code not in (200, 201):
-            raise self.refuse(response, f"{body.get('code')} {body.get('message')}")
+            # The status decides (429/408/5xx were raised as transient above); the body, JSON
+            # or not (a proxy's HTML page), only describes the refusal.
+            error = self.json_or_none(response)
+            raise self.refuse(
+                response, f"{error.get('code')} {error.get('message')}" if error else None
+            )
+        body = self.json(response)
         sid = body.get("sid")
         if not isinstance(sid, str) or not sid.startswith("SM"):
             raise SendError("twilio: answer has no message sid", transient=True)

@@ -26,6 +26,16 @@ class TelegramChannel(HttpChannel):
         response = await self.request(
             "POST", self.url, json={"chat_id": chat_id, "text": self.clip(message.text)}
         )
+        if response.status_code >= 400:
+            # Permanent whatever the body (429/408/5xx were raised as transient already).
+            error = self.json_or_none(response)
+            description = str(error.get("description", "")) if error else response.text
+            code = error.get("error_code") if error else response.status_code
+            raise SendError(
+                f"telegram: {code} {description[:200]}",
+                transient=False,
+                status=response.status_code,
+            )
         body = self.json(response)
         if not body.get("ok"):
             description = str(body.get("description", ""))[:200]
@@ -57,7 +67,7 @@ class TelegramChannel(HttpChannel):
                 retry_after=retry_after,
                 status=429,
             )
-        if response.status_code >= 500:
+        if response.status_code >= 500 or response.status_code == 408:
             raise SendError(
                 f"telegram: HTTP {response.status_code}",
                 transient=True,

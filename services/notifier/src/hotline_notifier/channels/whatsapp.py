@@ -80,19 +80,30 @@ class WhatsAppChannel(HttpChannel):
 
     async def _post(self, payload: dict[str, Any]) -> SendResult:
         response = await self.request("POST", self.url, json=payload, headers=self.headers)
+        if response.status_code >= 400:
+            # A 4xx is permanent whatever its body (429/5xx were raised as transient already),
+            # except a Graph error whose code says "rate limited"; a body that is not JSON
+            # only describes the refusal.
+            error_body = self.json_or_none(response)
+            if error_body is None:
+                raise self.refuse(response)
+            raise self._error(response, error_body)
         body = self.json(response)
-        if response.status_code >= 400 or "error" in body:
-            error = body.get("error") or {}
-            code = error.get("code") if isinstance(error, dict) else None
-            detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-            if code in RATE_LIMITED:
-                raise SendError(
-                    f"whatsapp: {code} {detail[:200]}", transient=True, retry_after=6.0, status=code
-                )
-            raise SendError(
-                f"whatsapp: HTTP {response.status_code} error {code}: {detail[:200]}",
-                transient=False,
-                status=code if isinstance(code, int) else response.status_code,
-            )
+        if "error" in body:
+            raise self._error(response, body)
         messages = body.get("messages") or [{}]
         return SendResult(self.provider, str(messages[0].get("id", "")))
+
+    def _error(self, response: httpx.Response, body: dict[str, Any]) -> SendError:
+        error = body.get("error") or {}
+        code = error.get("code") if isinstance(error, dict) else None
+        detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        if code in RATE_LIMITED:
+            return SendError(
+                f"whatsapp: {code} {detail[:200]}", transient=True, retry_after=6.0, status=code
+            )
+        return SendError(
+            f"whatsapp: HTTP {response.status_code} error {code}: {detail[:200]}",
+            transient=False,
+            status=code if isinstance(code, int) else response.status_code,
+        )
