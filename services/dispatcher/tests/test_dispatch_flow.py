@@ -336,6 +336,26 @@ async def test_greetings_open_no_case_and_get_one_courtesy_reply_a_day(env: Env)
     assert await env.repo.count_cases({}) == 0
 
 
+async def test_a_flood_limited_sender_gets_no_case_below_p1_but_an_emergency_goes_on(
+    env: Env,
+) -> None:
+    theft = triaged(
+        "Em bị trộm xe máy ở chợ Đông Ba",
+        category="theft",
+        priority="P2",
+        user_id="flooder",
+        flood_limited=True,
+    )
+    fire = triaged(FIRE, category="fire_rescue", priority="P1", user_id="flooder2")
+    flagged_fire = fire.model_copy(update={"flood_limited": True})
+    kept, emergency = decisions(await env.dispatcher.dispatch_many([theft, flagged_fire]))
+    assert kept.action == DispatchAction.GREETING and kept.case_id is None and not kept.alert
+    assert kept.citizen_reply == CitizenReply.NONE
+    assert any("flood-limited" in r for r in kept.reasons)
+    assert emergency.action == DispatchAction.NEW_CASE and emergency.alert
+    assert await env.repo.count_cases({}) == 1
+
+
 async def test_a_missed_call_becomes_a_callback_task_for_the_call_taker(env: Env) -> None:
     call = triaged(
         "",

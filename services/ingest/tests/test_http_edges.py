@@ -22,6 +22,7 @@ from hotline_ingest.dedup import (
     DedupLedger,
     DedupUnavailable,
     MarkBatcher,
+    published_mark_id,
 )
 
 from .conftest import Ingest, IngestFactory, metric
@@ -269,8 +270,10 @@ async def test_a_failed_publish_is_retried_under_the_same_event_id(
         records = await healthy.events(1)
         assert {e.event_id for e in records} == {claim["event_id"]}
         await healthy.app.state.ledger.flush()
-        marked = await healthy.db[CLAIMS].find_one({"_id": "ingest:web:slow-broker-0001"})
-        assert marked is not None and marked["state"] == "published"
+        mark = await healthy.db[CLAIMS].find_one(
+            {"_id": published_mark_id("ingest:web:slow-broker-0001")}
+        )
+        assert mark is not None and mark["event_id"] == claim["event_id"]
 
 
 # --------------------------------------------------------------------------- dedup across time
@@ -295,8 +298,9 @@ async def test_a_retry_on_another_replica_or_after_a_restart_is_a_duplicate_at_a
         assert (await a.send(delivery)).json()["accepted"] == 1
         (first,) = await a.events(1)
         await a.app.state.ledger.flush()  # the published mark is written in the background
-        claim = await a.db[CLAIMS].find_one({"_id": f"ingest:telegram:{first.provider_message_id}"})
-        assert claim is not None and claim["state"] == "published"
+        key = f"ingest:telegram:{first.provider_message_id}"
+        mark = await a.db[CLAIMS].find_one({"_id": published_mark_id(key)})
+        assert mark is not None and mark["event_id"] == first.event_id
         # Replica b meets a claim marked published: a duplicate, at once and at any age.
         for advance in (0.0, b.settings.inflight_window_s + 1, 3 * 24 * 3600.0):
             clock.advance(advance)
@@ -320,8 +324,9 @@ async def test_shutdown_writes_the_published_marks_still_queued(
         for delivery in deliveries:
             assert (await a.send(delivery)).json()["accepted"] == 1
         # SIGTERM right after the answers: the app's shutdown flushes the marks.
-    states = {d["_id"]: d["state"] async for d in a.db[CLAIMS].find({})}
-    assert states == {f"ingest:zalo:stopping-{i}": "published" for i in range(5)}
+    ids = {d["_id"] async for d in a.db[CLAIMS].find({})}
+    claims = {f"ingest:zalo:stopping-{i}" for i in range(5)}
+    assert ids == claims | {published_mark_id(k) for k in claims}
     async with ingest_factory(clock=clock) as b:
         clock.advance(b.settings.inflight_window_s + 1)
         answers = [await b.send(d) for d in deliveries]
@@ -340,10 +345,8 @@ async def test_a_crash_between_the_ack_and_the_mark_republishes_the_same_event(
         delivery = a.samples.telegram(update_id=515151, text="tắt ngay sau khi gửi")
         assert (await a.send(delivery)).json()["accepted"] == 1
         await a.app.state.ledger.flush()
-        # As if a had died before its mark: the claim is left pending.
-        await a.db[CLAIMS].update_one(
-            {"_id": "ingest:telegram:515151"}, {"$set": {"state": "pending"}}
-        )
+        # As if a had died before its mark: the claim is left pending, unmarked.
+        await a.db[CLAIMS].delete_one({"_id": published_mark_id("ingest:telegram:515151")})
         busy = await b.send(delivery)  # young: b cannot tell "publishing" from a crash
         assert busy.status_code == 503 and busy.headers["retry-after"] == "3"
         clock.advance(b.settings.inflight_window_s + 1)
@@ -404,16 +407,19 @@ async def test_claims_expire_after_the_retention_and_only_ingest_claims(
     async with ingest_factory(clock=clock) as ingest:
         old = ingest.samples.zalo(msg_id="old-message")
         assert (await ingest.send(old)).json()["accepted"] == 1
+        ledger: DedupLedger = ingest.app.state.ledger
+        await ledger.flush()  # its published mark, written eight days ago too
         await ingest.db[CLAIMS].insert_one(
             {"_id": "esc:case-1:0:1", "claimed_at": clock.now()}  # another service's claim
         )
         clock.set(datetime.now(UTC))
         recent = ingest.samples.zalo(msg_id="recent-message")
         assert (await ingest.send(recent)).json()["accepted"] == 1
-        ledger: DedupLedger = ingest.app.state.ledger
-        assert await ledger.expire(timedelta(days=7)) == 1
+        await ledger.flush()
+        assert await ledger.expire(timedelta(days=7)) == 2  # the old claim and its mark
         remaining = sorted([d["_id"] async for d in ingest.db[CLAIMS].find({})])
-        assert remaining == ["esc:case-1:0:1", "ingest:zalo:recent-message"]
+        recent_key = "ingest:zalo:recent-message"
+        assert remaining == ["esc:case-1:0:1", recent_key, published_mark_id(recent_key)]
 
 
 async def test_readiness_and_openapi(ingest: Ingest) -> None:

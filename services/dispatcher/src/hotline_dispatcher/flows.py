@@ -355,6 +355,21 @@ class Dispatcher:
                 reasons=["greeting: no case, logged for statistics"],
             )
 
+        if event.flood_limited and t.priority != Priority.P1:
+            # The sender was over its rate at ingest (a bot, a stuck client, a prank): the
+            # message is kept, triaged and listed with the greetings, where the Staff Office
+            # can mark it as a report, but it opens no case and sends no alert and no reply.
+            # An emergency is never held back: a P1 goes on as usual.
+            return Plan(
+                event,
+                DispatchAction.GREETING,
+                key,
+                reasons=[
+                    f"flood-limited sender: {t.category.value} {t.priority.value} kept without "
+                    "a case, an alert or a reply (the Staff Office can mark it as a report)"
+                ],
+            )
+
         words = significant_words(event.text)
         match = self._find(event, key, words, view, at, REPORT)
         if match is not None:

@@ -6,14 +6,18 @@ FerretDB makes unique inserts atomic but not conditional updates, so the claim i
 only decision point; every later write to a claim is an unconditional `$set` by `_id` alone
 (the only filter FerretDB 1.24 pushes down) from the request that owns the claim.
 
-A claim goes `pending` -> `published` (the broker acknowledged the record) or `pending` ->
-`failed` (the publish failed or timed out). A claim keeps the event id and `received_at` it was
-claimed with, so every republish is the *same* event, which every consumer deduplicates.
+A claim goes `pending` -> `published` (the broker acknowledged the record: its mark document
+exists) or `pending` -> `failed` (the publish failed or timed out). A claim keeps the event id
+and `received_at` it was claimed with, so every republish is the *same* event, which every
+consumer deduplicates.
 
 * `published` is durable: a provider retry that meets it is a DUPLICATE at any age, on any
-  replica, before or after a restart (2xx, nothing published). The mark is written after the
-  broker's ack by a background batcher (`bulk_write` of `UpdateOne({"_id": key})`, group
-  commit like the claims), so the request does not wait for it; shutdown flushes it.
+  replica, before or after a restart (2xx, nothing published). The mark is a second document,
+  `<claim id>#published`, inserted after the broker's ack by a background batcher (one
+  `insert_many` per group, like the claims), so the request does not wait for it; shutdown
+  flushes it. An insert, not an update of the claim: FerretDB 1.24 spends ~12 ms of CPU on an
+  update by `_id` against ~0.05 ms on an insert (measured: 3,000 of each in batches of 20),
+  which at the pipeline's rates made the marks the database's largest cost.
 * `failed`: the broker may still write the record later (the producer keeps retrying a batch
   it already queued until its own request timeout), so the claim is not deleted; the retry
   republishes under the claim's event id.
@@ -39,13 +43,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from hotline.clock import Clock, ensure_utc
@@ -62,6 +65,13 @@ RELEASE_TIMEOUT_S = 10.0
 MARK_ATTEMPTS = 3  # writes of one batch of published marks before giving up on it
 MARK_FLUSH_TIMEOUT_S = 15.0  # how long shutdown waits for the marks still queued
 PENDING, PUBLISHED, FAILED = "pending", "published", "failed"  # a claim's `state`
+MARK_SUFFIX = "#published"
+
+
+def published_mark_id(key: str) -> str:
+    """The `_id` of the document that says the claim `key` reached the broker."""
+    return key + MARK_SUFFIX
+
 
 INDEXES = [
     IndexSpec(CLAIMS, [("owner", ASCENDING), ("claimed_at", ASCENDING)], name="ingest_expiry"),
@@ -188,8 +198,9 @@ class MarkBatcher:
     """Marks claims `published` once the broker acknowledged them, off the request's path.
 
     Keys are queued by `mark` (no await: the answer does not wait for the database) and written
-    by one background task in batches of `UpdateOne({"_id": key}, {"$set": ...})` with
-    `ordered=False`: whoever is queued while a write runs joins the next one. A batch that
+    by one background task as `<key>#published` documents, one `insert_many(ordered=False)` per
+    batch: whoever is queued while a write runs joins the next one; a mark that exists already
+    (a republished delivery) is fine. A batch that
     cannot be written is tried `MARK_ATTEMPTS` times, then counted and logged: its claims stay
     `pending`, and a retry after the in-flight window republishes them under the same event id.
     """
@@ -200,11 +211,15 @@ class MarkBatcher:
         self.batch_size = batch_size
         self.timeout_s = timeout_s
         self.backoff_s = 0.5
-        self._queue: list[str] = []
+        self._queue: list[tuple[str, str | None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def mark(self, keys: Iterable[str]) -> None:
-        self._queue.extend(keys)
+    def mark(self, published: Mapping[str, str] | Iterable[str]) -> None:
+        """Queue marks for claims whose records the broker acknowledged (key -> event id)."""
+        if isinstance(published, Mapping):
+            self._queue.extend((k, str(v)) for k, v in published.items())
+        else:
+            self._queue.extend((k, None) for k in published)
         if self._queue and self._task is None:
             self._task = asyncio.create_task(self._drain())
 
@@ -220,18 +235,32 @@ class MarkBatcher:
         finally:
             self._task = None
 
-    async def _write(self, keys: list[str]) -> None:
-        update = {"$set": {"state": PUBLISHED, "published_at": self.clock.now()}}
-        # `_id` alone in each filter: FerretDB pushes it down (any other filter scans).
-        ops = [UpdateOne({"_id": key}, update) for key in keys]
+    async def _write(self, batch: list[tuple[str, str | None]]) -> None:
+        now = self.clock.now()
+        keys = [key for key, _ in batch]
+        docs = [
+            {
+                "_id": published_mark_id(key),
+                "owner": OWNER,  # expired with the claims (same retention, same index)
+                "state": PUBLISHED,
+                "event_id": event_id,
+                "claimed_at": now,
+            }
+            for key, event_id in batch
+        ]
         error = ""
         for attempt in range(MARK_ATTEMPTS):
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    await self.db[CLAIMS].bulk_write(ops, ordered=False)
+                    await self.db[CLAIMS].insert_many(docs, ordered=False)
                 return
+            except BulkWriteError as exc:
+                codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+                if codes <= {DUPLICATE_KEY}:
+                    return  # marked already (a republish, or our own earlier attempt)
+                error = type(exc).__name__
             except (TimeoutError, PyMongoError, OSError) as exc:
-                error = type(exc).__name__  # `$set` is idempotent: the whole batch again
+                error = type(exc).__name__  # the whole batch again: duplicates are fine
             if attempt + 1 < MARK_ATTEMPTS:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         UNMARKED_CLAIMS.inc(len(keys))
@@ -328,7 +357,16 @@ class DedupLedger:
         }
         if await self._claim(doc):
             return Reservation(key, Decision.NEW, event_id, received_at)
-        existing = await self._find(key)
+        existing, mark = await asyncio.gather(self._find(key), self._find(published_mark_id(key)))
+        if mark is not None:  # the broker acknowledged it, whenever and wherever
+            stored = existing or mark
+            stored_at = stored.get("received_at")
+            return Reservation(
+                key,
+                Decision.DUPLICATE,
+                str(stored.get("event_id") or mark.get("event_id") or event_id),
+                ensure_utc(stored_at) if isinstance(stored_at, datetime) else None,
+            )
         if existing is None:  # released between our insert and our read: one more try
             if await self._claim(doc):
                 return Reservation(key, Decision.NEW, event_id, received_at)
@@ -337,8 +375,6 @@ class DedupLedger:
         stored_at = existing.get("received_at")
         stored_received = ensure_utc(stored_at) if isinstance(stored_at, datetime) else None
         state = existing.get("state")
-        if state == PUBLISHED:  # the broker acknowledged it, whenever and wherever
-            return Reservation(key, Decision.DUPLICATE, stored_id, stored_received)
         if state == FAILED or key in self._failed_here:
             return Reservation(
                 key,

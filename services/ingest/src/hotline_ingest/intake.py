@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pydantic import Field
-
 from hotline.contracts.events import InboundEvent, encode
 from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.logging import get_logger
@@ -54,25 +52,9 @@ class FloodPolicy(Enum):
     REJECT = "reject"
 
 
-class FloodLimitedEvent(InboundEvent):
-    """An `InboundEvent` from a sender over its rate: the same record plus the flag.
-
-    Consumers that read `InboundEvent` (extra fields ignored) see the ordinary event; the flag
-    is for the ones that declare it.
-    """
-
-    flood_limited: bool = Field(
-        default=True, description="the sender was over its rate: downstream may collapse it"
-    )
-
-
-def flag_flood_limited(event: InboundEvent) -> FloodLimitedEvent:
+def flag_flood_limited(event: InboundEvent) -> InboundEvent:
     """The same event (id, fields) with `flood_limited: true`."""
-    return FloodLimitedEvent.model_construct(
-        _fields_set={*event.model_fields_set, "flood_limited"},
-        **{name: getattr(event, name) for name in InboundEvent.model_fields},
-        flood_limited=True,
-    )
+    return event.model_copy(update={"flood_limited": True})
 
 
 class Unavailable(Exception):
@@ -215,9 +197,7 @@ class Intake:
         if to_publish:
             await self._publish(channel, to_publish, marked)
             result.accepted.extend(ev.event_id for ev in to_publish.values())
-            result.flood_limited += sum(
-                isinstance(ev, FloodLimitedEvent) for ev in to_publish.values()
-            )
+            result.flood_limited += sum(ev.flood_limited for ev in to_publish.values())
         if in_flight:
             raise Unavailable("in_flight", "the same delivery is being processed; retry later")
         return result
@@ -246,7 +226,7 @@ class Intake:
         self.ledger.succeeded({key: ev.event_id for key, ev in events.items()})
         for event in events.values():
             ACCEPTED.labels(channel, event.kind.value).inc()
-            if isinstance(event, FloodLimitedEvent):
+            if event.flood_limited:
                 FLOOD_LIMITED.labels(channel).inc()
             # Debug, not info: the topic itself is the record of what was accepted, and a
             # masked JSON line per event costs ~4% of the request at full rate.

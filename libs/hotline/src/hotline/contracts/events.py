@@ -100,6 +100,11 @@ class InboundEvent(Contract):
     call: CallInfo | None = None
     language_hint: str | None = None
     logged_by: str | None = Field(default=None, description="call-taker who logged a summary")
+    flood_limited: bool = Field(
+        default=False,
+        description="the sender was over its rate at ingest: kept and triaged, but the dispatcher "
+        "opens no case for it below P1 (staff can still mark it as a report)",
+    )
     occurred_at: AwareDatetime
     received_at: AwareDatetime
     raw: str = Field(default="", description="provider payload for audit, size-capped")
