@@ -460,6 +460,33 @@ async def test_an_officers_ok_reply_acknowledges_the_case(env: Env) -> None:
     assert not_ack.action != DispatchAction.ACKNOWLEDGEMENT
 
 
+async def test_an_ok_reply_from_an_officer_off_the_chain_acknowledges_nothing(env: Env) -> None:
+    [opened] = decisions(
+        await env.dispatcher.dispatch_many([triaged(FIRE, category="fire_rescue")])
+    )
+    assert opened.responsible_unit != "pc02"
+    stranger = env.org.people["pc02-o1"]  # criminal police: not on a Huế city fire's chain
+    sms = next(c.address for c in stranger.contacts if c.channel == "sms")
+    reply = dict(category="other", priority="P3", location=None, channel="sms", user_id=None)
+    outs = await env.dispatcher.dispatch_many(
+        [triaged(f"OK {opened.case_id}", phone=sms, **reply)]  # type: ignore[arg-type]
+    )
+    [decision] = decisions(outs)
+    assert decision.action == DispatchAction.ACKNOWLEDGEMENT
+    assert any("not on the escalation chain" in r for r in decision.reasons)
+    assert case_events(outs) == []
+    case = await env.repo.get_case(str(opened.case_id))
+    assert case is not None and case["state"] == "assigned"
+    # The Director may acknowledge any case by a reply.
+    director = env.org.director
+    phone = next(c.address for c in director.contacts if c.channel == "sms")
+    outs = await env.dispatcher.dispatch_many(
+        [triaged(f"OK {opened.case_id}", phone=phone, **reply)]  # type: ignore[arg-type]
+    )
+    [ack] = case_events(outs)
+    assert ack.type == CaseEventType.ACKNOWLEDGED and ack.actor.id == director.id
+
+
 async def test_redelivery_never_opens_a_second_case_or_decision(env: Env) -> None:
     event = triaged(FIRE, category="fire_rescue")
     first = await env.dispatcher.dispatch_many([event])

@@ -25,6 +25,7 @@ from hotline.contracts.events import (
     DeliveryOutcome,
     Recipient,
     Reporter,
+    Role,
 )
 from hotline.contracts.labels import Category, Channel, District, InboundKind, Priority
 from hotline.contracts.topics import TopicNames
@@ -178,8 +179,22 @@ class CaseService:
     async def acknowledge_from_reply(
         self, case_id: str, officer: Person, cause: str, at: datetime
     ) -> tuple[CaseEvent | None, str]:
-        """An officer's "OK HUE-..." reply (flow 3); the case event is published by the caller."""
+        """An officer's "OK HUE-..." reply (flow 3); the case event is published by the caller.
+
+        Only someone on the case's escalation chain may acknowledge it by a reply: its assignee,
+        its unit's commander, a Staff Office leader or the Director (the notifier applies the
+        same rule to the chain it is running). Any other rostered officer's reply is recorded
+        and refused; the ack link and the ops API are unchanged.
+        """
         actor = Actor(id=officer.id, role=officer.role.value, name=officer.name)
+        case = await self.repo.get_case(case_id)
+        if case is None:
+            return None, f"no case {case_id}: nothing acknowledged"
+        if not self._on_chain(case, officer):
+            return None, (
+                f"{officer.id} ({officer.role.value}, {officer.unit_id}) is not on the escalation "
+                f"chain of {case_id}: not acknowledged"
+            )
         try:
             changed = await self._transition(
                 case_id,
@@ -213,6 +228,19 @@ class CaseService:
             ]
         )
         return event, f"{case_id} acknowledged by {officer.id} (reply)"
+
+    def _on_chain(self, case: dict[str, Any], person: Person) -> bool:
+        assignee = (case.get("assignee") or {}).get("person_id")
+        unit = self.org.units.get(str(case.get("responsible_unit")))
+        return (
+            person.id == assignee
+            or (unit is not None and person.id == unit.commander_id)
+            or person.id == self.org.routing.director_id
+            or (
+                person.unit_id == self.org.routing.staff_office_id
+                and person.role == Role.STAFF_LEADER
+            )
+        )
 
     async def resolve(self, case_id: str, actor: Actor, outcome: str) -> dict[str, Any]:
         at = self.clock.now()

@@ -130,20 +130,22 @@ class Handlers:
     async def _ack_from_channel(self, d: DispatchDecision) -> list[Outgoing]:
         """An officer replied "OK <case>" on their channel (recognised by the dispatcher).
 
-        Only somebody this case's alert has reached so far (the recipients of the levels sent
-        in the current cycle) may stop its escalation this way: the sender is found among them
-        by the channel and address they replied from. Any other rostered officer's "OK" is
-        ignored here (counted as `wrong_recipient`), as the ack link refuses a stranger's token.
+        Only somebody on this case's escalation chain (any level of the current cycle: a
+        commander may take a case before it reaches him; not the informed) may stop its
+        escalation this way, the same rule the dispatcher applies before it marks the case
+        acknowledged: the sender is found among them by the channel and address they replied
+        from. Any other rostered officer's "OK" is ignored here (counted as `wrong_recipient`),
+        as the ack link refuses a stranger's token.
         """
         assert d.case_id is not None
         state = await self.repo.get_alert(d.case_id)
         if state is None:
             return []  # nothing alerted (yet) for this case: nothing to acknowledge
-        sender = alerted_sender(state, d.reporter)
+        sender = chain_sender(state, d.reporter)
         if sender is None and d.assignee is not None:
-            sender = next((r for r in alerted(state) if r.person_id == d.assignee.person_id), None)
+            sender = next((r for r in on_chain(state) if r.person_id == d.assignee.person_id), None)
         if sender is None:
-            self._refuse_reply(d.case_id, state, "the reply's sender was not alerted")
+            self._refuse_reply(d.case_id, state, "the reply's sender is not on the chain")
             return []
         actor = Actor(id=sender.person_id, role=sender.role.value, name=sender.name)
         await self.engine.acknowledge(d.case_id, actor=actor, via=f"reply:{d.reporter.channel}")
@@ -202,7 +204,7 @@ class Handlers:
             return []  # our own acknowledgement / escalation events: already applied
         if e.type == CaseEventType.ACKNOWLEDGED:
             via = str(e.data.get("via") or e.source)
-            if via == "reply" and not await self._reply_from_alerted(e):
+            if via == "reply" and not await self._reply_from_chain(e):
                 return []
             # Other routes (the ops API, the console) were authenticated and role-checked
             # by the dispatcher: the Staff Office or the Director may take any case.
@@ -226,14 +228,14 @@ class Handlers:
             return await self._directive(e)
         return []
 
-    async def _reply_from_alerted(self, e: CaseEvent) -> bool:
-        """A channel reply the dispatcher recorded: only an alerted person's counts here."""
+    async def _reply_from_chain(self, e: CaseEvent) -> bool:
+        """A channel reply the dispatcher recorded: only someone on the chain counts here."""
         state = await self.repo.get_alert(e.case_id)
         if state is None:
             return True  # nothing alerted: acknowledging is a no-op anyway
-        if any(r.person_id == e.actor.id for r in alerted(state)):
+        if any(r.person_id == e.actor.id for r in on_chain(state)):
             return True
-        self._refuse_reply(e.case_id, state, "the replying officer was not alerted")
+        self._refuse_reply(e.case_id, state, "the replying officer is not on the chain")
         return False
 
     async def _closure(self, e: CaseEvent) -> list[Outgoing]:
@@ -335,25 +337,22 @@ class Handlers:
         return result.outgoing
 
 
-def alerted(state: AlertState) -> list[Recipient]:
-    """Everybody the current cycle of this alert has reached so far (levels 0..state.level).
-
-    `state.level` is the highest level sent in the cycle (-1 while deferred by quiet hours), so
-    a level not yet reached does not count, nor do the informed (told, not asked to act).
-    """
-    return state.recipients_up_to(state.level) if state.level >= 0 else []
+def on_chain(state: AlertState) -> list[Recipient]:
+    """Everybody on this alert's escalation chain, at every level (not the informed: told, not
+    asked to act)."""
+    return state.recipients_up_to(max((lvl.level for lvl in state.chain), default=-1))
 
 
-def alerted_sender(state: AlertState, sender: Reporter) -> Recipient | None:
-    """The alerted person whose contact the reply came from (channel + address or phone)."""
+def chain_sender(state: AlertState, sender: Reporter) -> Recipient | None:
+    """The person on the chain whose contact the reply came from (channel + address or phone)."""
     addresses = {a for a in (sender.address, sender.phone) if a}
     wanted = {comparable(a) for a in addresses} - {""}
-    for r in alerted(state):
+    for r in on_chain(state):
         for c in r.contacts:
             if c.channel == sender.channel.value and comparable(c.address) in wanted:
                 return r
     # An SMS or Zalo reply may come from the phone number behind another contact.
-    for r in alerted(state):
+    for r in on_chain(state):
         if any(is_phone_like(c.address) and comparable(c.address) in wanted for c in r.contacts):
             return r
     return None
