@@ -317,6 +317,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
             "Opened when the triage was corrected",
         ),
         "call_logged": ("Ghi nhận cuộc gọi", "Call logged"),
+        "reporter_called": (
+            "Người phản ánh gọi đến (cuộc gọi nhỡ, đã tạo việc gọi lại)",
+            "The reporter called (missed; a callback task was opened)",
+        ),
     },
     "duty": {
         "officer": ("Trực ban", "Duty officer"),
