@@ -66,7 +66,6 @@ def test_bad_lines_get_error_lines_and_never_stop_the_stream() -> None:
         [
             '{"id": "ok1", "text": "chao anh"}',
             "this is not json",
-            '{"id": "no-text"}',
             "[1, 2, 3]",
             '{"id": "bad-type", "text": 42}',
             '{"id": "bad-channel", "text": "hi", "channel": 5}',
@@ -80,7 +79,6 @@ def test_bad_lines_get_error_lines_and_never_stop_the_stream() -> None:
     assert [o.get("id") for o in out] == [
         "ok1",
         None,
-        "no-text",
         None,
         "bad-type",
         "bad-channel",
@@ -88,13 +86,39 @@ def test_bad_lines_get_error_lines_and_never_stop_the_stream() -> None:
     ]
     assert "error" not in out[0]
     assert out[-1]["category"] == "theft"
-    for o in out[1:6]:
+    for o in out[1:5]:
         assert set(o) == {"id", "error"}
     assert "invalid JSON" in out[1]["error"]
-    assert "text" in out[2]["error"]
+    assert "text" in out[3]["error"]
     stderr = proc.stderr.splitlines()
-    assert len(stderr) == 5
+    assert len(stderr) == 4
     assert stderr[0].startswith("line 2:")
+
+
+def test_missing_text_channel_or_kind_is_an_ordinary_empty_message() -> None:
+    # TRIAGE.md: empty text is a greeting unless it is a call; a line without "text" is empty
+    # text and gets the contract's fields, not an error.
+    lines = [
+        {"id": "no-text"},
+        {"id": "empty", "text": ""},
+        {"id": "null", "text": None},
+        {"id": "no-text-voice", "channel": "voice"},
+        {"id": "missed", "kind": "call_missed"},
+    ]
+    proc = run([], "".join(json.dumps(x) + "\n" for x in lines))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == [x["id"] for x in lines]
+    for o in out:
+        assert list(o) == FIELDS
+    assert [(o["category"], o["priority"], o["actionable"]) for o in out] == [
+        ("greeting", "P4", False),
+        ("greeting", "P4", False),
+        ("greeting", "P4", False),
+        ("other", "P2", True),
+        ("other", "P2", True),
+    ]
 
 
 def test_explain_adds_reasons_and_model_version() -> None:

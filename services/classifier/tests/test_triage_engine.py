@@ -47,9 +47,23 @@ def test_missed_call_is_other_p2_actionable(engine: TriageEngine) -> None:
         engine.triage("", channel="voice"),
         engine.triage(None, channel="voice", kind="call_missed"),
         engine.triage("", kind="call_missed", channel="sms"),
-        engine.triage(""),
+        engine.triage("", kind="call_missed"),
+        engine.triage(None, kind="voicemail"),
     ):
         assert (result.category, result.priority, result.actionable) == ("other", "P2", True)
+        assert result.language == "vi"
+
+
+def test_empty_text_that_is_not_a_call_is_a_greeting(engine: TriageEngine) -> None:
+    # TRIAGE.md: empty text is a greeting; only a call without words is P2. An item that names
+    # no channel or kind is an ordinary message.
+    for result in (
+        engine.triage(""),
+        engine.triage(None),
+        engine.triage("", kind="message"),
+        engine.triage(None, channel="sms", kind="message"),
+    ):
+        assert (result.category, result.priority, result.actionable) == ("greeting", "P4", False)
         assert result.language == "vi"
 
 
@@ -210,6 +224,19 @@ def test_posing_as_an_officer_is_fraud_not_officer_conduct(engine: TriageEngine)
     )
     result = engine.triage(text)
     assert (result.category, result.priority) == ("fraud", "P2")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "There is a fight with knives near Dong Ba market",
+        "Có nhóm thanh niên cầm dao đánh nhau gần chợ Đông Ba",
+    ],
+)
+def test_a_fight_with_knives_is_violence_not_public_order(engine: TriageEngine, text: str) -> None:
+    # TRIAGE.md: "a fight with knives is violence, not public_order".
+    result = engine.triage(text)
+    assert (result.category, result.priority, result.location) == ("violence", "P1", "hue_city")
 
 
 def test_complaint_about_handling_is_officer_conduct(engine: TriageEngine) -> None:

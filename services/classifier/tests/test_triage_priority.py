@@ -90,3 +90,14 @@ def test_model_p1_wins_when_likely_enough() -> None:
 def test_reasons_quote_time_signals() -> None:
     _, reasons = decide_priority("theft", CALM_MODEL, cues("past"), cues())
     assert reasons == ["time: 'past' → past"]
+
+
+def test_a_read_quantity_is_quoted_as_read() -> None:
+    signals = Cues(
+        {"past": "cách đây 3 tiếng"},
+        {},
+        {"past": (0,)},
+        {"past": "time: 'cách đây 3 tiếng' → 3 h ago: past"},
+    )
+    priority, reasons = decide_priority("theft", CALM_MODEL, signals, cues())
+    assert (priority, reasons) == ("P3", ["time: 'cách đây 3 tiếng' → 3 h ago: past"])

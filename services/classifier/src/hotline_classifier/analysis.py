@@ -2,8 +2,8 @@
 
 Shared by the engine and by training, so the model is trained on exactly what it will see.
 The rules cover only what TRIAGE.md fixes outright: a missed call or an empty call item is
-``other``/P2 (somebody must call back), a text without words (emoji, sticker, ".") or made of
-filler words only ("ok", "alo", "test") is a greeting.
+``other``/P2 (somebody must call back), a text without words (emoji, sticker, ".", empty text
+that is not a call) or made of filler words only ("ok", "alo", "test") is a greeting.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Final
 
 from .cues import CueDetector, Cues
+from .elapsed import hide_elapsed, read_elapsed, with_elapsed
 from .features import Parts, feature_parts, text_features
 from .gazetteer import Gazetteer, Location
 from .labels import Category, Priority
@@ -23,8 +24,10 @@ from .signals import signal_table
 
 # A call that reached nobody and left no words: someone must call back soon (TRIAGE.md).
 MISSED_CALL_KINDS: Final = frozenset({"call_missed"})
-# Channels where an empty item is a call, not an empty chat message.
+# Channels and kinds where an empty item is a call, not an empty chat message. An item that
+# says neither (no channel, no kind) is an ordinary message: empty text is then a greeting.
 CALL_CHANNELS: Final = frozenset({"voice", "desk", "call", "phone"})
+CALL_KINDS: Final = frozenset({"call_answered", "voicemail", "call_summary"})
 # Texts made only of these words carry no report ("ok", "alo", "dạ vâng ạ", "test").
 FILLER_WORDS: Final = frozenset(
     [
@@ -131,11 +134,18 @@ class Analyser:
         masked = mask_spans(phrases, [(m.phrase, m.start, m.end) for m in places])
         if norm.language == "vi":
             masked = expand_phrases(masked, ABBREVIATIONS)
-        signals, lexicon = self.cue_detector.detect_all(masked)
+        # Quantities of time ago ("cách đây 3 tiếng", "2 hours ago") are read first, and their
+        # words hidden from the fixed time phrases ("cách đây" alone says "just now").
+        elapsed = read_elapsed(masked)
+        signals, lexicon = self.cue_detector.detect_all(hide_elapsed(masked, elapsed))
+        signals = with_elapsed(signals, elapsed)
         extra, extra_reasons = _time_hint(signals, received_at)
         if extra:
             signals = Cues(
-                {**signals.found, **{s: "(clock)" for s in extra}}, signals.negated, signals.where
+                {**signals.found, **{s: "(clock)" for s in extra}},
+                signals.negated,
+                signals.where,
+                signals.notes,
             )
         rule: tuple[Category, Priority, str] | None = None
         if kind in MISSED_CALL_KINDS and not norm.has_words:
@@ -147,7 +157,7 @@ class Analyser:
                 rule = ("greeting", "P4", "emoji only")
             elif norm.folded:
                 rule = ("greeting", "P4", "no words")
-            elif channel is None or channel in CALL_CHANNELS:
+            elif channel in CALL_CHANNELS or kind in CALL_KINDS:
                 # An empty call item is a call nobody transcribed: the caller may be in danger.
                 rule = ("other", "P2", "call without words: call back soon")
             else:

@@ -10,7 +10,9 @@ Stream mode reads one JSON object per line with ``id``, ``text`` and optionally 
 (also ``kind`` and ``received_at``, as the pipeline has them) and writes one line per input, in
 input order, with ``id`` and the fields of TRIAGE.md: ``category``, ``actionable``,
 ``priority``, ``location``, ``language``, ``confidence`` (``--explain`` adds ``reasons`` and
-``model_version``). A bad line never stops the stream: it gets an ``error`` line (with its
+``model_version``). A missing or null ``text`` is empty text; a missing ``channel`` or ``kind``
+is an ordinary message, so empty text is a greeting unless the channel or kind says it is a
+call (TRIAGE.md). A bad line never stops the stream: it gets an ``error`` line (with its
 ``id`` when one could be read) and a message on stderr. Blank lines are skipped.
 
 ``eval`` reads a labelled file in the same format as ../shared/triage-sample.jsonl and prints
@@ -75,9 +77,8 @@ def parse_line(number: int, line: str) -> Item:
     if not isinstance(record, dict):
         raise BadLine(f"expected a JSON object, got {type(record).__name__}")
     item_id = record.get("id")
-    if "text" not in record:
-        raise BadLine("missing 'text'", item_id)
-    text = record["text"]
+    # No text at all is empty text (a greeting, or a call to return on a call channel).
+    text = record.get("text")
     if text is not None and not isinstance(text, str):
         raise BadLine("'text' must be a string or null", item_id)
     channel = _optional_str(record, "channel", item_id)

@@ -56,6 +56,9 @@ class Cues:
     negated: dict[str, str]
     where: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Indices of the phrases each found cue occurs in (empty: unknown)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """How a found cue was read, when there is more to say than its phrase (a reason line:
+    "time: 'cách đây 3 tiếng' → 3 h ago: past", see :mod:`hotline_classifier.elapsed`)."""
 
     def has(self, name: str) -> bool:
         return name in self.found

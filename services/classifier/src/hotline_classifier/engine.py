@@ -122,10 +122,12 @@ class TriageEngine:
         kinds: Sequence[str | None] | None = None,
         received_ats: Sequence[datetime | None] | None = None,
     ) -> list[TriageResult]:
-        """Triage a batch; the optional sequences align with ``texts`` (None = unknown).
+        """Triage a batch; the optional sequences align with ``texts``.
 
-        ``kind`` is the inbound kind (``call_missed`` for a missed call); ``received_at`` lets
-        relative times like "sáng nay" be read against the clock.
+        ``kind`` is the inbound kind (``call_missed`` for a missed call); a missing channel and
+        kind (None) mean an ordinary message, so empty text is a greeting unless the channel or
+        kind is a call's. ``received_at`` lets relative times like "sáng nay" be read against
+        the time the message arrived.
         """
         n = len(texts)
         channels = channels if channels is not None else [None] * n

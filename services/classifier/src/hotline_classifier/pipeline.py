@@ -1,8 +1,12 @@
-"""The classifier's processing step, pure apart from the clock: inbound events → triaged events.
+"""The classifier's processing step: inbound events → triaged events.
 
 Kept apart from the faust agent so it is testable without Kafka and reusable by the benchmark.
-The same input always gives the same triage (the model is deterministic), so reprocessing after
-a crash republishes an identical event under the same event id; downstream deduplicates by it.
+The triage fields (category, actionable, priority, location, language, confidence, reasons,
+model_version) are a pure function of the event and the model (the model is deterministic, and
+relative times are read against the event's own ``occurred_at``, not the clock); ``triaged_at``
+records when they were computed, from the clock. Reprocessing after a crash therefore
+republishes the same triage under the same event id, with a later ``triaged_at``; downstream
+deduplicates by the event id.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def text_for_triage(event: InboundEvent) -> str:
 def triage_events(
     engine: TriageEngine, events: Sequence[InboundEvent], clock: Clock
 ) -> list[TriagedEvent]:
-    """Triage a batch of inbound events in one engine call."""
+    """Triage a batch of inbound events in one engine call (``triaged_at``: ``clock.now()``)."""
     if not events:
         return []
     start = time.perf_counter()

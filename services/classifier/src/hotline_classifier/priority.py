@@ -10,7 +10,7 @@ TRIAGE.md fixes part of the answer; those parts are rules here, the rest is the 
 * otherwise the priority model decides, choosing P1 whenever it is likely enough.
 
 ``reasons`` quote the signals behind the decision ("urgency: 'đang đâm'", "time: 'tối qua'
-→ past").
+→ past", "time: 'cách đây 3 tiếng' → 3 h ago: past").
 """
 
 from __future__ import annotations
@@ -141,7 +141,9 @@ def signal_reasons(priority: Priority, signals: Cues, limit: int = 3) -> list[st
     for name, phrase in signals.found.items():
         if name not in wanted:
             continue
-        if name in URGENT_SIGNALS:
+        if name in signals.notes:
+            reason = signals.notes[name]
+        elif name in URGENT_SIGNALS:
             reason = f"urgency: '{phrase}'"
         elif name in PAST_SIGNALS:
             reason = f"time: '{phrase}' → past"

@@ -48,6 +48,7 @@ FEATURE_MODULES: Final = (
     "phrases.py",
     "cues.py",
     "signals.py",
+    "elapsed.py",
     "lexicon.py",
     "gazetteer.py",
     "analysis.py",
