@@ -167,13 +167,29 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+# What each component's command line contains: a PID file whose process is something else (the
+# PID was reused after a reboot or a crash) means the component is not running, and stop must
+# not signal that stranger.
+CMDLINE_MARKERS = {"kafka": "kafka.Kafka", "ferretdb": "ferretdb", "prometheus": "prometheus"}
+
+
 def read_pid(p: Paths, name: str) -> int | None:
     pidfile = p.run / f"{name}.pid"
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if pid_alive(pid) else None
+    if not pid_alive(pid):
+        return None
+    marker = CMDLINE_MARKERS.get(name)
+    if marker is not None:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return pid  # no /proc (not Linux): trust the PID file as before
+        if marker not in cmdline:
+            return None
+    return pid
 
 
 def spawn(p: Paths, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:

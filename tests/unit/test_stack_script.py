@@ -82,3 +82,25 @@ def test_status_of_a_stack_never_started(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "kafka       stopped" in result.stdout
     assert "ferretdb    stopped" in result.stdout
+
+
+def test_a_pid_file_naming_another_process_is_not_the_component(tmp_path: Path) -> None:
+    """A PID reused by something else after a crash: the stack is not running, and `down`
+    must not signal the stranger (here: a sleeping child of the test)."""
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        run = tmp_path / "state" / "run"
+        run.mkdir(parents=True)
+        for name in ("kafka", "ferretdb"):
+            (run / f"{name}.pid").write_text(f"{stranger.pid}\n")
+        ports = {
+            "HOTLINE_KAFKA_PORT": str(_free_port()),
+            "HOTLINE_MONGO_PORT": str(_free_port()),
+        }
+        status = _run(tmp_path, "status", **ports)
+        assert "kafka       stopped" in status.stdout and "ferretdb    stopped" in status.stdout
+        _run(tmp_path, "down", **ports)
+        assert stranger.poll() is None  # still alive: not ours to stop
+    finally:
+        stranger.kill()
+        stranger.wait()
