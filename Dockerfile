@@ -6,6 +6,12 @@
 #   docker build --target classifier -t hotline/classifier:0.1.0 .
 #   docker build --target dispatcher -t hotline/dispatcher:0.1.0 .
 #   docker build --target notifier   -t hotline/notifier:0.1.0 .
+#   docker build --target console    -t hotline/console:0.1.0 .
+#   docker build --target sandbox    -t hotline/sandbox:0.1.0 .    # dev clusters only
+#
+# `sandbox` is the provider sandbox (services/sandbox): it plays the SMS, Zalo, Viber, WhatsApp,
+# Telegram, webhook and SMTP providers so that a dev cluster works without real ones
+# (deploy/k8s/components/provider-sandbox). It is never deployed in production.
 #
 # How it is put together:
 # * `build` has uv and the workspace metadata; each `build-<service>` stage exports that service's
@@ -80,6 +86,13 @@ COPY libs/hotline libs/hotline
 COPY services/console services/console
 RUN uv pip install --python /opt/venv/bin/python --no-deps ./libs/hotline ./services/console
 
+# The sandbox does not use the shared library: only its own locked dependencies and itself.
+FROM build AS build-sandbox
+RUN uv export --frozen --no-dev --no-emit-workspace --package hotline-sandbox -o /tmp/requirements.txt \
+    && uv pip install --python /opt/venv/bin/python --require-hashes -r /tmp/requirements.txt
+COPY services/sandbox services/sandbox
+RUN uv pip install --python /opt/venv/bin/python --no-deps ./services/sandbox
+
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 # No build tools here: the slim base has none, and nothing is installed on top of it. pip and
@@ -126,3 +139,10 @@ COPY --from=build-console /opt/venv /opt/venv
 ENV CONSOLE_HOST=0.0.0.0
 EXPOSE 8005
 ENTRYPOINT ["python", "-m", "hotline_console.main"]
+
+# Dev clusters only: HTTP providers on 8009 (SANDBOX_PORT), SMTP on 8025 (SANDBOX_SMTP_PORT).
+FROM runtime AS sandbox
+COPY --from=build-sandbox /opt/venv /opt/venv
+ENV SANDBOX_HOST=0.0.0.0
+EXPOSE 8009 8025
+ENTRYPOINT ["python", "-m", "hotline_sandbox.main"]

@@ -177,10 +177,15 @@ def _is_secret(info: FieldInfo) -> bool:
     return ann is SecretStr or "SecretStr" in text
 
 
-def service_settings(svc: str) -> ServiceSettings | None:
-    """The settings of one service, or None while its settings module does not exist."""
+def service_settings(svc: str, base: type[Any] | None = None) -> ServiceSettings | None:
+    """The settings of one service, or None while its settings module does not exist.
+
+    The settings class is the module's one subclass of `base`: HotlineSettings for the services,
+    pydantic-settings' BaseSettings for the dev-only sandbox (it does not use the shared library).
+    """
     from hotline.settings import HotlineSettings
 
+    base = base or HotlineSettings
     module = f"hotline_{svc}.settings"
     try:
         mod = importlib.import_module(module)
@@ -191,14 +196,11 @@ def service_settings(svc: str) -> ServiceSettings | None:
     classes = [
         v
         for v in vars(mod).values()
-        if isinstance(v, type)
-        and issubclass(v, HotlineSettings)
-        and v is not HotlineSettings
-        and v.__module__ == module
+        if isinstance(v, type) and issubclass(v, base) and v is not base and v.__module__ == module
     ]
     if len(classes) != 1:
         raise RuntimeError(
-            f"{module} should define exactly one HotlineSettings subclass, found {classes}"
+            f"{module} should define exactly one {base.__name__} subclass, found {classes}"
         )
     cls = classes[0]
     prefix = str(cls.model_config.get("env_prefix", ""))
@@ -208,6 +210,13 @@ def service_settings(svc: str) -> ServiceSettings | None:
         for env_name in _env_names(prefix, name, info):
             env[env_name] = EnvVar(env_name, name, info.is_required(), _is_secret(info), default)
     return ServiceSettings(svc, cls.__name__, prefix, env, cls)
+
+
+def dev_service_settings(svc: str) -> ServiceSettings | None:
+    """The settings of a dev-only service (paths.DEV_SERVICES): a plain BaseSettings class."""
+    from pydantic_settings import BaseSettings
+
+    return service_settings(svc, BaseSettings)
 
 
 def shared_env() -> dict[str, EnvVar]:

@@ -895,6 +895,8 @@ def check_network(r: Rendered) -> list[str]:
     must_not.append(
         ("notifier -> cluster-private 10.0.0.1:443", pods["notifier"], "10.0.0.1", 443, None)
     )
+    if r.get("Deployment", "sandbox") is not None:
+        sandbox_flows(r, pods, kafka, must, must_not)
     problems = []
     for label, src, dst, port, pname in must:
         if not flow_allowed(r, src, dst, port, pname):
@@ -903,6 +905,46 @@ def check_network(r: Rendered) -> list[str]:
         if flow_allowed(r, src, dst, port, pname):
             problems.append(f"[{r.overlay}] NetworkPolicies allow a flow they should deny: {label}")
     return problems
+
+
+Flow = tuple[str, Any, Any, int, str | None]
+
+
+def sandbox_flows(
+    r: Rendered,
+    pods: dict[str, tuple[str, dict[str, str]]],
+    kafka: tuple[str, dict[str, str]],
+    must: list[Flow],
+    must_not: list[Flow],
+) -> None:
+    """Where the provider sandbox is deployed (dev): the notifier reaches its HTTP and SMTP
+    ports; nothing else reaches it (it exports no metrics, so not even Prometheus), and it
+    reaches nothing (no Kafka, no MongoDB, no internet)."""
+    sandbox = ("hotline", pod_labels(r, "sandbox"))
+    dep = r.get("Deployment", "sandbox")
+    assert dep is not None
+    cports = {
+        p.get("name"): p.get("containerPort")
+        for c in dep["spec"]["template"]["spec"].get("containers", [])
+        for p in c.get("ports", [])
+    }
+    http, smtp = cports.get("http") or 8009, cports.get("smtp") or 8025
+    must.append(
+        (f"notifier -> sandbox:{http} (provider APIs)", pods["notifier"], sandbox, http, "http")
+    )
+    must.append((f"notifier -> sandbox:{smtp} (e-mail)", pods["notifier"], sandbox, smtp, "smtp"))
+    for svc in ("ingest", "classifier", "dispatcher", "console"):
+        must_not.append((f"{svc} -> sandbox:{http}", pods[svc], sandbox, http, "http"))
+    must_not.append(
+        (f"ingress controller -> sandbox:{http}", INGRESS_CONTROLLER, sandbox, http, "http")
+    )
+    must_not.append(
+        (f"prometheus -> sandbox:{http} (no metrics there)", PROMETHEUS, sandbox, http, "http")
+    )
+    must_not.append(("sandbox -> internet:443", sandbox, PROVIDER_IP, 443, None))
+    must_not.append(("sandbox -> kafka:9092", sandbox, kafka, 9092, None))
+    if r.get("StatefulSet", "mongodb") is not None:
+        must_not.append(("sandbox -> mongodb:27017", sandbox, pods["mongodb"], 27017, None))
 
 
 # --------------------------------------------------------------------------- overlays

@@ -19,6 +19,10 @@ AUTOSCALED = ("ingest", "classifier", "dispatcher", "notifier")
 SERVICES = (*AUTOSCALED, "console")
 """Every deployed service: one Dockerfile target, one Deployment and one Service each. The
 console is not autoscaled (its sessions live in memory): prod pins its replicas."""
+DEV_SERVICES = ("sandbox",)
+"""Deployed in dev clusters only, never in prod: the provider sandbox (services/sandbox, its own
+Dockerfile target, deploy/k8s/components/provider-sandbox). It plays the providers the notifier
+calls, so its settings are plain pydantic-settings, not HotlineSettings."""
 
 
 def cache_dir() -> Path:

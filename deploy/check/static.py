@@ -71,12 +71,16 @@ def ignored(rel: str, patterns: list[str]) -> bool:
 
 
 def check_dockerfile(
-    root: Path, services: tuple[str, ...], env_names: dict[str, set[str] | None] | None = None
+    root: Path,
+    services: tuple[str, ...],
+    env_names: dict[str, set[str] | None] | None = None,
+    dev_targets: dict[str, tuple[int, ...]] | None = None,
 ) -> list[str]:
     """The Dockerfile: slim base, COPY sources present and not ignored, every workspace member's
     metadata copied, a non-root runtime without build tools, one target per service that
     installs that service's locked dependencies and runs `python -m hotline_<svc>.main`, whose
-    ENV names the service reads and whose EXPOSE is its port."""
+    ENV names the service reads and whose EXPOSE is its port. `dev_targets` (the dev-only
+    sandbox → the ports it must EXPOSE) are held to the same rules."""
     from deploy.check.catalog import architecture_ports
 
     ports = architecture_ports()
@@ -128,7 +132,8 @@ def check_dockerfile(
         problems.append("Dockerfile runtime stage does not switch to a non-root USER")
     elif users[-1].split(":")[0] != str(RUNTIME_UID):
         problems.append(f"Dockerfile runtime USER {users[-1]} differs from runAsUser {RUNTIME_UID}")
-    for svc in services:
+    dev_targets = dev_targets or {}
+    for svc in [*services, *dev_targets]:
         target = stages.get(svc)
         if target is None:
             problems.append(f"Dockerfile: no target {svc}")
@@ -153,7 +158,14 @@ def check_dockerfile(
         if not entry or json.loads(entry[-1]) != want:
             problems.append(f"Dockerfile target {svc}: ENTRYPOINT should be {json.dumps(want)}")
         exposed = [a for k, a in target if k == "EXPOSE"]
-        if svc in ports and exposed != [str(ports[svc][0])]:
+        if svc in dev_targets:
+            got = sorted(int(p.split("/")[0]) for a in exposed for p in a.split())
+            if got != sorted(dev_targets[svc]):
+                problems.append(
+                    f"Dockerfile target {svc}: EXPOSE {exposed} is not its ports "
+                    f"{sorted(dev_targets[svc])}"
+                )
+        elif svc in ports and exposed != [str(ports[svc][0])]:
             problems.append(
                 f"Dockerfile target {svc}: EXPOSE {exposed} is not its port {ports[svc][0]}"
             )

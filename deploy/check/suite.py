@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.check import catalog, consistency, generate, kube, promql, render, static
-from deploy.check.paths import AUTOSCALED, OVERLAYS, REPO, SERVICES, crd_dir
+from deploy.check import catalog, consistency, generate, kube, promql, render, sandbox, static
+from deploy.check.paths import AUTOSCALED, DEV_SERVICES, OVERLAYS, REPO, SERVICES, crd_dir
 
 
 @dataclass
@@ -17,6 +17,7 @@ class Suite:
     overlays: tuple[str, ...] = OVERLAYS
     services: tuple[str, ...] = SERVICES
     autoscaled: tuple[str, ...] = AUTOSCALED
+    dev_services: tuple[str, ...] = DEV_SERVICES
     notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ inputs (built once)
@@ -50,6 +51,17 @@ class Suite:
                 "settings of "
                 + ", ".join(absent)
                 + " not checked field by field (their settings module does not exist yet)"
+            )
+        return found
+
+    @functools.cached_property
+    def dev_settings(self) -> dict[str, catalog.ServiceSettings | None]:
+        """The dev-only services' settings (the sandbox: plain BaseSettings)."""
+        found = {svc: catalog.dev_service_settings(svc) for svc in self.dev_services}
+        absent = [svc for svc, s in found.items() if s is None]
+        if absent:
+            self.notes.append(
+                "settings of " + ", ".join(absent) + " not checked (no settings module)"
             )
         return found
 
@@ -93,14 +105,14 @@ class Suite:
         )
 
     def check_env(self) -> list[str]:
-        """Every env var is one the service settings read; file paths point into mounted
-        ConfigMaps; MONGODB_URI only where the code uses MongoDB."""
+        """Every env var is one the service settings read (the sandbox's included); file paths
+        point into mounted ConfigMaps; MONGODB_URI only where the code uses MongoDB."""
         shared = catalog.shared_env()
-        mongo = consistency.mongodb_users(self.root, self.services)
+        every = (*self.services, *self.dev_services)
+        settings = {**self.settings, **self.dev_settings}
+        mongo = consistency.mongodb_users(self.root, every)
         return self.each_overlay(
-            lambda r: consistency.check_env(
-                r, self.services, self.settings, shared, self.example_secrets, mongo
-            )
+            lambda r: consistency.check_env(r, every, settings, shared, self.example_secrets, mongo)
         )
 
     def check_references(self) -> list[str]:
@@ -125,8 +137,20 @@ class Suite:
         )
 
     def check_network(self) -> list[str]:
-        """NetworkPolicies allow the needed flows and deny the rest."""
+        """NetworkPolicies allow the needed flows and deny the rest (notifier -> sandbox where
+        the sandbox is deployed, and nothing else into or out of it)."""
         return self.each_overlay(consistency.check_network)
+
+    def check_sandbox(self) -> list[str]:
+        """The provider sandbox: dev only (prod renders none and sends to real providers), a
+        sound workload accepting the notifier's credentials, every endpoint it plays pointed at
+        its Service, and no notifier endpoint left at localhost."""
+        notifier = self.settings.get("notifier")
+        return self.each_overlay(
+            lambda r: sandbox.check_sandbox(
+                r, self.dev_settings.get("sandbox"), notifier, self.example_secrets
+            )
+        )
 
     def check_overlays(self) -> list[str]:
         """dev is single-replica development; prod is production, with PDBs and anti-affinity."""
@@ -174,8 +198,18 @@ class Suite:
 
     def check_dockerfile(self) -> list[str]:
         """The Dockerfile's targets, COPY sources, runtime stage, ENV names and ports."""
-        env_names = {svc: (set(s.env) if s else None) for svc, s in self.settings.items()}
-        return static.check_dockerfile(self.root, self.services, env_names)
+        every = {**self.settings, **self.dev_settings}
+        env_names = {svc: (set(s.env) if s else None) for svc, s in every.items()}
+        dev_targets = {
+            svc: tuple(
+                v.default
+                for v in s.env.values()
+                if (v.field == "port" or v.field.endswith("_port")) and isinstance(v.default, int)
+            )
+            for svc, s in self.dev_settings.items()
+            if s is not None
+        }
+        return static.check_dockerfile(self.root, self.services, env_names, dev_targets)
 
 
 CHECKS: dict[str, str] = {

@@ -16,6 +16,7 @@ from deploy.check.paths import REPO, shared_dir
 from deploy.check.suite import Suite, run
 
 K8S = "deploy/k8s"
+SANDBOX = f"{K8S}/components/provider-sandbox"
 
 
 def copy_tree(dst: Path) -> None:
@@ -66,6 +67,17 @@ def append(rel: str, extra: str) -> Callable[[Path], None]:
 def drop_policy(name: str) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         path = root / K8S / "base" / "networkpolicies.yaml"
+        docs = path.read_text().split("\n---\n")
+        kept = [d for d in docs if f"  name: {name}\n" not in d]
+        assert len(kept) == len(docs) - 1
+        path.write_text("\n---\n".join(kept))
+
+    return apply
+
+
+def drop_sandbox_policy(name: str) -> Callable[[Path], None]:
+    def apply(root: Path) -> None:
+        path = root / SANDBOX / "networkpolicies.yaml"
         docs = path.read_text().split("\n---\n")
         kept = [d for d in docs if f"  name: {name}\n" not in d]
         assert len(kept) == len(docs) - 1
@@ -377,6 +389,136 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         ),
         "dockerfile",
         "COPY services/ingester does not exist",
+        (),
+    ),
+    (
+        "the provider sandbox in prod",
+        edit(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "  - ../../components/high-availability\n",
+            "  - ../../components/high-availability\n  - ../../components/provider-sandbox\n",
+        ),
+        "sandbox",
+        "[prod] renders the provider sandbox (Deployment/sandbox)",
+        ("prod",),
+    ),
+    (
+        "prod's notifier pointed at the sandbox",
+        edit(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "NOTIFIER_VIBER_BASE_URL=https://chatapi.viber.com",
+            "NOTIFIER_VIBER_BASE_URL=http://sandbox.hotline.svc:8009/viber",
+        ),
+        "sandbox",
+        "points at the provider sandbox in production",
+        ("prod",),
+    ),
+    (
+        "a real provider left to the settings default (localhost) in prod",
+        edit(
+            f"{K8S}/overlays/prod/kustomization.yaml",
+            "      - NOTIFIER_TELEGRAM_BASE_URL=https://api.telegram.org\n",
+            "",
+        ),
+        "sandbox",
+        "NOTIFIER_TELEGRAM_BASE_URL is not set",
+        ("prod",),
+    ),
+    (
+        "dev without the sandbox: the notifier sends to 127.0.0.1",
+        edit(
+            f"{K8S}/overlays/dev/kustomization.yaml", "  - ../../components/provider-sandbox\n", ""
+        ),
+        "sandbox",
+        "NOTIFIER_TWILIO_BASE_URL=http://127.0.0.1:8009/twilio (the settings default) points at "
+        "localhost",
+        ("dev",),
+    ),
+    (
+        "one provider endpoint not pointed at the sandbox in dev",
+        edit(
+            f"{SANDBOX}/kustomization.yaml",
+            "NOTIFIER_WHATSAPP_BASE_URL=http://sandbox.hotline.svc:8009/graph",
+            "NOTIFIER_WHATSAPP_BASE_URL=http://sandbox.hotline.svc:8009/whatsapp",
+        ),
+        "sandbox",
+        "NOTIFIER_WHATSAPP_BASE_URL='http://sandbox.hotline.svc:8009/whatsapp', but the sandbox",
+        ("dev",),
+    ),
+    (
+        "the notifier's SMTP with TLS against the sandbox",
+        edit(
+            f"{SANDBOX}/kustomization.yaml",
+            "NOTIFIER_SMTP_STARTTLS=false",
+            "NOTIFIER_SMTP_STARTTLS=true",
+        ),
+        "sandbox",
+        "NOTIFIER_SMTP_STARTTLS is on",
+        ("dev",),
+    ),
+    (
+        "a sandbox credential that is not the notifier's",
+        edit(
+            f"{SANDBOX}/sandbox.yaml",
+            "                  key: NOTIFIER_VIBER_AUTH_TOKEN\n",
+            "                  key: NOTIFIER_TWILIO_AUTH_TOKEN\n",
+        ),
+        "sandbox",
+        "SANDBOX_VIBER_AUTH_TOKEN differs from the notifier's NOTIFIER_VIBER_AUTH_TOKEN",
+        ("dev",),
+    ),
+    (
+        "the sandbox with service links (SANDBOX_PORT=tcp://...)",
+        edit(f"{SANDBOX}/sandbox.yaml", "enableServiceLinks: false", "enableServiceLinks: true"),
+        "sandbox",
+        "enableServiceLinks must be false",
+        ("dev",),
+    ),
+    (
+        "the sandbox's SMTP port not the one it listens on",
+        edit(f"{SANDBOX}/sandbox.yaml", "containerPort: 8025", "containerPort: 2525"),
+        "sandbox",
+        "container port 'smtp' is 2525, the sandbox listens on 8025",
+        ("dev",),
+    ),
+    (
+        "a sandbox env var its settings do not read",
+        edit(f"{SANDBOX}/sandbox.yaml", "name: SANDBOX_MAX_RECORDS", "name: SANDBOX_MAX_RECORD"),
+        "env",
+        "env SANDBOX_MAX_RECORD is not read by SandboxSettings",
+        ("dev",),
+    ),
+    (
+        "the notifier cut off from the sandbox",
+        drop_sandbox_policy("notifier-to-sandbox"),
+        "network",
+        "block a needed flow: notifier -> sandbox:8009",
+        ("dev",),
+    ),
+    (
+        "the sandbox open to every namespace",
+        edit(
+            f"{SANDBOX}/networkpolicies.yaml",
+            "    - from:\n        - podSelector:\n            matchLabels:\n"
+            "              app.kubernetes.io/name: notifier\n",
+            "    - from:\n        - namespaceSelector: {}\n",
+        ),
+        "network",
+        "should deny: ingress controller -> sandbox:8009",
+        ("dev",),
+    ),
+    (
+        "the sandbox image built on the build stage",
+        edit("Dockerfile", "FROM runtime AS sandbox", "FROM build-sandbox AS sandbox"),
+        "dockerfile",
+        "Dockerfile target sandbox: must build FROM runtime",
+        (),
+    ),
+    (
+        "the sandbox image without its SMTP port",
+        edit("Dockerfile", "EXPOSE 8009 8025", "EXPOSE 8009"),
+        "dockerfile",
+        "Dockerfile target sandbox: EXPOSE ['8009'] is not its ports [8009, 8025]",
         (),
     ),
     (

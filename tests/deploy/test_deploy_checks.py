@@ -25,6 +25,26 @@ def test_every_overlay_builds_and_has_the_pipeline(suite: Suite) -> None:
         assert len(rendered.of_kind("KafkaTopic")) == 6, overlay
 
 
+def test_the_provider_sandbox_is_in_dev_only(suite: Suite) -> None:
+    """dev runs the sandbox and points every provider endpoint of the notifier at it; prod has no
+    trace of it."""
+    from deploy.check.sandbox import notifier_endpoints, sandbox_objects
+
+    dev, prod = suite.rendered["dev"], suite.rendered["prod"]
+    assert {"Deployment/sandbox", "Service/sandbox", "ServiceAccount/sandbox"} <= set(
+        sandbox_objects(dev)
+    )
+    assert sandbox_objects(prod) == []
+    env = next(
+        cm["data"]
+        for cm in dev.of_kind("ConfigMap")
+        if cm["metadata"]["name"].startswith("hotline-notifier-env-")
+    )
+    assert {k: env.get(k) for k in notifier_endpoints()} == notifier_endpoints(
+        "http://sandbox.hotline.svc:8009", "sandbox.hotline.svc", 8025
+    )
+
+
 def test_consumers_are_bounded_by_partitions_in_prod(suite: Suite) -> None:
     from hotline.contracts.topics import ALL_TOPICS
 
