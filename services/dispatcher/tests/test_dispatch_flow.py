@@ -10,6 +10,7 @@ import pytest
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import (
+    Actor,
     CaseEvent,
     CaseEventType,
     CitizenReply,
@@ -111,6 +112,26 @@ async def test_a_p1_report_opens_an_assigned_case_with_its_timeline(env: Env) ->
     assert timeline[0]["text"] == FIRE
     assert timeline[2]["actor"]["id"] == "dispatcher"
     assert timeline[1]["actor"]["id"] == "classifier"
+
+
+async def test_a_desk_call_records_who_logged_it_on_the_case(env: Env) -> None:
+    desk = dict(channel="desk", kind="call_summary", phone="+84912345678", user_id=None)
+    call = triaged(FIRE, category="fire_rescue", logged_by="pv01-ct1", **desk)  # type: ignore[arg-type]
+    [opened] = decisions(await env.dispatcher.dispatch_many([call]))
+    timeline = await env.repo.timeline(str(opened.case_id))
+    [logged] = [e for e in timeline if e["type"] == "call_logged"]
+    assert logged["actor"]["id"] == "pv01-ct1" and logged["actor"]["role"] == "call_taker"
+    assert logged["data"]["event_id"] == call.event_id
+    # The console's own attribution afterwards is a no-op: one entry per call.
+    actor = Actor(id="pv01-ct1", role="call_taker")
+    await env.cases.log_call(call.event_id, actor)
+    timeline = await env.repo.timeline(str(opened.case_id))
+    assert [e["type"] for e in timeline].count("call_logged") == 1
+    # A desk client that names nobody on the roster (its token's name): no entry.
+    other = triaged("Báo mất xe ở chợ", category="theft", priority="P3", logged_by="pbx", **desk)  # type: ignore[arg-type]
+    [second] = decisions(await env.dispatcher.dispatch_many([other]))
+    entries = await env.repo.timeline(str(second.case_id))
+    assert "call_logged" not in [e["type"] for e in entries]
 
 
 async def test_case_ids_use_the_local_date_and_count_per_day(env: Env) -> None:

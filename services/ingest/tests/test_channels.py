@@ -117,6 +117,17 @@ async def test_zalo(ingest: Ingest) -> None:
     assert await ingest.published_count() == 1
 
 
+async def test_a_desk_client_names_the_person_who_logged_the_call(ingest: Ingest) -> None:
+    named = ingest.samples.desk(summary_id="cs-2024-0124-0002", logged_for="pv01-ct1")
+    assert (await ingest.send(named)).status_code == 202
+    [event] = await ingest.events(1)
+    assert event.logged_by == "pv01-ct1"
+    assert event.call is not None and event.call.agent == "pv01-ct1"
+    bad = ingest.samples.desk(summary_id="cs-2024-0124-0003", logged_for="Nguyễn Văn A")
+    answer = await ingest.send(bad)
+    assert answer.status_code == 422 and "logged_for" in answer.text
+
+
 async def test_zalo_non_message_events_are_acknowledged_and_counted(ingest: Ingest) -> None:
     before = metric(
         "hotline_ingest_ignored_events_total", channel="zalo", event="user_seen_message"

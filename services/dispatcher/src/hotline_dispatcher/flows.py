@@ -42,7 +42,7 @@ from hotline.contracts.events import (
     Triage,
     TriagedEvent,
 )
-from hotline.contracts.labels import Category, District, InboundKind, Priority
+from hotline.contracts.labels import Category, Channel, District, InboundKind, Priority
 from hotline.contracts.topics import TopicNames
 from hotline.ids import stable_id
 from hotline.kafka import Outgoing
@@ -714,7 +714,29 @@ class Dispatcher:
                     data={"reason": plan.match.reason, "priority_raised": plan.raise_priority},
                 )
             )
+            logged = self._call_logged_entry(event, case_id)
+            if logged is not None:
+                plan.timeline.append(logged)
         return decision, case_doc
+
+    def _call_logged_entry(self, event: TriagedEvent, case_id: str) -> dict[str, Any] | None:
+        """ "Call logged by <person>": a desk call summary names the call-taker in `logged_by`
+        (the console signs people in and says who is at the desk). Nothing for a desk client
+        that names no rostered person (its token's own name)."""
+        if event.channel != Channel.DESK or not event.logged_by:
+            return None
+        person = self.org.people.get(event.logged_by)
+        if person is None:
+            return None
+        return _entry(
+            call_logged_entry_id(event.event_id),
+            case_id,
+            ensure_utc(event.received_at),
+            "call_logged",
+            Actor(id=person.id, role=person.role.value, name=person.name),
+            None,
+            {"event_id": event.event_id},
+        )
 
     def _case_doc(
         self, plan: Plan, decision: DispatchDecision, case_id: str, at: datetime
@@ -819,6 +841,9 @@ class Dispatcher:
                 },
             )
         )
+        logged = self._call_logged_entry(event, case_id)
+        if logged is not None:
+            entries.append(logged)
         return entries
 
     def _case_event(
@@ -918,6 +943,11 @@ def _triage_data(t: Triage) -> dict[str, Any]:
         "reasons": list(t.reasons),
         "model_version": t.model_version,
     }
+
+
+def call_logged_entry_id(event_id: str) -> str:
+    """The timeline entry saying who logged a desk call (one per call, whoever writes it)."""
+    return f"{event_id}:call_logged"
 
 
 def _entry(

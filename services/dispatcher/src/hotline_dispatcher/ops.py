@@ -51,7 +51,13 @@ from hotline_dispatcher.cases import (
 )
 from hotline_dispatcher.config import Organisation, Person
 from hotline_dispatcher.corrections import changed as changed_fields
-from hotline_dispatcher.flows import assignee_doc, summary_of, summary_text, timeline_entry
+from hotline_dispatcher.flows import (
+    assignee_doc,
+    call_logged_entry_id,
+    summary_of,
+    summary_text,
+    timeline_entry,
+)
 from hotline_dispatcher.overrides import ShiftOverrides, validate
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.routing import RouteInput, route
@@ -848,7 +854,8 @@ class CaseService:
 
     async def log_call(self, event_id: str, actor: Actor) -> dict[str, Any]:
         """Put "this call was logged by <actor>" on the case a desk call summary opened or
-        joined (the desk token of ingest names the console, not the person). Idempotent."""
+        joined, for a desk client that did not name the person in the summary (the console
+        does: then the dispatcher recorded it from the event and this is a no-op). Idempotent."""
         decision = await self.repo.get_decision(event_id)
         if decision is None:
             raise NotFound(f"no message {event_id} yet")
@@ -866,7 +873,8 @@ class CaseService:
                 data={"logged_call": event_id},
                 event_id=stable_id("call-logged", event_id),
             )
-            if await self.repo.timeline_entry(f"ce:{event.event_id}") is None:
+            recorded = await self.repo.timeline_entry(call_logged_entry_id(event_id))
+            if recorded is None and await self.repo.timeline_entry(f"ce:{event.event_id}") is None:
                 await self._record(case, event, "call_logged", None, {"event_id": event_id})
         return decision
 

@@ -96,6 +96,9 @@ async def log_call(request: Request) -> Response:
         "caller_name": form.get("caller_name", "").strip() or None,
         "call_started_at": datetime.now(UTC).isoformat(),
         "language": "en" if lang == "en" and form.get("language") == "en" else None,
+        # Who is at the desk: the dispatcher records "call logged by <person>" on the case
+        # from the event itself, whether or not this page stays open.
+        "logged_for": session.identity.id,
     }
     try:
         receipt = await console_of(request).ingest.call_summary(body)

@@ -92,6 +92,13 @@ class CallSummary(BaseModel):
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     language: str | None = Field(default=None, max_length=16)
+    logged_for: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="the person at the desk, named by a desk client that signs people in (the "
+        "console): the event's `logged_by`, so the case says who logged the call. Without it "
+        "the desk token's own name is used",
+    )
 
 
 def _visible(text: str, field: str) -> None:
@@ -144,9 +151,13 @@ def parse_desk(body: bytes, ctx: EventContext, call_taker: str) -> Parsed:
                 text=summary.summary,
                 place=clean_short(summary.place, 500),
                 location=geo(summary.latitude, summary.longitude),
-                call=CallInfo(status="answered", duration_s=summary.duration_s, agent=call_taker),
+                call=CallInfo(
+                    status="answered",
+                    duration_s=summary.duration_s,
+                    agent=summary.logged_for or call_taker,
+                ),
                 language_hint=clean_short(summary.language, 16),
-                logged_by=call_taker,
+                logged_by=summary.logged_for or call_taker,
                 occurred_at=summary.call_started_at,
             )
         ]
