@@ -1,8 +1,9 @@
 """`make run` (deploy/local/run.py) and the stack script never leave processes behind when
 start-up fails or is interrupted, and say what they are waiting for.
 
-No real stack here: the components are stand-ins (`sleep` processes spawned with the stack
-script's own PID files) in a temporary HOTLINE_STATE_DIR, so the shared stack is never touched.
+No real stack here: the components are stand-ins (sleeping Python processes whose command line
+names the component, spawned with the stack script's own PID files) in a temporary
+HOTLINE_STATE_DIR, so the shared stack is never touched.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ def run(stack: ModuleType) -> ModuleType:
     return _load("hotline_local_run", LOCAL / "run.py")
 
 
+def stand_in(stack: ModuleType, name: str) -> list[str]:
+    """A harmless process whose command line carries the component's marker: the stack script
+    only takes a PID file's process for the component when its command line says so."""
+    marker = stack.CMDLINE_MARKERS.get(name, name)
+    return [sys.executable, "-c", "import time; time.sleep(60)", marker]
+
+
 def starter(
     stack: ModuleType, name: str, then: BaseException | None = None
 ) -> Callable[[Any], bool]:
@@ -62,7 +70,7 @@ def starter(
     def start(p: Any) -> bool:
         if stack.read_pid(p, name) is not None:
             return False
-        stack.spawn(p, name, ["sleep", "60"])
+        stack.spawn(p, name, stand_in(stack, name))
         if then is not None:
             raise then
         return True
@@ -103,7 +111,7 @@ def test_a_component_that_was_already_running_is_left_running(
     stack: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(stack, "COMPONENTS", components(stack, KeyboardInterrupt()))
-    stack.spawn(stack.paths(), "kafka", ["sleep", "60"])  # somebody else's Kafka
+    stack.spawn(stack.paths(), "kafka", stand_in(stack, "kafka"))  # somebody else's Kafka
     with pytest.raises(KeyboardInterrupt):
         stack.up()
     assert alive(stack, "kafka") and not alive(stack, "ferretdb")
@@ -156,7 +164,7 @@ def test_a_slow_stack_component_is_named_while_it_starts(
 ) -> None:
     monkeypatch.setattr(stack, "NOTE_EVERY_S", 0.4)
     p = stack.paths()
-    stack.spawn(p, "kafka", ["sleep", "60"])
+    stack.spawn(p, "kafka", stand_in(stack, "kafka"))
     with pytest.raises(SystemExit):
         stack.wait_ready(p, "kafka", lambda: False, timeout_s=1.5)
     out = capsys.readouterr().out
