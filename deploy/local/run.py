@@ -68,6 +68,25 @@ def ready(url: str, path: str = "/readyz") -> bool:
         return False
 
 
+DEMO_DATABASE = "hotline_demo"
+
+
+def fresh_case_file(database: str) -> None:
+    """Empty the demo's database (never any other: a database someone named is theirs)."""
+    if database != DEMO_DATABASE:
+        return
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]] = MongoClient(
+        stack.stack_env()["MONGODB_URI"], serverSelectionTimeoutMS=5000
+    )
+    try:
+        client.drop_database(database)
+    finally:
+        client.close()
+    print(f"run: a fresh case file for this run (database {database})", flush=True)
+
+
 def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
     """What the services need to play a scenario as a demo.
 
@@ -77,12 +96,19 @@ def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
     * No quiet hours: between 22:00 and 06:00 (Vietnam) the notifier holds P3/P4 alerts until
       morning, so an evening demo would show those reports never reaching an officer.
       `NOTIFIER_QUIET_HOURS_PRIORITIES=[]` (a JSON list) makes no priority wait.
+    * A fresh case file: the services keep the demo's cases in their own database
+      (`DEMO_DATABASE`, emptied by `main` before the services start). Otherwise a second run
+      the same day would merge every scripted report into the open case the first run left
+      for the same incident, and show no new case at all. `make run SCENARIO=none` keeps the
+      default database (`hotline`), whose data persists.
 
     A variable already set in the environment is left as it is.
     """
     if scenario == "none":
         return {}
     env: dict[str, str] = {}
+    if "MONGODB_DATABASE" not in os.environ:
+        env["MONGODB_DATABASE"] = DEMO_DATABASE
     if "NOTIFIER_QUIET_HOURS_PRIORITIES" not in os.environ:
         env["NOTIFIER_QUIET_HOURS_PRIORITIES"] = "[]"
     import yaml
@@ -180,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             "HOTLINE_ENV": os.environ.get("HOTLINE_ENV", "development"),
             **scenario_environment(args.scenario, p.run),
         }
+        if args.scenario != "none":
+            fresh_case_file(env.get("MONGODB_DATABASE", ""))
         for svc in svcs:
             stack.require_free_port(svc.name, svc.port, svc.port_env)
             log = open(p.logs / f"{svc.name}.log", "ab")  # noqa: SIM115 - handed to the child

@@ -167,28 +167,33 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-# What each component's command line contains: a PID file whose process is something else (the
-# PID was reused after a reboot or a crash) means the component is not running, and stop must
-# not signal that stranger.
-CMDLINE_MARKERS = {"kafka": "kafka.Kafka", "ferretdb": "ferretdb", "prometheus": "prometheus"}
+def start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22), or None
+    where there is no /proc. Unchanged by exec, so it is known as soon as `spawn` returns."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def read_pid(p: Paths, name: str) -> int | None:
+    """The component's PID, if it is running.
+
+    The PID file holds the PID and the process's start time: a PID reused by another process
+    (after a reboot or a crash) has another start time, so it is not taken for the component,
+    and `down` never signals it. A file with a PID alone (older scripts) is trusted as before.
+    """
     pidfile = p.run / f"{name}.pid"
     try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
+        fields = pidfile.read_text().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
         return None
     if not pid_alive(pid):
         return None
-    marker = CMDLINE_MARKERS.get(name)
-    if marker is not None:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            return pid  # no /proc (not Linux): trust the PID file as before
-        if marker not in cmdline:
-            return None
+    started = start_time(pid)
+    if len(fields) > 1 and started is not None and fields[1] != started:
+        return None
     return pid
 
 
@@ -205,7 +210,8 @@ def spawn(p: Paths, name: str, argv: list[str], env: dict[str, str] | None = Non
         env={**os.environ, **(env or {})},
         start_new_session=True,  # survives the shell that started it; stopped by PID file
     )
-    (p.run / f"{name}.pid").write_text(str(proc.pid))
+    started = start_time(proc.pid)
+    (p.run / f"{name}.pid").write_text(f"{proc.pid} {started}" if started else str(proc.pid))
     return proc.pid
 
 

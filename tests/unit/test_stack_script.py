@@ -92,7 +92,8 @@ def test_a_pid_file_naming_another_process_is_not_the_component(tmp_path: Path) 
         run = tmp_path / "state" / "run"
         run.mkdir(parents=True)
         for name in ("kafka", "ferretdb"):
-            (run / f"{name}.pid").write_text(f"{stranger.pid}\n")
+            # The PID our component had, now someone else's: its start time differs.
+            (run / f"{name}.pid").write_text(f"{stranger.pid} 1\n")
         ports = {
             "HOTLINE_KAFKA_PORT": str(_free_port()),
             "HOTLINE_MONGO_PORT": str(_free_port()),

@@ -56,10 +56,8 @@ def run(stack: ModuleType) -> ModuleType:
 
 
 def stand_in(stack: ModuleType, name: str) -> list[str]:
-    """A harmless process whose command line carries the component's marker: the stack script
-    only takes a PID file's process for the component when its command line says so."""
-    marker = stack.CMDLINE_MARKERS.get(name, name)
-    return [sys.executable, "-c", "import time; time.sleep(60)", marker]
+    """A harmless process standing in for the component `name` (named on its command line)."""
+    return [sys.executable, "-c", "import time; time.sleep(60)", name]
 
 
 def starter(
@@ -177,10 +175,14 @@ def test_the_demo_runs_without_quiet_hours(
 ) -> None:
     monkeypatch.delenv("NOTIFIER_QUIET_HOURS_PRIORITIES", raising=False)
     monkeypatch.delenv("DISPATCHER_ROUTING_FILE", raising=False)
+    monkeypatch.delenv("MONGODB_DATABASE", raising=False)
     env = run.scenario_environment("day", tmp_path)
     assert env["NOTIFIER_QUIET_HOURS_PRIORITIES"] == "[]"
     assert Path(env["DISPATCHER_ROUTING_FILE"]).exists()
-    assert run.scenario_environment("flood", tmp_path) == {"NOTIFIER_QUIET_HOURS_PRIORITIES": "[]"}
+    assert run.scenario_environment("flood", tmp_path) == {
+        "NOTIFIER_QUIET_HOURS_PRIORITIES": "[]",
+        "MONGODB_DATABASE": run.DEMO_DATABASE,  # each run empties it: a fresh case file
+    }
     assert run.scenario_environment("none", tmp_path) == {}
     # The value is what the notifier's settings read as "no priority waits".
     from hotline_notifier.settings import NotifierSettings

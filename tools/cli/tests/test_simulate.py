@@ -12,6 +12,7 @@ from hotline.privacy import mask_address
 from hotline_cli import simulate
 from hotline_cli.main import main
 from hotline_cli.settings import CliSettings
+from hotline_cli.simulate import load_scenario, with_fresh_citizens
 
 
 def outcome(channel: str, address: str, **changes: Any) -> DeliveryOutcome:
@@ -150,3 +151,20 @@ async def test_quiet_mode_prints_counters_every_interval(
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "sent " in ln]
     assert len(lines) >= 3, lines
     assert lines[-1].endswith("sent 10, accepted 10, triaged 0, decided 0, alerts 0, replies 0")
+
+
+def test_each_run_gives_the_scenario_new_citizens_who_stay_themselves_within_it() -> None:
+    day = load_scenario("day")
+    fresh = with_fresh_citizens(day, 7)
+    before = {s.id: s.sender for s in day.steps if s.act is None}
+    after = {s.id: s.sender for s in fresh.steps if s.act is None}
+    assert after["g02"]["phone"] == "0905123408"  # ...401 shifted by 7
+    assert after["r_knife"]["user_id"] == "8800112233440009"
+    assert after["r_knife"]["name"] == before["r_knife"]["name"]
+    # Every citizen is new, and one person stays one person (the knife-fight reporter thanks
+    # the police later from the same Zalo account).
+    assert all(after[k] != before[k] for k in after if before[k])
+    assert after["g17"]["user_id"] == after["r_knife"]["user_id"]
+    assert len({str(v) for v in after.values()}) == len({str(v) for v in before.values()})
+    # The people acting (acks, directives) are not scenario senders: unchanged.
+    assert [s for s in fresh.steps if s.act] == [s for s in day.steps if s.act]

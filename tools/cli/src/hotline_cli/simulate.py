@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -107,6 +107,42 @@ def load_scenario(name_or_path: str) -> Scenario:
         steps=steps,
         escalation_timeouts_s=raw.get("escalation_timeouts_s", {}),
     )
+
+
+def with_fresh_citizens(scenario: Scenario, salt: int) -> Scenario:
+    """The scenario with its citizens given identities of this run (`salt`, 1-999).
+
+    The local case file keeps earlier runs: without this, a second `make run` the same day
+    would find every scripted citizen with an open case and show their reports as follow-ups.
+    The last three digits of each citizen's number or user id are shifted by `salt`, the same
+    way for every step, so one citizen stays one person within the run (their follow-up, their
+    second greeting of the day); officers replying on their roster contacts are not scenario
+    senders and keep theirs.
+    """
+
+    def shift(value: str) -> str:
+        digits = [i for i, ch in enumerate(value) if ch.isdigit()][-3:]
+        if len(digits) < 3:
+            return value
+        old = int("".join(value[i] for i in digits))
+        new = f"{(old + salt) % 1000:03d}"
+        chars = list(value)
+        for i, ch in zip(digits, new, strict=True):
+            chars[i] = ch
+        return "".join(chars)
+
+    steps = [
+        replace(
+            step,
+            sender={
+                k: shift(v) if k in ("phone", "user_id") else v for k, v in step.sender.items()
+            },
+        )
+        if step.act is None
+        else step
+        for step in scenario.steps
+    ]
+    return replace(scenario, steps=steps)
 
 
 def scenario_timeouts(name_or_path: str) -> dict[str, int]:
@@ -789,6 +825,8 @@ def run(
         quiet = quiet or rate > 5
     else:
         scenario = load_scenario(scenario_name)
+    # New citizens for every run: the local case file keeps the earlier runs' open cases.
+    scenario = with_fresh_citizens(scenario, random.randint(1, 999))
     result = asyncio.run(simulate(settings, scenario, quiet=quiet, settle_s=60.0))
     print(render_summary(result))
     return 0 if result.accepted == result.sent else 1
