@@ -66,6 +66,7 @@ MARK_ATTEMPTS = 3  # writes of one batch of published marks before giving up on 
 MARK_FLUSH_TIMEOUT_S = 15.0  # how long shutdown waits for the marks still queued
 PENDING, PUBLISHED, FAILED = "pending", "published", "failed"  # a claim's `state`
 MARK_SUFFIX = "#published"
+MARK_LINGER_S = 0.05  # how long the mark batcher gathers marks before writing them
 
 
 def published_mark_id(key: str) -> str:
@@ -211,6 +212,7 @@ class MarkBatcher:
         self.batch_size = batch_size
         self.timeout_s = timeout_s
         self.backoff_s = 0.5
+        self.linger_s = MARK_LINGER_S
         self._queue: list[tuple[str, str | None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -229,6 +231,11 @@ class MarkBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
+                # Linger: marks are off the request's path, so a short wait costs nobody
+                # anything and turns a write per few requests into one per `linger_s` (at
+                # 2,000 requests/s: ~20 inserts/s of 100 marks instead of hundreds of small
+                # ones competing with the claims for the database).
+                await asyncio.sleep(self.linger_s)
                 batch = self._queue[: self.batch_size]
                 del self._queue[: self.batch_size]
                 await self._write(batch)
