@@ -231,15 +231,7 @@ class Repository:
             if status in active and next_due is not None and ensure_utc(next_due) <= now:
                 due.append((ensure_utc(next_due), str(doc["_id"])))
         due.sort()
-        states = await asyncio.gather(*(self.get_alert(case_id) for _, case_id in due[:limit]))
-        return [
-            s
-            for s in states
-            if s is not None
-            and s.status in ACTIVE
-            and s.next_due_at is not None
-            and s.next_due_at <= now
-        ], counts
+        return await self._read_due([case_id for _, case_id in due[:limit]], now), counts
 
     async def due_tracked(self, now: datetime, limit: int) -> list[AlertState]:
         """The due alerts among the timers this process knows, read by `_id` (no scan).
@@ -248,7 +240,12 @@ class Repository:
         timer here is corrected).
         """
         ids = sorted((due, case_id) for case_id, due in self.timers.items() if due <= now)
-        states = await asyncio.gather(*(self.get_alert(case_id) for _, case_id in ids[:limit]))
+        return await self._read_due([case_id for _, case_id in ids[:limit]], now)
+
+    async def _read_due(self, case_ids: list[str], now: datetime) -> list[AlertState]:
+        """Read these alerts by `_id`; keep those still active and due (the stored alert
+        decides: one another process moved on since is dropped, and its timer corrected)."""
+        states = await asyncio.gather(*(self.get_alert(case_id) for case_id in case_ids))
         return [
             s
             for s in states
