@@ -111,20 +111,14 @@ def scenario_environment(scenario: str, run_dir: Path) -> dict[str, str]:
         env["MONGODB_DATABASE"] = DEMO_DATABASE
     if "NOTIFIER_QUIET_HOURS_PRIORITIES" not in os.environ:
         env["NOTIFIER_QUIET_HOURS_PRIORITIES"] = "[]"
-    import yaml
-
     from hotline_cli.simulate import scenario_timeouts
-    from hotline_dispatcher.settings import DispatcherSettings
+    from hotline_dispatcher.config import write_routing_variant
 
     timeouts = scenario_timeouts(scenario)
     if not timeouts or "DISPATCHER_ROUTING_FILE" in os.environ:
         return env
-    routing = yaml.safe_load(DispatcherSettings().routing_file.read_text(encoding="utf-8"))
-    routing["timeouts_s"] = {**routing.get("timeouts_s", {}), **timeouts}
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / f"routing-{Path(scenario).stem}.yaml"
-    path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    env["DISPATCHER_ROUTING_FILE"] = str(path)
+    env["DISPATCHER_ROUTING_FILE"] = str(write_routing_variant(path, timeouts_s=timeouts))
     return env
 
 

@@ -19,26 +19,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase, make_client
 from hotline.testing.e2e import OpsClient, ProviderClient, SandboxClient
 from hotline_cli.pipeline import Pipeline
-from hotline_dispatcher.settings import DispatcherSettings
+from hotline_dispatcher.config import write_routing_variant
 from hotline_ingest.samples import Samples
 from hotline_ingest.settings import IngestSettings
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_ROOT = REPO / ".local" / "logs" / "pipelines"
-
-
-def _routing_with_timeouts(timeouts: dict[str, int], directory: Path) -> Path:
-    routing = yaml.safe_load(DispatcherSettings().routing_file.read_text(encoding="utf-8"))
-    routing["timeouts_s"] = {**routing.get("timeouts_s", {}), **timeouts}
-    path = directory / "routing.yaml"
-    path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), "utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +51,7 @@ def pipeline(
     )
     timeouts = getattr(request.module, "ESCALATION_TIMEOUTS_S", None)
     if timeouts:
-        routing = _routing_with_timeouts(dict(timeouts), pipe.log_dir)
+        routing = write_routing_variant(pipe.log_dir / "routing.yaml", timeouts_s=timeouts)
         service_env.setdefault("dispatcher", {})["DISPATCHER_ROUTING_FILE"] = str(routing)
         pipe.service_env = service_env
     try:

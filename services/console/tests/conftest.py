@@ -1,10 +1,11 @@
 """Fixtures of the console's tests.
 
-* `pipeline` (session): ingest, classifier, dispatcher and the console as real processes on free
-  ports, with their own topic namespace and database, for the browser tests.
+* `pipeline` (session): the provider sandbox, ingest, classifier, dispatcher, notifier and the
+  console as real processes on free ports (`hotline_cli.pipeline`, as the end-to-end tests),
+  with their own topic namespace and database, for the browser tests.
 * `chromium` (session): Debian's Chromium at /usr/bin/chromium, installed with apt-get when it
   is missing (a fresh CI machine); Playwright's own browser downloads are never used.
-* `browser_page`: a Playwright page in a fresh headless Chromium profile.
+* `browser_context`: a fresh headless Chromium profile.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from hotline_cli.pipeline import SERVICES
+from hotline_cli.pipeline import Pipeline as CliPipeline
+from hotline_dispatcher.config import write_routing_variant
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,43 +42,25 @@ REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = REPO / "test-artifacts" / "console"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+ESCALATION_TIMEOUT_S = 6
+"""P1's acknowledgement timeout in the console tests' routing: long enough for a test to sign in
+and acknowledge between two escalation levels, short enough to watch an escalation stop."""
 
 
-@dataclass
-class Proc:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-@dataclass
-class Pipeline:
-    """The four services of the browser tests, with what the tests need to reach them."""
-
-    namespace: str
-    database: str
-    kafka: str
-    mongo_uri: str
-    procs: dict[str, Proc] = field(default_factory=dict)
-
-    def alive(self) -> dict[str, int | None]:
-        """Each process's exit code (None while it runs)."""
-        return {name: proc.process.poll() for name, proc in self.procs.items()}
-
-    def url(self, name: str) -> str:
-        return self.procs[name].url
+class Pipeline(CliPipeline):
+    """The whole pipeline (sandbox, four services, console) the browser tests drive."""
 
     @property
     def console(self) -> str:
         return self.url("console")
+
+    @property
+    def kafka(self) -> str:
+        return self.kafka_bootstrap
+
+    def alive(self) -> dict[str, int | None]:
+        """Each process's exit code (None while it runs)."""
+        return {n: p.popen.poll() if p.popen else -1 for n, p in self.procs.items()}
 
     def ops(self, token: str, method: str, path: str, **kw: Any) -> httpx.Response:
         """A call to the dispatcher's ops API (to check what the console did)."""
@@ -91,121 +73,40 @@ class Pipeline:
         )
 
 
-def _start(name: str, module: str, env: dict[str, str], port: int, logs: Path) -> Proc:
-    log_path = logs / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=logs,  # faust writes its data directory into the working directory
-        )
-    return Proc(name, f"http://127.0.0.1:{port}", process, log_path)
-
-
-def _wait_ready(proc: Proc, path: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.process.poll() is not None:
-            pytest.fail(f"{proc.name} exited with {proc.process.returncode}:\n{proc.log()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{proc.url}{path}", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"{proc.name} was not ready within the deadline:\n{proc.log()}")
-
-
-def _stop(proc: Proc) -> None:
-    if proc.process.poll() is None:
-        proc.process.send_signal(signal.SIGTERM)
-        try:
-            proc.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.process.kill()
-            proc.process.wait()
-
-
 @pytest.fixture(scope="session")
 def pipeline(kafka_bootstrap: str, mongo_uri: str) -> Iterator[Pipeline]:
-    """Ingest → classifier → dispatcher → console as processes (the notifier is not needed:
-    the tests check the dispatcher's state and the published case events)."""
-    suffix = uuid.uuid4().hex[:10]
-    pipe = Pipeline(f"c{suffix}", f"console_{suffix}", kafka_bootstrap, mongo_uri)
-    logs = Path(tempfile.mkdtemp(prefix="console-pipeline-"))
-    ports = {name: free_port() for name in ("ingest", "classifier", "dispatcher", "console")}
-    common = {
-        "HOTLINE_ENV": "test",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "MONGODB_URI": mongo_uri,
-        "MONGODB_DATABASE": pipe.database,
-        "HOTLINE_TOPIC_NAMESPACE": pipe.namespace,
-        "LOG_LEVEL": "WARNING",
+    """Sandbox → ingest → classifier → dispatcher → notifier, and the console, as processes
+    with their own topic namespace and database (the same launcher as the end-to-end tests).
+
+    P1 escalates every ESCALATION_TIMEOUT_S seconds, so a test sees an escalation run and an
+    acknowledgement from the case page stop it; quiet hours hold no priority."""
+    pipe = Pipeline(
+        kafka_bootstrap=kafka_bootstrap,
+        mongodb_uri=mongo_uri,
+        namespace=f"c{uuid.uuid4().hex[:10]}",
+        log_dir=REPO / ".local" / "logs" / "pipelines",
+        services=(*SERVICES, "console"),
+        extra_env={"HOTLINE_ENV": "test", "LOG_LEVEL": "WARNING"},
+    )
+    routing = write_routing_variant(
+        pipe.log_dir / "routing.yaml", timeouts_s={"P1": ESCALATION_TIMEOUT_S}
+    )
+    pipe.service_env = {
+        "dispatcher": {"DISPATCHER_ROUTING_FILE": str(routing)},
+        "notifier": {"NOTIFIER_QUIET_HOURS_PRIORITIES": "[]"},
+        "console": {"CONSOLE_LIVE_COALESCE_MS": "50"},
     }
-    specs = [
-        (
-            "dispatcher",
-            "hotline_dispatcher.main",
-            {
-                "DISPATCHER_PORT": str(ports["dispatcher"]),
-                "DISPATCHER_CONSUMER_GROUP": f"dispatcher-{pipe.namespace}",
-            },
-        ),
-        ("ingest", "hotline_ingest.main", {"INGEST_PORT": str(ports["ingest"])}),
-        ("classifier", "hotline_classifier.main", {"CLASSIFIER_PORT": str(ports["classifier"])}),
-        (
-            "console",
-            "hotline_console.main",
-            {
-                "CONSOLE_PORT": str(ports["console"]),
-                "CONSOLE_DISPATCHER_URL": f"http://127.0.0.1:{ports['dispatcher']}",
-                "CONSOLE_INGEST_URL": f"http://127.0.0.1:{ports['ingest']}",
-                "CONSOLE_LIVE_COALESCE_MS": "50",
-            },
-        ),
-    ]
     try:
-        for name, module, env in specs:
-            pipe.procs[name] = _start(name, module, {**common, **env}, ports[name], logs)
-        deadline = time.monotonic() + 90
-        for name in ("dispatcher", "ingest", "classifier", "console"):
-            _wait_ready(pipe.procs[name], "/readyz", deadline)
+        pipe.start(timeout_s=120)
         yield pipe
     finally:
-        for proc in pipe.procs.values():
-            _stop(proc)
-        _cleanup(pipe)
+        pipe.stop()
+        pipe.delete_data()
         # The services' logs stay beside the screenshots for a failed run to be read.
         (ARTIFACTS / "logs").mkdir(parents=True, exist_ok=True)
         for proc in pipe.procs.values():
             with contextlib.suppress(OSError):
                 shutil.copy(proc.log_path, ARTIFACTS / "logs" / proc.log_path.name)
-        shutil.rmtree(logs, ignore_errors=True)
-
-
-def _cleanup(pipe: Pipeline) -> None:
-    """Drop the test database and topics (best effort)."""
-    import asyncio
-
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from hotline.contracts.topics import TopicNames
-    from hotline.mongo import make_client
-
-    async def clean() -> None:
-        client = make_client(pipe.mongo_uri, "console-tests")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.drop_database(pipe.database), 10)
-        client.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=pipe.kafka)
-        await admin.start()
-        try:
-            with contextlib.suppress(Exception):
-                await admin.delete_topics(TopicNames.for_namespace(pipe.namespace).all())
-        finally:
-            await admin.close()
-
-    with contextlib.suppress(Exception):
-        asyncio.run(clean())
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from hotline.testing.kafka import read_topic
 from hotline_ingest.samples import Samples
 from hotline_ingest.settings import IngestSettings
 
-from .conftest import Pipeline
+from .conftest import ESCALATION_TIMEOUT_S, Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -156,15 +156,16 @@ def test_a_webhook_appears_in_the_live_queue_within_a_second(
     seen = time.time()
     case = wait_for_case(pipeline, marker)
     decided = datetime.fromisoformat(case["opened_at"]).replace(tzinfo=UTC).timestamp()
-    # The console's part: the dispatcher's decision → Kafka → console → SSE → refetch → the row.
-    assert seen - decided < 1.0, f"on screen {seen - decided:.2f}s after the dispatcher decided"
-    # End to end (webhook → ingest → classifier → dispatcher → ... → the row): under a second
-    # on a quiet machine; the bound is looser because CI shares two cores with other suites.
     print(
         f"\n[live queue] webhook to screen {seen - sent:.2f}s, decision to screen "
         f"{seen - decided:.2f}s"
     )
-    assert seen - sent < 3.0, f"the case appeared {seen - sent:.2f}s after the webhook"
+    # End to end: webhook → ingest → Kafka → classifier → dispatcher → Kafka → console → SSE →
+    # the page's refetch → the row (about 0.3 s here; the pipeline is warm, see `p1_case`).
+    assert seen - sent < 1.0, (
+        f"the case appeared {seen - sent:.2f}s after the webhook "
+        f"({seen - decided:.2f}s after the dispatcher decided)"
+    )
     # The P1 knife fight, not acknowledged, is pinned above the rest.
     pinned = page.locator("#pinned-cases tr.case")
     assert pinned.filter(has_text=p1_case["case_id"]).count() == 1
@@ -232,16 +233,57 @@ def test_greetings_are_counted_and_searchable(pipeline: Pipeline, browser_contex
     page.locator("#greetings li", has_text=marker).wait_for()
 
 
+def case_until(
+    pipe: Pipeline, case_id: str, done: Any, what: str, timeout_s: float
+) -> dict[str, Any]:
+    """The case (with its timeline) from the ops API, once `done(case)` holds."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        case = dict(pipe.ops(STAFF, "GET", f"/cases/{case_id}").json())
+        if done(case):
+            return case
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{case_id}: {what} not within {timeout_s}s: {case['timeline']}")
+        time.sleep(0.2)
+
+
+def entries(case: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in case["timeline"] if e["type"] == kind]
+
+
 def test_acknowledge_from_the_case_page_stops_the_escalation(
-    pipeline: Pipeline, browser_context: Any, p1_case: dict[str, Any], artifacts: Path
+    pipeline: Pipeline, browser_context: Any, artifacts: Path
 ) -> None:
-    case_id = p1_case["case_id"]
+    """The whole chain: the notifier escalates an unacknowledged P1 (every
+    ESCALATION_TIMEOUT_S here), the duty leader acknowledges on the case page, the notifier
+    stops: no level is alerted after the acknowledgement although levels were left."""
+    marker = f"ref{uuid.uuid4().hex[:6]}"
+    send_webhook(
+        pipeline,
+        # Not Huế City: a second knife fight there would join `p1_case` (a duplicate report).
+        "Có người đánh nhau bằng dao ở thị trấn Phú Bài, Hương Thủy, một người bị thương nặng, "
+        f"cứu với, gọi 0905123456 ({marker})",
+        user_id=f"66{uuid.uuid4().int % 10**14:014d}",
+    )
+    case_id = str(wait_for_case(pipeline, marker)["case_id"])
+    # Unacknowledged, it escalates: the unit commander is alerted one timeout after the officer.
+    before = case_until(
+        pipeline,
+        case_id,
+        lambda c: entries(c, "escalated"),
+        "an escalation",
+        timeout_s=4 * ESCALATION_TIMEOUT_S,
+    )
+    [assigned] = entries(before, "assigned")
+    chain = assigned["data"]["escalation"]
+    assert chain[-1]["role"] == "director" and len(chain) >= 3, chain
+
     page = sign_in(browser_context, pipeline.console, STAFF)
     page.locator("#pinned-cases a", has_text=case_id).click()
     page.wait_for_url(f"**/cases/{case_id}")
     assert page.locator("#case-state").get_attribute("data-state") == "assigned"
     timeline = page.locator("#timeline li")
-    assert {"opened", "triaged", "assigned"} <= {
+    assert {"opened", "triaged", "assigned", "escalated"} <= {
         t for t in timeline.evaluate_all("els => els.map(e => e.dataset.type)")
     }
     assert "0905123456" in page.locator("#case-live").inner_text()  # staff see the number
@@ -264,6 +306,23 @@ def test_acknowledge_from_the_case_page_stops_the_escalation(
     [ack] = [e for e in events if e.type == "acknowledged"]
     assert ack.source == "dispatcher" and ack.actor.id == "pv01-leader"
     assert ack.text == "Đã nhận, đang điều lực lượng"
+    acked_at = datetime.fromisoformat(case["acknowledged_at"]).replace(tzinfo=UTC)
+    escalated = entries(case, "escalated")
+    assert len(escalated) < len(chain) - 1, (
+        f"every level was alerted before the acknowledgement: nothing left to stop {escalated}"
+    )
+
+    # Two more timeouts: the levels left are never alerted (a step already under way when the
+    # acknowledgement landed may finish, within a second of it).
+    time.sleep(2 * ESCALATION_TIMEOUT_S + 1)
+    later = pipeline.ops(STAFF, "GET", f"/cases/{case_id}").json()
+    late = [
+        e
+        for e in entries(later, "escalated")
+        if datetime.fromisoformat(e["at"]).replace(tzinfo=UTC).timestamp()
+        > acked_at.timestamp() + 1
+    ]
+    assert late == [], f"escalated after the acknowledgement: {late}"
     # No longer pinned on the queue.
     page.goto(f"{pipeline.console}/")
     assert page.locator("#pinned-cases tr.case", has_text=case_id).count() == 0

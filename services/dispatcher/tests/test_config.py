@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hotline.contracts.labels import Category, District
-from hotline_dispatcher.config import ConfigError, default_paths, load_organisation
+from hotline.contracts.labels import Category, District, Priority
+from hotline_dispatcher.config import (
+    ConfigError,
+    default_paths,
+    load_organisation,
+    write_routing_variant,
+)
 
 ORG, ROSTERS, ROUTING = default_paths()
 
@@ -27,6 +32,18 @@ def test_the_default_organisation_of_thua_thien_hue_loads() -> None:
     assert org.departments[Category.FRAUD] == ("pa05", "pc03")  # first leads, others informed
     for person in org.people.values():
         assert person.contacts, person.id
+
+
+def test_a_routing_variant_changes_only_what_it_names(tmp_path: Path) -> None:
+    default = load_organisation().routing
+    path = write_routing_variant(
+        tmp_path / "run" / "routing.yaml", timeouts_s={"P1": 3}, merge_similarity=1.0
+    )
+    variant = load_organisation(ORG, ROSTERS, path).routing
+    assert variant.timeouts_s[Priority.P1] == 3
+    assert variant.timeouts_s[Priority.P2] == default.timeouts_s[Priority.P2]
+    assert variant.merge.similarity == 1.0 != default.merge.similarity
+    assert variant.rules == default.rules
 
 
 def _copy(tmp_path: Path) -> tuple[Path, Path, Path]:

@@ -18,6 +18,7 @@ and assignment code needs precomputed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -411,6 +412,30 @@ def default_paths() -> tuple[Path, Path, Path]:
         DEFAULT_CONFIG_DIR / "rosters.yaml",
         DEFAULT_CONFIG_DIR / "routing.yaml",
     )
+
+
+def write_routing_variant(
+    path: Path,
+    *,
+    timeouts_s: Mapping[str, int] | None = None,
+    merge_similarity: float | None = None,
+    base: Path | None = None,
+) -> Path:
+    """Write a copy of the routing file (`base`, default the packaged one) to `path` with other
+    acknowledgement timeouts per priority and/or another merge similarity; return `path`.
+
+    For runs that must see an escalation within seconds (`make run`'s scenarios, the end-to-end
+    and console tests) or none at all (the benchmark): point DISPATCHER_ROUTING_FILE at it.
+    """
+    source = base or default_paths()[2]
+    routing = yaml.safe_load(source.read_text(encoding="utf-8"))
+    if timeouts_s:
+        routing["timeouts_s"] = {**routing.get("timeouts_s", {}), **timeouts_s}
+    if merge_similarity is not None:
+        routing.setdefault("merge", {})["similarity"] = merge_similarity
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), "utf-8")
+    return path
 
 
 def load_organisation(

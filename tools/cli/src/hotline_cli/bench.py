@@ -961,16 +961,14 @@ def stages_of(messages: Sequence[Message]) -> dict[str, Any]:
 
 def bench_routing(directory: Path) -> Path:
     """The dispatcher's routing file with 24 h timeouts and identical-words-only merging."""
-    import yaml
+    from hotline_dispatcher.config import write_routing_variant
 
-    from hotline_dispatcher.settings import DispatcherSettings
-
-    routing = yaml.safe_load(DispatcherSettings().routing_file.read_text(encoding="utf-8"))
-    routing["timeouts_s"] = {k: 86_400 for k in routing.get("timeouts_s", {})}
-    routing.setdefault("merge", {})["similarity"] = 1.0
-    path = directory / "routing-bench.yaml"
-    path.write_text(yaml.safe_dump(routing, allow_unicode=True, sort_keys=False), "utf-8")
-    return path
+    day = 86_400
+    return write_routing_variant(
+        directory / "routing-bench.yaml",
+        timeouts_s={"P1": day, "P2": day, "P3": day},
+        merge_similarity=1.0,
+    )
 
 
 def make_pipeline(

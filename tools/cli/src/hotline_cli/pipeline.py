@@ -183,6 +183,9 @@ class Pipeline:
                 env[var] = base + path
         if "notifier" in self.procs:
             env["NOTIFIER_PUBLIC_BASE_URL"] = self.procs["notifier"].url
+        if "console" in self.procs:
+            env["CONSOLE_DISPATCHER_URL"] = self.procs["dispatcher"].url
+            env["CONSOLE_INGEST_URL"] = self.procs["ingest"].url
         # The dispatcher's and the notifier's consumer groups are not namespaced by the services
         # (the classifier's faust app id is): two pipelines on one broker would share a group,
         # so one pipeline's start, stop or kill -9 would stall the other's partitions.
