@@ -227,15 +227,31 @@ def state_dir(root: Path) -> Path:
 
 
 def stack_pids(root: Path) -> dict[str, int]:
-    """Kafka's and FerretDB's PIDs from the local stack's PID files (deploy/local/stack.py)."""
+    """Kafka's and FerretDB's PIDs from the local stack's PID files (deploy/local/stack.py).
+
+    A PID file holds the PID, then the process's start time (a reused PID is not the broker);
+    a process whose start time differs is left out rather than measured as Kafka.
+    """
     out: dict[str, int] = {}
     for name in ("kafka", "ferretdb"):
         path = state_dir(root) / "run" / f"{name}.pid"
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(path.read_text().strip())
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = path.read_text().split()
+            pid = int(fields[0])
+            if len(fields) > 1 and fields[1] != process_start_time(pid):
+                continue
             if process_usage(pid) is not None:
                 out[name] = pid
     return out
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), as the stack script records it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def kafka_version(pid: int | None) -> str | None:
