@@ -14,6 +14,7 @@ from hotline.contracts.events import CaseEvent, DeliveryStatus, DispatchAction
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing, Publisher, PublishError
 from hotline.testing.kafka import read_topic
+from hotline_notifier.escalation import SWEEP_SPACING
 from hotline_notifier.metrics import ACK_REJECTED
 from hotline_notifier.metrics import UNACKNOWLEDGED as UNACKNOWLEDGED_ALERTS
 from hotline_notifier.models import AlertStatus
@@ -318,6 +319,63 @@ async def test_a_sweep_escalates_another_replicas_alerts_and_counts_the_unacknow
     await b.handlers.handle_case_event(CaseEvent.model_validate(data))
     await b.engine.tick(sweep=True)
     assert UNACKNOWLEDGED_ALERTS.labels("P1")._value.get() == 2
+
+
+async def test_after_a_sweep_the_ticks_escalate_every_open_alert_by_id(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
+) -> None:
+    """A sweep remembers every open alert's timer, due or not: the cheap ticks (reads by
+    `_id`) escalate another replica's alerts on time, without waiting for the next sweep."""
+    a = await make_notifier()
+    cases = [f"HUE-20240124-{i:04d}" for i in range(11, 14)]
+    for case in cases:
+        await a.handlers.handle_decision(
+            decision(case_id=case, decision_id=f"dec-{case}", informed=[], citizen_reply="none")
+        )
+    b = await make_notifier()
+    clock.advance(60)
+    assert (await b.engine.tick(sweep=True)).escalated == 0  # nothing due yet
+    assert set(b.repo.timers) >= set(cases)
+    clock.advance(61)
+    assert (await b.engine.tick(sweep=False)).escalated == len(cases)
+    assert len(sandbox.sandbox.store.messages(to="+84905111000")) == len(cases)
+
+
+async def test_the_scheduler_spaces_its_sweeps_by_how_long_they_take(
+    make_notifier: NotifierFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow sweep (a large collection on FerretDB) waits SWEEP_SPACING times its duration
+    before the next one, however short `sweep_s`; the ticks in between go on."""
+    n = await make_notifier()
+    engine = n.engine
+    engine.sweep_s = 0.01
+    engine.interval_s = 0.02
+    sweeps: list[float] = []
+    ticks: list[bool] = []
+    loop = asyncio.get_running_loop()
+
+    async def slow_sweep(now: datetime, limit: int) -> tuple[list[Any], dict[str, int]]:
+        sweeps.append(loop.time())
+        await asyncio.sleep(0.1)
+        return [], {}
+
+    original_tick = engine.tick
+
+    async def counting_tick(*, sweep: bool = True) -> Any:
+        ticks.append(sweep)
+        return await original_tick(sweep=sweep)
+
+    monkeypatch.setattr(n.repo, "sweep", slow_sweep)
+    monkeypatch.setattr(engine, "tick", counting_tick)
+    runner = asyncio.create_task(engine.run())
+    await asyncio.sleep(1.5)
+    engine.stop()
+    await asyncio.wait_for(runner, 5)
+    # 0.1 s per sweep -> at least 1 s between sweeps: two in 1.5 s (without the spacing: ~12).
+    assert 1 <= len(sweeps) <= 2, sweeps
+    if len(sweeps) == 2:
+        assert sweeps[1] - sweeps[0] >= SWEEP_SPACING * 0.1
+    assert ticks.count(False) >= 10  # the cheap ticks ran meanwhile
 
 
 async def test_a_step_whose_owner_died_is_taken_over_after_its_lease(

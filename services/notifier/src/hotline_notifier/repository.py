@@ -211,7 +211,9 @@ class Repository:
         count per priority come from the same read of the open alerts' `status`, `priority`
         and timer, so the database reads the collection once per sweep instead of once for the
         timers and once more for an aggregate (on FerretDB each is a scan of the collection:
-        ~2 s apiece at 15,000 open alerts). The due alerts are then read whole by `_id`.
+        ~2 s apiece at 15,000 open alerts). The due alerts are then read whole by `_id`, and
+        every open alert's timer is remembered (`timers`), so the ticks until the next sweep
+        read it by `_id` when it falls due, whichever replica wrote it.
         """
         statuses = sorted({s.value for s in (*ACTIVE, *UNACKNOWLEDGED)})
         unacknowledged = {s.value for s in UNACKNOWLEDGED}
@@ -228,8 +230,12 @@ class Repository:
                 priority = str(doc.get("priority"))
                 counts[priority] = counts.get(priority, 0) + 1
             next_due = doc.get("next_due_at")
-            if status in active and next_due is not None and ensure_utc(next_due) <= now:
-                due.append((ensure_utc(next_due), str(doc["_id"])))
+            if status in active and next_due is not None:
+                at = ensure_utc(next_due)
+                # Known from now on: the ticks between sweeps read it by `_id` when it is due.
+                self.timers[str(doc["_id"])] = at
+                if at <= now:
+                    due.append((at, str(doc["_id"])))
         due.sort()
         return await self._read_due([case_id for _, case_id in due[:limit]], now), counts
 

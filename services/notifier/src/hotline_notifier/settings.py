@@ -86,7 +86,10 @@ class NotifierSettings(HotlineSettings):
     scheduler_sweep_s: float = Field(
         default=30.0,
         gt=0,
-        description="how often the scheduler reads every alert (others' and older timers)",
+        description=(
+            "the least time between two reads of every open alert (to learn of the timers "
+            "other replicas wrote); a slow read waits ten times its duration instead"
+        ),
     )
     step_lease_s: float = Field(
         default=60.0, gt=0, description="a claimed step not finished by then is taken over"
