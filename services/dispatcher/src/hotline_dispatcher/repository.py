@@ -243,7 +243,9 @@ class Repository:
     ) -> None:
         """Queue (case id, priority, cause event id, at) raises; `apply_priority_raises` sets them.
 
-        Updates cost FerretDB a scan of the collection, so the hot path only inserts.
+        The hot path only inserts: one batched insert for the whole poll, where the updates
+        would be one command per case (and on an unpatched FerretDB 1.24 a scan each, see
+        deploy/local/stack.py).
         """
         await insert_ignoring_duplicates(
             self.db,

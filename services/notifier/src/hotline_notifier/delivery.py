@@ -199,7 +199,7 @@ class Deliverer:
         """Reach the recipient on the first channel that works; exactly once per target.
 
         Fresh path: one claim insert, the provider call, one result insert (FerretDB makes
-        inserts of unique keys atomic and cheap; updates are neither). A repeat finds the
+        inserts of unique keys atomic and cheap, grouped; updates are neither). A repeat finds the
         claim, reads the stored result and replays it.
         """
         outcomes: list[DeliveryOutcome] = []
