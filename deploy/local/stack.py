@@ -521,8 +521,25 @@ def _mongo_ping(host: str, port: int) -> bool:
     return b"ok" in data
 
 
+def outdated_ferretdb(p: Paths, pid: int) -> str | None:
+    """The running FerretDB's binary when it is not this script's current build (one started
+    before a FERRETDB_PATCHES change keeps running it until the stack is restarted)."""
+    try:
+        running = Path(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return None
+    return None if running == p.ferretdb_bin else running.name
+
+
 def start_ferretdb(p: Paths) -> bool:
-    if read_pid(p, "ferretdb") is not None:
+    pid = read_pid(p, "ferretdb")
+    if pid is not None:
+        old = outdated_ferretdb(p, pid)
+        if old is not None:
+            progress(
+                f"FerretDB (pid {pid}) runs an older build, {old}: restart the stack "
+                f"(make stack-down && make stack-up) to run {p.ferretdb_bin.name}"
+            )
         return False
     pt = ports()
     require_free("mongo", pt["mongo"])
@@ -681,6 +698,8 @@ def status() -> int:
             all_ok = all_ok and name == "prometheus"
         elif ready():
             state = f"running (pid {pid})"
+            if name == "ferretdb" and (old := outdated_ferretdb(p, pid)) is not None:
+                state = f"running an older build, {old} (pid {pid}): restart the stack"
         else:
             state = f"starting or unhealthy (pid {pid})"
             all_ok = False

@@ -105,3 +105,32 @@ def test_a_pid_file_naming_another_process_is_not_the_component(tmp_path: Path) 
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_ferretdb_running_another_build_is_named_with_how_to_restart_it(
+    tmp_path: Path,
+) -> None:
+    """After a change of FERRETDB_PATCHES the running FerretDB is the old binary: `start`
+    leaves it running (stopping the database under the services is the operator's call) and
+    says how to pick up the new build. A sleeping child stands in for the old binary."""
+    old = subprocess.Popen(["sleep", "60"])
+    try:
+        run = tmp_path / "state" / "run"
+        run.mkdir(parents=True)
+        started = Path(f"/proc/{old.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        (run / "ferretdb.pid").write_text(f"{old.pid} {started}\n")
+        result = _run(
+            tmp_path,
+            "start",
+            "ferretdb",
+            HOTLINE_MONGO_PORT=str(_free_port()),
+            HOTLINE_FERRETDB_DEBUG_PORT=str(_free_port()),
+        )
+        assert result.returncode == 0, result.stderr
+        said = result.stdout + result.stderr
+        assert f"FerretDB (pid {old.pid}) runs an older build, sleep" in said, said
+        assert "make stack-down && make stack-up" in said
+        assert old.poll() is None  # left running
+    finally:
+        old.kill()
+        old.wait()
