@@ -46,6 +46,16 @@ def name(obj: Obj) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
+def service_account_problem(
+    r: Rendered, where: str, spec: dict[str, Any], account: str
+) -> str | None:
+    """A pod must run as its own ServiceAccount `account`, rendered beside it."""
+    sa = spec.get("serviceAccountName")
+    if sa != account or r.get("ServiceAccount", account) is None:
+        return f"{where}: should run as its own ServiceAccount {account} (found {sa!r})"
+    return None
+
+
 def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
     """A Kubernetes label selector (matchLabels and In/NotIn/Exists/DoesNotExist)."""
     if selector is None:
@@ -211,9 +221,8 @@ def check_services(
             problems.append(
                 f"{where}: pods lack app.kubernetes.io/component=pipeline (NetworkPolicies use it)"
             )
-        sa = spec.get("serviceAccountName")
-        if sa != svc or r.get("ServiceAccount", svc) is None:
-            problems.append(f"{where}: should run as its own ServiceAccount {svc} (found {sa!r})")
+        if (problem := service_account_problem(r, where, spec, svc)) is not None:
+            problems.append(problem)
         containers = spec.get("containers", [])
         if len(containers) != 1:
             problems.append(f"{where}: expected one container, found {len(containers)}")

@@ -25,6 +25,7 @@ from deploy.check.consistency import (
     generated,
     name,
     selector_matches,
+    service_account_problem,
     workloads,
 )
 from deploy.check.render import Obj, Rendered
@@ -271,9 +272,8 @@ def _check_workload(
             f"{where}: enableServiceLinks must be false: the Service {SANDBOX} would inject "
             f"SANDBOX_PORT=tcp://…, which SandboxSettings reads as its port"
         )
-    sa = spec.get("serviceAccountName")
-    if sa != SANDBOX or r.get("ServiceAccount", SANDBOX) is None:
-        problems.append(f"{where}: should run as its own ServiceAccount {SANDBOX} (found {sa!r})")
+    if (problem := service_account_problem(r, where, spec, SANDBOX)) is not None:
+        problems.append(problem)
     containers = spec.get("containers", [])
     if len(containers) != 1:
         return [*problems, f"{where}: expected one container, found {len(containers)}"]

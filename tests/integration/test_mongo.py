@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from hotline.mongo import (
     next_sequence,
     release,
 )
+from hotline_cli.bench import stack_pids
+from hotline_cli.pipeline import process_usage
 
 pytestmark = pytest.mark.integration
 
@@ -132,13 +133,9 @@ async def test_every_command_is_timed_by_collection(mongo_uri: str) -> None:
 
 def _ferretdb_cpu_s() -> float | None:
     """CPU seconds used so far by the local stack's FerretDB (None when it is not ours)."""
-    state = Path(os.environ.get("HOTLINE_STATE_DIR") or Path(__file__).parents[2] / ".local")
-    try:
-        pid = int((state / "run" / "ferretdb.pid").read_text().split()[0])
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, ValueError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    pid = stack_pids(Path(__file__).parents[2]).get("ferretdb")
+    usage = process_usage(pid) if pid is not None else None
+    return usage.cpu_s if usage is not None else None
 
 
 async def test_lookups_by_id_use_the_index_not_a_scan(mongo_db: MotorDatabase) -> None:
