@@ -1,11 +1,15 @@
-"""Produce and consume through a consumer group on the real broker; commits survive restarts."""
+"""Produce and consume through a consumer group on the real broker; commits survive restarts;
+a producer whose idempotence state the broker refuses is replaced."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from hotline.contracts.topics import TopicNames
-from hotline.kafka import Outgoing, Publisher, make_consumer, make_producer
+from hotline.kafka import Outgoing, Publisher, PublishError, make_consumer, make_producer
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +66,63 @@ async def test_same_key_keeps_order(kafka_bootstrap: str, topics: TopicNames) ->
         await producer.stop()
     got = await _drain(kafka_bootstrap, topics.inbound, "g-order", 50)
     assert [int(v) for v in got] == list(range(50))
+
+
+async def _break_sequences(producer: AIOKafkaProducer, topic: str) -> None:
+    """Leave a gap in the producer's sequence numbers, as aiokafka does when it fails a batch
+    that already took one (a partition without a leader for longer than request_timeout_ms)."""
+    for partition in await producer.partitions_for(topic):
+        producer._txn_manager.increment_sequence_number(TopicPartition(topic, partition), 5)
+
+
+async def test_a_producer_the_broker_refuses_is_replaced_and_nothing_is_lost_or_doubled(
+    kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    def new_producer() -> AIOKafkaProducer:
+        return make_producer(kafka_bootstrap, "test-renew")
+
+    first = new_producer()
+    await first.start()
+    publisher = Publisher(first, "test", renew=new_producer)
+    try:
+        await publisher.publish_many(
+            [Outgoing(topics.inbound, f"before{i}".encode(), key=f"k{i}") for i in range(6)]
+        )
+        await _break_sequences(first, topics.inbound)
+        # Concurrent publishes all see the refusal; the producer is replaced once.
+        await asyncio.gather(
+            *(
+                publisher.publish(Outgoing(topics.inbound, f"after{i}".encode(), key=f"k{i}"))
+                for i in range(6)
+            )
+        )
+        assert publisher.renewals == 1
+        assert publisher.producer is not first
+        await publisher.publish(Outgoing(topics.inbound, b"later", key="k0"))
+        assert publisher.renewals == 1
+    finally:
+        await publisher.stop()
+    got = await _drain(kafka_bootstrap, topics.inbound, "g-renew", 13)
+    assert sorted(got) == sorted(
+        [f"before{i}".encode() for i in range(6)]
+        + [f"after{i}".encode() for i in range(6)]
+        + [b"later"]
+    )
+    assert await _drain(kafka_bootstrap, topics.inbound, "g-renew", 1, polls=8) == []
+
+
+async def test_without_a_way_to_renew_the_refused_producer_fails_the_publish(
+    kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    """What the renewal protects against: the refusal is real and lasts."""
+    producer = make_producer(kafka_bootstrap, "test-no-renew")
+    await producer.start()
+    publisher = Publisher(producer, "test")
+    try:
+        await publisher.publish(Outgoing(topics.inbound, b"one", key="k"))
+        await _break_sequences(producer, topics.inbound)
+        for _ in range(2):
+            with pytest.raises(PublishError, match="OutOfOrderSequenceNumber"):
+                await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
+    finally:
+        await publisher.stop()

@@ -8,7 +8,8 @@ are set in one place.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +17,19 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from pydantic import BaseModel
 
 from hotline.contracts.events import encode
 from hotline.contracts.topics import ALL_TOPICS, TopicNames, TopicSpec
 from hotline.logging import get_logger
-from hotline.metrics import PRODUCED
+from hotline.metrics import PRODUCED, PRODUCER_RENEWALS
 
 log = get_logger(__name__)
 
@@ -34,22 +41,25 @@ class PublishError(Exception):
 
 
 def make_producer(bootstrap_servers: str, client_id: str, **overrides: Any) -> AIOKafkaProducer:
-    """A producer that only reports success once every in-sync replica has the record.
+    """An idempotent producer that only reports success once every in-sync replica has it.
 
-    lz4 keeps batches small at little CPU cost; a short linger lets concurrent requests share a
-    batch. Not idempotent, on purpose: aiokafka 0.14's idempotent producer gives a sequence
-    number to a batch it then expires because its partition had no leader for longer than
-    `request_timeout_ms` (a broker restart), and every later batch to that partition is refused
-    with OutOfOrderSequenceNumber for the life of the producer (found by the e2e broker-restart
-    test: ingest answered 503 forever). A retried batch may therefore be written twice; every
-    consumer deduplicates by event id anyway, and aiokafka keeps one request in flight per
-    broker, so a retry does not reorder a partition.
+    Idempotent: the broker drops a batch the producer retries after a lost acknowledgement, so a
+    retry never writes a record twice. lz4 keeps batches small at little CPU cost; a short linger
+    lets concurrent requests share a batch.
+
+    aiokafka 0.14 can wedge an idempotent producer (aio-libs/aiokafka#1017): a batch that waited
+    longer than `request_timeout_ms` for a partition without a leader (a broker restart) is
+    failed after it took a sequence number, and the broker then refuses every later batch to
+    that partition with OutOfOrderSequenceNumber for the life of the producer (found by the e2e
+    broker-restart test: ingest answered 503 forever). `Publisher` recovers from that state by
+    replacing the producer (a new producer id starts its sequences afresh) when it was given a
+    way to make one.
     """
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
         "client_id": client_id,
         "acks": "all",
-        "enable_idempotence": False,
+        "enable_idempotence": True,
         "compression_type": "lz4",
         "linger_ms": 2,
         "max_batch_size": 256 * 1024,
@@ -105,13 +115,38 @@ class Outgoing:
         return cls(topic=topic, value=encode(model), key=key)
 
 
-class Publisher:
-    """Sends records and waits for the broker's acknowledgement, within a deadline."""
+RENEW_ON: tuple[type[KafkaError], ...] = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+"""Errors after which an idempotent producer's sequences no longer match the broker's."""
 
-    def __init__(self, producer: AIOKafkaProducer, service: str, timeout_s: float = 5.0) -> None:
+
+class Publisher:
+    """Sends records and waits for the broker's acknowledgement, within a deadline.
+
+    With `renew` (a factory of producers, e.g. `lambda: make_producer(...)`), a producer whose
+    idempotence state the broker refuses (`RENEW_ON`) is replaced by a new, started one and the
+    records are sent again within the same deadline. Always reach the producer through
+    `publisher.producer` (readiness, shutdown): it may be a different object after a renewal.
+    """
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        service: str,
+        timeout_s: float = 5.0,
+        renew: Callable[[], AIOKafkaProducer] | None = None,
+    ) -> None:
         self.producer = producer
         self.service = service
         self.timeout_s = timeout_s
+        self.renew = renew
+        self.renewals = 0
+        self._renewing = asyncio.Lock()
+        self._retired: set[asyncio.Task[None]] = set()
 
     async def publish(self, out: Outgoing, timeout_s: float | None = None) -> None:
         await self.publish_many([out], timeout_s)
@@ -126,18 +161,58 @@ class Publisher:
         records = list(outs)
         try:
             async with asyncio.timeout(deadline):
-                futures = [
-                    await self.producer.send(
-                        o.topic, o.value, key=o.key.encode() if o.key is not None else None
-                    )
-                    for o in records
-                ]
-                if futures:
-                    await asyncio.gather(*futures)
+                producer = self.producer
+                try:
+                    await self._send_all(producer, records)
+                except RENEW_ON:
+                    if self.renew is None:
+                        raise
+                    await self._replace(producer)
+                    await self._send_all(self.producer, records)
         except (TimeoutError, KafkaError) as exc:
             raise PublishError(f"broker did not acknowledge within {deadline}s: {exc!r}") from exc
         for o in records:
             PRODUCED.labels(self.service, topic_label(o.topic)).inc()
+
+    @staticmethod
+    async def _send_all(producer: AIOKafkaProducer, records: list[Outgoing]) -> None:
+        futures = [
+            await producer.send(o.topic, o.value, key=o.key.encode() if o.key is not None else None)
+            for o in records
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def _replace(self, failed: AIOKafkaProducer) -> None:
+        """Swap in a new producer for `failed` (once, however many publishes saw it fail)."""
+        assert self.renew is not None
+        async with self._renewing:
+            if self.producer is not failed:
+                return  # a concurrent publish already replaced it
+            fresh = self.renew()
+            await fresh.start()
+            self.producer = fresh
+            self.renewals += 1
+        PRODUCER_RENEWALS.labels(self.service).inc()
+        log.warning(
+            "kafka producer replaced: the broker refused its idempotence state",
+            extra={"renewals": self.renewals},
+        )
+        # The old producer's pending batches fail with the same error; their publishers retry.
+        task = asyncio.create_task(self._retire(failed))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    @staticmethod
+    async def _retire(producer: AIOKafkaProducer) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 30)
+
+    async def stop(self) -> None:
+        """Stop the current producer and any replaced one still closing."""
+        await self.producer.stop()
+        if self._retired:
+            await asyncio.gather(*self._retired, return_exceptions=True)
 
 
 def topic_label(topic: str) -> str:

@@ -75,6 +75,11 @@ PRODUCED = Counter(
     "Messages acknowledged by the broker, by topic",
     ["service", "topic"],
 )
+PRODUCER_RENEWALS = Counter(
+    "hotline_kafka_producer_renewals_total",
+    "Kafka producers replaced because the broker refused their idempotence state",
+    ["service"],
+)
 HTTP_REQUESTS = Counter(
     "hotline_http_requests_total",
     "HTTP requests served, by route template and status class",

@@ -49,7 +49,6 @@ class Classifier:
         self.settings = settings
         self.engine = engine
         self.clock = clock
-        self.producer: AIOKafkaProducer | None = None
         self.publisher: Publisher | None = None
         self._producer_lock = asyncio.Lock()
         self.processed = 0
@@ -138,24 +137,28 @@ class Classifier:
                 return
             s = self.settings
             await ensure_topics(s.kafka_bootstrap_servers, s.topics)
-            producer = make_producer(s.kafka_bootstrap_servers, client_id="classifier")
+
+            def new_producer() -> AIOKafkaProducer:
+                return make_producer(s.kafka_bootstrap_servers, client_id="classifier")
+
+            producer = new_producer()
             await producer.start()
-            self.producer = producer
-            self.publisher = Publisher(producer, SERVICE, timeout_s=s.publish_timeout_s)
+            self.publisher = Publisher(
+                producer, SERVICE, timeout_s=s.publish_timeout_s, renew=new_producer
+            )
 
     async def stop_producer(self) -> None:
         async with self._producer_lock:
-            if self.producer is not None:
-                self.publisher = None
-                await self.producer.stop()
-                self.producer = None
+            if self.publisher is not None:
+                publisher, self.publisher = self.publisher, None
+                await publisher.stop()
 
     async def _check_kafka(self) -> tuple[bool, str]:
-        if self.producer is None:
+        if self.publisher is None:
             DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
             return False, "starting"
         try:
-            await kafka_ready(self.producer)
+            await kafka_ready(self.publisher.producer)
         except Exception as exc:
             DEPENDENCY_UP.labels(SERVICE, "kafka").set(0)
             return False, f"failed: {type(exc).__name__}"

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from hotline.clock import Clock, SystemClock
@@ -77,8 +78,11 @@ def build(
     """
     clock = clock or SystemClock()
     topics = settings.topics
-    producer = make_producer(settings.kafka_bootstrap_servers, f"hotline-{SERVICE}")
-    publisher = Publisher(producer, SERVICE, settings.publish_timeout_s)
+
+    def new_producer() -> AIOKafkaProducer:
+        return make_producer(settings.kafka_bootstrap_servers, f"hotline-{SERVICE}")
+
+    publisher = Publisher(new_producer(), SERVICE, settings.publish_timeout_s, renew=new_producer)
     client = make_client(settings.mongodb_uri.get_secret_value(), f"hotline-{SERVICE}")
     repo = Repository(client[settings.mongodb_database])
     working = WorkingSet()
@@ -91,7 +95,7 @@ def build(
 
     async def prepare() -> None:
         await ensure_topics(settings.kafka_bootstrap_servers, topics)
-        await producer.start()
+        await publisher.producer.start()
         deadline = asyncio.get_running_loop().time() + STARTUP_RETRY_S
         while True:
             try:
@@ -107,7 +111,7 @@ def build(
         log.info("working set loaded", extra={"open_cases": len(working.index)})
 
     async def stop_producer() -> None:
-        await producer.stop()
+        await publisher.stop()
         client.close()
 
     lifecycle.on_startup(prepare)
@@ -194,7 +198,7 @@ def build(
         lifecycle.run_in_background(maintenance_loop)
 
     async def kafka_check() -> None:
-        await kafka_ready(producer)
+        await kafka_ready(publisher.producer)
 
     async def mongo_check() -> None:
         await mongo_ready(client)

@@ -104,6 +104,16 @@ def build_app(
 
     lifecycle = Lifecycle()
 
+    def new_producer() -> AIOKafkaProducer:
+        # aiokafka binds a producer to the running loop, which uvicorn creates: made at start-up.
+        return make_producer(
+            settings.kafka_bootstrap_servers,
+            client_id=f"hotline-{SERVICE}",
+            # The request gives up at publish_timeout_s; this only bounds how long the
+            # producer keeps a record it could not deliver.
+            request_timeout_ms=max(10_000, int(settings.publish_timeout_s * 4000)),
+        )
+
     async def start() -> None:
         log.info("ingest starting", extra={"settings": redacted(settings)})
         await _with_retries(
@@ -113,17 +123,13 @@ def build_app(
             ),
         )
         if owns_producer:
-            # aiokafka binds a producer to the running loop, which uvicorn creates: build it here.
-            kafka["producer"] = make_producer(
-                settings.kafka_bootstrap_servers,
-                client_id=f"hotline-{SERVICE}",
-                # The request gives up at publish_timeout_s; this only bounds how long the
-                # producer keeps a record it could not deliver.
-                request_timeout_ms=max(10_000, int(settings.publish_timeout_s * 4000)),
-            )
+            kafka["producer"] = new_producer()
             await _with_retries("kafka_producer", kafka["producer"].start)
         intake.publisher = Publisher(
-            kafka["producer"], SERVICE, timeout_s=settings.publish_timeout_s
+            kafka["producer"],
+            SERVICE,
+            timeout_s=settings.publish_timeout_s,
+            renew=new_producer if owns_producer else None,
         )
         # Everything built so far (pydantic schemas, phonenumbers metadata, the app) lives as
         # long as the process: moving it out of the collector's sight turns a ~60 ms full
@@ -140,8 +146,8 @@ def build_app(
 
     async def stop() -> None:
         await ledger.close()
-        if owns_producer and "producer" in kafka:
-            await kafka["producer"].stop()
+        if owns_producer and intake.publisher is not None:
+            await intake.publisher.stop()
         if owns_mongo:
             mongo.close()
 
@@ -165,7 +171,9 @@ def build_app(
         title="Hotline ingest",
         description=DESCRIPTION,
         checks={
-            "kafka": lambda: kafka_ready(kafka["producer"]),
+            "kafka": lambda: kafka_ready(
+                intake.publisher.producer if intake.publisher else kafka["producer"]
+            ),
             "mongodb": lambda: mongo_ready(mongo),
         },
         lifecycle=lifecycle,

@@ -42,8 +42,12 @@ def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
 def build_app(settings: NotifierSettings) -> FastAPI:
     lifecycle = Lifecycle()
     http = build_http(settings)
+
     # aiokafka needs the running loop (uvicorn's): the producer is made at start-up.
-    publisher = Publisher(cast(AIOKafkaProducer, None), "notifier")
+    def new_producer() -> AIOKafkaProducer:
+        return make_producer(settings.kafka_bootstrap_servers, "notifier")
+
+    publisher = Publisher(cast(AIOKafkaProducer, None), "notifier", renew=new_producer)
     mongo = make_client(settings.mongodb_uri.get_secret_value(), "hotline-notifier")
     notifier = Notifier.build(
         settings,
@@ -54,12 +58,12 @@ def build_app(settings: NotifierSettings) -> FastAPI:
     )
 
     async def start_producer() -> None:
-        publisher.producer = make_producer(settings.kafka_bootstrap_servers, "notifier")
+        publisher.producer = new_producer()
         await publisher.producer.start()
 
     async def close() -> None:
         if publisher.producer is not None:
-            await publisher.producer.stop()
+            await publisher.stop()
         await http.aclose()
         mongo.close()
 
