@@ -186,6 +186,8 @@ async def test_actions_reach_the_timeline_with_the_person_as_actor(setup: Setup)
             assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}", action
             page = await client.get(f"/cases/{case_id}")
             assert "Đã thực hiện" in page.text, (action, page.text[:3000])
+            if action == "directive":  # the Staff Office's, for the Director: the page says so
+                assert "Phòng Tham mưu, thừa lệnh Giám đốc: Báo cáo kết quả" in page.text
         refused = await client.post(f"/cases/{case_id}/act/acknowledge", data={"csrf_token": csrf})
         page = await client.get(refused.headers["location"])
         assert "Không thực hiện được" in page.text and "resolved" in page.text  # 409 shown
@@ -202,6 +204,7 @@ async def test_actions_reach_the_timeline_with_the_person_as_actor(setup: Setup)
         ("resolved", "pv01-leader"),
     ]
     assert case["priority"] == "P2" and case["directives"][0]["text"].startswith("Báo cáo")
+    assert case["directives"][0]["issued_by"] == "staff_office"
 
 
 async def test_what_each_role_is_offered_and_may_see(setup: Setup) -> None:

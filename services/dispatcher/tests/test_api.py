@@ -249,6 +249,7 @@ async def test_directives_with_report_back_deadlines_and_reminders(
     directive = r.json()
     assert directive["recipients"] == ["hue-city-cmd", "hue-city-o2"]
     assert directive["state"] == "open" and not directive["overdue"]
+    assert directive["issued_by"] == "director"
     r = await api.http.post(
         f"/api/v1/cases/{case_id}/directives", headers=OFFICER, json={"text": "x"}
     )
@@ -295,6 +296,21 @@ async def test_directives_with_report_back_deadlines_and_reminders(
     kinds = [e["type"] for e in detail["timeline"]]
     assert kinds[-4:] == ["directive_added", "reminder_due", "reminder_due", "directive_reported"]
     assert detail["directives"][0]["report"] == "Đã xác minh, báo cáo như sau"
+    # Every event about it says whose directive it is, reminders included.
+    assert [CaseEvent.model_validate_json(r.value or b"").data.get("issued_by") for r in records][
+        :3
+    ] == ["director"] * 3
+
+    # The Staff Office records one on the Director's behalf.
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/directives",
+        headers=STAFF,
+        json={"text": "Phòng Tham mưu truyền đạt: bổ sung hồ sơ", "due_in_minutes": 30},
+    )
+    assert r.status_code == 201 and r.json()["issued_by"] == "staff_office", r.text
+    detail = (await api.http.get(f"/api/v1/cases/{case_id}", headers=VIEWER)).json()
+    assert [d["issued_by"] for d in detail["directives"]] == ["director", "staff_office"]
+    assert detail["timeline"][-1]["data"]["issued_by"] == "staff_office"
 
 
 async def test_callback_done(api: Api) -> None:

@@ -254,6 +254,7 @@ async def test_directives_and_overdue_report_backs_are_sent(
         text="Khẩn trương xác minh, báo cáo kết quả",
         deadline="2024-01-24T10:00:00Z",
         recipients=[commander],
+        data={"directive_id": "HUE-20240124-0042-CD1", "issued_by": "director"},
     )
     await n.handlers.handle_case_event(directive)
     due = case_event(
@@ -262,12 +263,31 @@ async def test_directives_and_overdue_report_backs_are_sent(
         text="Khẩn trương xác minh, báo cáo kết quả",
         deadline="2024-01-24T10:00:00Z",
         recipients=[commander],
+        data={"directive_id": "HUE-20240124-0042-CD1", "issued_by": "director"},
     )
     outs = await n.handlers.handle_case_event(due)
-    first, second = sandbox.sandbox.store.messages()
+    # The Staff Office passing one on for the Director (and an event without `issued_by`).
+    for event_id, data in (
+        ("evt-staff", {"directive_id": "HUE-20240124-0042-CD2", "issued_by": "staff_office"}),
+        ("evt-older", {"directive_id": "HUE-20240124-0042-CD3"}),
+    ):
+        await n.handlers.handle_case_event(
+            case_event(
+                event_id=event_id,
+                type="directive_added",
+                text="Bổ sung hồ sơ",
+                deadline="2024-01-24T10:00:00Z",
+                recipients=[commander],
+                data=data,
+            )
+        )
+    first, second, staff, older = sandbox.sandbox.store.messages()
     assert first.to == second.to == "+84905111000"
-    assert "Chỉ đạo" in first.text and "17:00 24/01/2024" in first.text  # local time
-    assert "quá hạn" in second.text
+    assert first.text.startswith("Chỉ đạo của Giám đốc về vụ việc")
+    assert "17:00 24/01/2024" in first.text  # local time
+    assert "quá hạn" in second.text and "chỉ đạo của Giám đốc" in second.text
+    assert staff.text.startswith("Chỉ đạo của Phòng Tham mưu (thừa lệnh Giám đốc) về vụ việc")
+    assert older.text.startswith("Chỉ đạo của Phòng Tham mưu (thừa lệnh Giám đốc)")
     assert [o.purpose.value for o in outcomes(outs)] == ["reminder"]
 
 

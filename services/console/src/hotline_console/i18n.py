@@ -329,6 +329,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "commander": ("Chỉ huy", "Commander"),
         "director": ("Giám đốc", "Director"),
     },
+    "issuer": {
+        "director": ("Giám đốc chỉ đạo", "the Director's"),
+        "staff_office": ("Phòng Tham mưu, thừa lệnh Giám đốc", "Staff Office, for the Director"),
+    },
     "delivery": {
         "sent": ("đã gửi", "sent"),
         "failed": ("lỗi, thử kênh khác", "failed, next channel"),

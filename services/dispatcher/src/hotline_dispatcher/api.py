@@ -9,7 +9,9 @@ Bearer tokens map to an identity with a role (`DISPATCHER_API_TOKENS`):
   on cases of their own unit or assigned to them (reporters visible on those);
 * staff — all of that on any case, plus reassign, close, reopen and add directives (the Staff
   Office acts on the Director's behalf);
-* director, admin — as staff.
+* director, admin — as staff. A directive the Director records is his own
+  (`issued_by: director`); one recorded by anyone else is the Staff Office's on his behalf
+  (`staff_office`), and the unit's notice says which.
 
 Errors are JSON `{"error", "detail"}`: 401 without a valid token, 403 for a role or unit that
 may not do it, 404 for an unknown case, 409 (with `"state"`, the case's current state) for a
@@ -29,13 +31,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from hotline.clock import ensure_utc
-from hotline.contracts.events import Actor, Contact
+from hotline.contracts.events import Actor, Contact, DirectiveIssuer
 from hotline.contracts.labels import Category, Channel, District, Priority
 from hotline.privacy import mask_address, mask_name, mask_phone, mask_text
 from hotline_dispatcher.assignment import on_call
 from hotline_dispatcher.cases import OPEN_STATES, TRANSITIONS, CaseState, InvalidTransition
 from hotline_dispatcher.config import Organisation, Person
-from hotline_dispatcher.ops import CaseConflict, CaseNotFound, CaseService, NotFound
+from hotline_dispatcher.ops import (
+    CaseConflict,
+    CaseNotFound,
+    CaseService,
+    NotFound,
+    directive_issuer,
+)
 from hotline_dispatcher.overrides import InvalidOverride
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.settings import ApiIdentity, ApiRole
@@ -125,6 +133,9 @@ class DirectiveOut(BaseModel):
     case_id: str
     text: str
     by: ActorOut
+    issued_by: DirectiveIssuer = Field(
+        description="the Director's own directive, or the Staff Office's on his behalf"
+    )
     at: datetime
     deadline: datetime
     state: Literal["open", "reported"]
@@ -888,6 +899,7 @@ def _directive(doc: dict[str, Any], now: datetime) -> DirectiveOut:
         case_id=doc["case_id"],
         text=doc["text"],
         by=doc["by"],
+        issued_by=directive_issuer(doc),
         at=doc["at"],
         deadline=deadline,
         state=doc["state"],

@@ -23,6 +23,7 @@ from hotline.contracts.events import (
     CaseEvent,
     CaseEventType,
     DeliveryOutcome,
+    DirectiveIssuer,
     Recipient,
     Reporter,
     Role,
@@ -424,11 +425,13 @@ class CaseService:
         while not await self.repo.claim(f"directive:{directive_id}", at):
             directive_id = f"{directive_id}x"  # a concurrent directive took the number
         recipients = self._directive_recipients(case)
+        issuer = DirectiveIssuer.of(actor.role)
         doc = {
             "_id": directive_id,
             "case_id": case_id,
             "text": text,
             "by": actor.model_dump(mode="json"),
+            "issued_by": issuer.value,
             "at": at,
             "deadline": deadline,
             "state": "open",
@@ -447,14 +450,18 @@ class CaseService:
             text=text,
             deadline=deadline,
             recipients=recipients,
-            data={"directive_id": directive_id},
+            data={"directive_id": directive_id, "issued_by": issuer.value},
         )
         await self._record(
             case,
             event,
             "directive_added",
             text,
-            {"directive_id": directive_id, "deadline": deadline.isoformat()},
+            {
+                "directive_id": directive_id,
+                "deadline": deadline.isoformat(),
+                "issued_by": issuer.value,
+            },
         )
         return doc
 
@@ -1031,6 +1038,7 @@ class CaseService:
                 recipients=self._directive_recipients(case),
                 data={
                     "directive_id": directive["_id"],
+                    "issued_by": directive_issuer(directive).value,
                     "overdue_s": int((now - deadline).total_seconds()),
                     "reminder": step + 1,
                 },
@@ -1226,3 +1234,10 @@ def _triage_of(doc: dict[str, Any]) -> dict[str, Any]:
         "priority": doc.get("priority"),
         "location": doc.get("location"),
     }
+
+
+def directive_issuer(directive: dict[str, Any]) -> DirectiveIssuer:
+    """Whose directive a stored one is (documents older than `issued_by`: from who recorded it)."""
+    if "issued_by" in directive:
+        return DirectiveIssuer.read(directive["issued_by"])
+    return DirectiveIssuer.of(str((directive.get("by") or {}).get("role", "")))

@@ -8,6 +8,7 @@ from hotline.clock import LOCAL_TZ
 from hotline.contracts.events import (
     Contact,
     DeliveryPurpose,
+    DirectiveIssuer,
     Recipient,
     Reporter,
 )
@@ -139,13 +140,19 @@ class Composer:
         text: str,
         deadline: datetime | None,
         reminder: bool,
+        issuer: DirectiveIssuer = DirectiveIssuer.STAFF_OFFICE,
     ) -> Notification:
         lang = recipient_language(recipient)
         kind = "directive_reminder" if reminder else "directive"
         rendered = self.templates.render(
             kind,
             lang,
-            {"case_id": case_id, "directive": text, "deadline": local_time(deadline)},
+            {
+                "case_id": case_id,
+                "directive": text,
+                "issuer": self.templates.label("issuer", issuer.value, lang),
+                "deadline": local_time(deadline),
+            },
         )
         return Notification(
             source_id=source_id,

@@ -17,6 +17,7 @@ from hotline.contracts.events import (
     CitizenReply,
     DeliveryOutcome,
     DeliveryPurpose,
+    DirectiveIssuer,
     DispatchAction,
     DispatchDecision,
     EscalationLevel,
@@ -273,6 +274,7 @@ class Handlers:
                 text=e.text or str(e.data.get("directive", "")),
                 deadline=e.deadline,
                 reminder=reminder,
+                issuer=DirectiveIssuer.read(e.data.get("issued_by")),
             )
             outs += self.engine.outputs(note, await self.deliverer.deliver(note))
         return outs

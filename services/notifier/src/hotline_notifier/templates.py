@@ -38,6 +38,7 @@ FIELDS = frozenset(
         "waited",
         "unit",
         "directive",
+        "issuer",
         "deadline",
         "acked_at",
         "received_at",

@@ -261,12 +261,32 @@ class Actor(Contract):
     name: str | None = None
 
 
+class DirectiveIssuer(StrEnum):
+    """Whose directive it is: the Director's own, or passed on by the Staff Office for him."""
+
+    DIRECTOR = "director"
+    STAFF_OFFICE = "staff_office"
+
+    @classmethod
+    def of(cls, role: str) -> DirectiveIssuer:
+        """The Director records his own; anyone else allowed to (staff, admin) acts for him."""
+        return cls.DIRECTOR if role == "director" else cls.STAFF_OFFICE
+
+    @classmethod
+    def read(cls, value: object) -> DirectiveIssuer:
+        """`issued_by` as found in an event or document; absent or unknown: the Staff Office."""
+        return cls.DIRECTOR if value == cls.DIRECTOR.value else cls.STAFF_OFFICE
+
+
 class CaseEvent(Contract):
     """A change to a case, published by whoever made it (`hotline.case-events.v1`).
 
     The dispatcher owns the case file and applies events other services publish (an
     acknowledgement through the notifier's link, for instance); the notifier reacts to them
     (stop escalating, notify a reassigned officer, send the closure notice).
+
+    `data` of `directive_added` and `reminder_due` carries `directive_id` and `issued_by` (a
+    `DirectiveIssuer`, read with `DirectiveIssuer.read`).
     """
 
     schema_version: Literal[1] = 1
