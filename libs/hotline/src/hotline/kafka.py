@@ -147,6 +147,7 @@ class Publisher:
         self.renewals = 0
         self._renewing = asyncio.Lock()
         self._retired: set[asyncio.Task[None]] = set()
+        PRODUCER_RENEWALS.labels(service)  # the series exists, at 0, from the first scrape
 
     async def publish(self, out: Outgoing, timeout_s: float | None = None) -> None:
         await self.publish_many([out], timeout_s)
