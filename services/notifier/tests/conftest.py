@@ -18,6 +18,7 @@ from hotline.contracts.events import DispatchDecision
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Publisher, make_producer
 from hotline.mongo import MotorDatabase
+from hotline_notifier.http_client import ProviderHttp
 from hotline_notifier.service import Notifier
 from hotline_notifier.settings import NotifierSettings
 from hotline_sandbox.server import SandboxHandle, start_sandbox
@@ -66,9 +67,12 @@ def settings_for(
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5, connect=0.5)) as client:
+async def http() -> AsyncIterator[ProviderHttp]:
+    client = ProviderHttp(connect_timeout_s=0.5, read_timeout_s=0.5)
+    try:
         yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -90,7 +94,7 @@ NotifierFactory = Callable[..., Awaitable[Notifier]]
 @pytest.fixture
 def make_notifier(
     settings_for: Callable[..., NotifierSettings],
-    http: httpx.AsyncClient,
+    http: ProviderHttp,
     publisher: Publisher,
     mongo_db: MotorDatabase,
     clock: ManualClock,

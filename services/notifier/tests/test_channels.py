@@ -10,11 +10,11 @@ import hmac
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from hotline_notifier.channels import OutboundMessage, SendError, build_channels
 from hotline_notifier.channels.base import Channel
+from hotline_notifier.http_client import ProviderHttp
 from hotline_notifier.settings import NotifierSettings
 from hotline_sandbox.server import SandboxHandle
 
@@ -30,12 +30,12 @@ MESSAGE = OutboundMessage(
 )
 
 
-def channel(sb: SandboxHandle, http: httpx.AsyncClient, name: str, **overrides: Any) -> Channel:
+def channel(sb: SandboxHandle, http: ProviderHttp, name: str, **overrides: Any) -> Channel:
     settings = NotifierSettings(**{**sandbox_fields(sb), **overrides})
     return build_channels(settings, http).for_contact(name)[0]
 
 
-async def test_twilio_sms(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
+async def test_twilio_sms(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     result = await channel(sandbox, http, "sms").send("0905 111 222", MESSAGE)
     assert result.provider == "twilio" and result.provider_message_id.startswith("SM")
     [sent] = sandbox.sandbox.store.messages(provider="twilio")
@@ -46,7 +46,7 @@ async def test_twilio_sms(sandbox: SandboxHandle, http: httpx.AsyncClient) -> No
 
 
 async def test_twilio_wrong_credentials_fail_permanently(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
+    sandbox: SandboxHandle, http: ProviderHttp
 ) -> None:
     ch = channel(sandbox, http, "sms", twilio_auth_token="dev-wrong")
     with pytest.raises(SendError) as err:
@@ -55,7 +55,7 @@ async def test_twilio_wrong_credentials_fail_permanently(
     assert sandbox.sandbox.store.messages() == []
 
 
-async def test_esms(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
+async def test_esms(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     ch = channel(sandbox, http, "sms", sms_providers=["esms"])
     result = await ch.send("+84905111222", MESSAGE)
     assert result.provider == "esms"
@@ -71,7 +71,7 @@ async def test_esms(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
 
 
 async def test_zalo_consultation_message_and_zns(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
+    sandbox: SandboxHandle, http: ProviderHttp
 ) -> None:
     ch = channel(sandbox, http, "zalo")
     await ch.send("7700112233445566", MESSAGE)
@@ -90,7 +90,7 @@ async def test_zalo_consultation_message_and_zns(
 
 
 async def test_zalo_expired_token_is_refreshed_once(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
+    sandbox: SandboxHandle, http: ProviderHttp
 ) -> None:
     ch = channel(sandbox, http, "zalo")
     sandbox.sandbox.inject("zalo", "token_expired")
@@ -103,7 +103,7 @@ async def test_zalo_expired_token_is_refreshed_once(
     assert tokens.access_token in sandbox.sandbox.zalo_tokens
 
 
-async def test_viber(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
+async def test_viber(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     result = await channel(sandbox, http, "viber").send("aB3dE5fG7hI9jK1l==", MESSAGE)
     assert result.provider_message_id.isdigit()
     [sent] = sandbox.sandbox.store.messages(provider="viber")
@@ -120,7 +120,7 @@ async def test_viber(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
 
 
 async def test_whatsapp_text_in_window_template_outside(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
+    sandbox: SandboxHandle, http: ProviderHttp
 ) -> None:
     sandbox.sandbox.whatsapp_enforce_window = True
     sandbox.sandbox.whatsapp_sessions.add("84912345678")
@@ -144,17 +144,13 @@ async def test_whatsapp_text_in_window_template_outside(
     assert "Có người · đánh nhau" in params  # no newlines in template parameters
 
 
-async def test_whatsapp_bad_token_is_permanent(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
-) -> None:
+async def test_whatsapp_bad_token_is_permanent(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     with pytest.raises(SendError) as err:
         await channel(sandbox, http, "whatsapp", whatsapp_token="dev-x").send("+849", MESSAGE)
     assert not err.value.transient
 
 
-async def test_telegram_and_its_retry_after(
-    sandbox: SandboxHandle, http: httpx.AsyncClient
-) -> None:
+async def test_telegram_and_its_retry_after(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     ch = channel(sandbox, http, "telegram")
     await ch.send("123456789", MESSAGE)
     [sent] = sandbox.sandbox.store.messages(provider="telegram")
@@ -168,7 +164,7 @@ async def test_telegram_and_its_retry_after(
     assert not wrong.value.transient and wrong.value.status == 401
 
 
-async def test_email_over_smtp(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
+async def test_email_over_smtp(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     result = await channel(sandbox, http, "email").send("tructhammuu@example.vn", MESSAGE)
     [sent] = sandbox.sandbox.store.messages(provider="smtp")
     assert sent.to == "tructhammuu@example.vn"
@@ -183,7 +179,7 @@ async def test_email_over_smtp(sandbox: SandboxHandle, http: httpx.AsyncClient) 
     assert temp.value.transient  # 451
 
 
-async def test_signed_webhook(sandbox: SandboxHandle, http: httpx.AsyncClient) -> None:
+async def test_signed_webhook(sandbox: SandboxHandle, http: ProviderHttp) -> None:
     await channel(sandbox, http, "webhook").send("ops-room", MESSAGE)
     [sent] = sandbox.sandbox.store.messages(provider="webhook")
     assert sent.to == "ops-room" and sent.body["delivery_id"] == MESSAGE.delivery_id
@@ -210,7 +206,7 @@ async def test_signed_webhook(sandbox: SandboxHandle, http: httpx.AsyncClient) -
     ],
 )
 async def test_provider_misbehaviour_is_transient(
-    sandbox: SandboxHandle, http: httpx.AsyncClient, kind: str, expected: str
+    sandbox: SandboxHandle, http: ProviderHttp, kind: str, expected: str
 ) -> None:
     sandbox.sandbox.inject("twilio", kind, hang_s=2)
     with pytest.raises(SendError, match=expected) as err:

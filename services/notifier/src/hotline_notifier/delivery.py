@@ -117,15 +117,15 @@ class Deliverer:
         limiter: RateLimiter,
         clock: Clock,
         policy: RetryPolicy,
-        max_concurrent_sends: int = 8,
+        max_concurrent_sends: int = 32,
     ) -> None:
         self.repo = repo
         self.channels = channels
         self.limiter = limiter
         self.clock = clock
         self.policy = policy
-        # httpx's pool costs O(requests x connections) per request: keep requests in flight
-        # bounded (the rest wait here, cheaply).
+        # Provider requests in flight are bounded (the rest wait here, cheaply): a burst of
+        # alerts does not open hundreds of connections to one provider.
         self._sending = asyncio.Semaphore(max_concurrent_sends)
         # Crash-free recovery from a database outage in this process: results sent but not yet
         # recorded, and claims whose insert errored (it may have landed) but were never sent.

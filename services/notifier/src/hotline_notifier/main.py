@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 from typing import cast
 
-import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
@@ -16,26 +14,19 @@ from hotline.mongo import make_client
 from hotline.service import Lifecycle, serve
 from hotline.settings import redacted
 
+from .http_client import ProviderHttp
 from .service import Notifier
 from .settings import NotifierSettings
-from .transport import asyncio_transport
 
 log = get_logger(__name__)
 
 
-def build_http(settings: NotifierSettings) -> httpx.AsyncClient:
+def build_http(settings: NotifierSettings) -> ProviderHttp:
     """One HTTP client for every provider, with bounded timeouts and a connection pool."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(
-            settings.http_read_timeout_s, connect=settings.http_connect_timeout_s
-        ),
-        # A request's head and body go out at once (no Nagle wait for the server's ACK);
-        # asyncio streams under httpcore instead of anyio's (see transport.py).
-        transport=asyncio_transport(
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-        ),
-        headers={"User-Agent": "hotline-notifier/0.1"},
+    return ProviderHttp(
+        connect_timeout_s=settings.http_connect_timeout_s,
+        read_timeout_s=settings.http_read_timeout_s,
+        max_connections=200,
     )
 
 

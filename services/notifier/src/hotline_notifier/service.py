@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 from fastapi import FastAPI
 
 from hotline.clock import Clock
@@ -21,6 +20,7 @@ from .compose import Composer
 from .delivery import Deliverer, RetryPolicy
 from .escalation import EscalationEngine, Policy
 from .handlers import Handlers
+from .http_client import ProviderHttp
 from .ratelimit import RateLimiter
 from .repository import Repository
 from .settings import NotifierSettings
@@ -46,7 +46,7 @@ class Notifier:
         cls,
         settings: NotifierSettings,
         *,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         publisher: Publisher,
         db: MotorDatabase,
         clock: Clock,

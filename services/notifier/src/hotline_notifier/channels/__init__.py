@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import httpx
-
+from ..http_client import ProviderHttp
 from ..settings import NotifierSettings
 from .base import Channel, OutboundMessage, SendError, SendResult
 from .email import EmailChannel
@@ -36,7 +35,7 @@ class ChannelRegistry:
 
 
 def build_channels(
-    settings: NotifierSettings, http: httpx.AsyncClient, token_store: TokenStore | None = None
+    settings: NotifierSettings, http: ProviderHttp, token_store: TokenStore | None = None
 ) -> ChannelRegistry:
     """Every channel configured from settings, sharing one HTTP client."""
     s = settings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import httpx
+from ..http_client import HttpConnectionError, HttpReply, HttpTimeout, ProviderHttp
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,12 @@ class Channel(ABC):
 
 
 class HttpChannel(Channel):
-    """A channel whose provider is an HTTP API, using the process's shared httpx client."""
+    """A channel whose provider is an HTTP API, using the process's shared HTTP client."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: ProviderHttp) -> None:
         self.http = http
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, **kwargs: Any) -> HttpReply:
         """One HTTP request; network failures become transient SendErrors, 429/408/5xx too.
 
         Classification is by status, before any body is parsed: 5xx, 429 and 408 are worth
@@ -95,14 +95,10 @@ class HttpChannel(Channel):
         """
         try:
             response = await self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SendError(
-                f"{self.provider}: timeout ({type(exc).__name__})", transient=True
-            ) from exc
-        except httpx.TransportError as exc:
-            raise SendError(
-                f"{self.provider}: connection failed ({type(exc).__name__})", transient=True
-            ) from exc
+        except HttpTimeout as exc:
+            raise SendError(f"{self.provider}: timeout ({exc})", transient=True) from exc
+        except HttpConnectionError as exc:
+            raise SendError(f"{self.provider}: connection failed ({exc})", transient=True) from exc
         if response.status_code == 429:
             raise SendError(
                 f"{self.provider}: 429 too many requests",
@@ -119,7 +115,7 @@ class HttpChannel(Channel):
         return response
 
     @staticmethod
-    def json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+    def json_or_none(response: HttpReply) -> dict[str, Any] | None:
         """The JSON object of an answer, or None when the body is anything else.
 
         For error answers: a 4xx is permanent whatever its body says (a proxy's HTML page, an
@@ -131,7 +127,7 @@ class HttpChannel(Channel):
             return None
         return body if isinstance(body, dict) else None
 
-    def json(self, response: httpx.Response) -> dict[str, Any]:
+    def json(self, response: HttpReply) -> dict[str, Any]:
         """The JSON object of an answer; anything else is a provider fault (transient)."""
         try:
             body = response.json()
@@ -145,7 +141,7 @@ class HttpChannel(Channel):
             raise SendError(f"{self.provider}: answer is not a JSON object", transient=True)
         return body
 
-    def refuse(self, response: httpx.Response, detail: str | None = None) -> SendError:
+    def refuse(self, response: HttpReply, detail: str | None = None) -> SendError:
         """A permanent refusal (a 4xx other than 429/408): this channel fails at once.
 
         Without `detail`, the start of the body (whatever it is) describes the refusal.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
-
+from ..http_client import ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 
@@ -30,7 +29,7 @@ class TwilioSms(HttpChannel):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         *,
         base_url: str,
         account_sid: str,
@@ -40,7 +39,7 @@ class TwilioSms(HttpChannel):
     ) -> None:
         super().__init__(http)
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self.auth = httpx.BasicAuth(account_sid, auth_token)
+        self.auth = (account_sid, auth_token)
         self.sender = sender
         self.messaging_service_sid = messaging_service_sid
 
@@ -79,7 +78,7 @@ class EsmsSms(HttpChannel):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         *,
         base_url: str,
         api_key: str,

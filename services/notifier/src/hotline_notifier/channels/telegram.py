@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import httpx
-
+from ..http_client import HttpConnectionError, HttpReply, HttpTimeout, ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 
@@ -17,7 +16,7 @@ class TelegramChannel(HttpChannel):
     provider = "telegram"
     max_text = 4096
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str, bot_token: str) -> None:
+    def __init__(self, http: ProviderHttp, *, base_url: str, bot_token: str) -> None:
         super().__init__(http)
         self.url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
 
@@ -47,16 +46,14 @@ class TelegramChannel(HttpChannel):
         result = body.get("result") or {}
         return SendResult(self.provider, str(result.get("message_id", "")))
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, url: str, **kwargs: Any) -> HttpReply:
         """As the base, but a 429 takes its wait from the body's `parameters.retry_after`."""
         try:
             response = await self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SendError(f"telegram: timeout ({type(exc).__name__})", transient=True) from exc
-        except httpx.TransportError as exc:
-            raise SendError(
-                f"telegram: connection failed ({type(exc).__name__})", transient=True
-            ) from exc
+        except HttpTimeout as exc:
+            raise SendError(f"telegram: timeout ({exc})", transient=True) from exc
+        except HttpConnectionError as exc:
+            raise SendError(f"telegram: connection failed ({exc})", transient=True) from exc
         if response.status_code == 429:
             retry_after = 1.0
             with contextlib.suppress(ValueError, KeyError, TypeError):

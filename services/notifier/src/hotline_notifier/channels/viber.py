@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
-
+from ..http_client import ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 TOO_MANY_REQUESTS = 12
@@ -17,7 +16,7 @@ class ViberChannel(HttpChannel):
     max_text = 7000  # the request must stay under 30 KB
 
     def __init__(
-        self, http: httpx.AsyncClient, *, base_url: str, auth_token: str, sender_name: str
+        self, http: ProviderHttp, *, base_url: str, auth_token: str, sender_name: str
     ) -> None:
         super().__init__(http)
         self.url = f"{base_url.rstrip('/')}/pa/send_message"

@@ -13,8 +13,7 @@ import hmac
 import json
 import time
 
-import httpx
-
+from ..http_client import ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendResult
 
 
@@ -28,7 +27,7 @@ class WebhookChannel(HttpChannel):
     provider = "webhook"
     max_text = 16_000
 
-    def __init__(self, http: httpx.AsyncClient, *, base_url: str, secret: str) -> None:
+    def __init__(self, http: ProviderHttp, *, base_url: str, secret: str) -> None:
         super().__init__(http)
         self.base_url = base_url.rstrip("/")
         self.secret = secret

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
+from ..http_client import HttpReply, ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 OUTSIDE_WINDOW = 131047  # "re-engagement message": more than 24 h since the user wrote
@@ -27,7 +26,7 @@ class WhatsAppChannel(HttpChannel):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         *,
         base_url: str,
         api_version: str,
@@ -94,7 +93,7 @@ class WhatsAppChannel(HttpChannel):
         messages = body.get("messages") or [{}]
         return SendResult(self.provider, str(messages[0].get("id", "")))
 
-    def _error(self, response: httpx.Response, body: dict[str, Any]) -> SendError:
+    def _error(self, response: HttpReply, body: dict[str, Any]) -> SendError:
         error = body.get("error") or {}
         code = error.get("code") if isinstance(error, dict) else None
         detail = str(error.get("message", "")) if isinstance(error, dict) else str(error)

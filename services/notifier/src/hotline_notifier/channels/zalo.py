@@ -11,8 +11,7 @@ import asyncio
 import re
 from typing import Any, Protocol
 
-import httpx
-
+from ..http_client import HttpError, ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 from .sms import e164
 
@@ -38,7 +37,7 @@ class ZaloTokens:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         *,
         oauth_base_url: str,
         app_id: str,
@@ -88,7 +87,7 @@ class ZaloTokens:
                     },
                 )
                 body = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
+            except (HttpError, ValueError) as exc:
                 raise SendError(f"zalo: token refresh failed ({exc!r})", transient=True) from exc
             if not isinstance(body, dict) or "access_token" not in body:
                 raise SendError(f"zalo: token refresh refused: {str(body)[:200]}", transient=False)
@@ -115,7 +114,7 @@ class ZaloChannel(HttpChannel):
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: ProviderHttp,
         *,
         base_url: str,
         business_base_url: str,

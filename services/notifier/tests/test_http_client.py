@@ -1,17 +1,17 @@
-"""The providers' HTTP client on asyncio streams (`transport.AsyncioBackend`): keep-alive, a
-connection the server closed while idle, deadlines. A local asyncio server, no stack needed."""
+"""The providers' HTTP client (`http_client.ProviderHttp`): keep-alive, a connection the server
+closed while idle, deadlines, bodies. A local asyncio server, no stack needed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import httpx
 import pytest
 
+from hotline_notifier.http_client import HttpConnectionError, HttpTimeout
 from hotline_notifier.main import build_http
 from hotline_notifier.settings import NotifierSettings
-from hotline_notifier.transport import AsyncioBackend
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -37,9 +37,12 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, cl
             if name.strip().lower() == b"content-length":
                 length = int(value)
         body = await reader.readexactly(length)
-        answer = b'{"ok":true,"got":%d}' % len(body)
+        request_head = head.decode("latin-1")
+        answer = json.dumps(
+            {"ok": True, "got": len(body), "body": body.decode(), "head": request_head}
+        ).encode()
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Count: 1\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
         )
         await writer.drain()
@@ -70,21 +73,36 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[Server]:
         await srv.server.wait_closed()
 
 
-def _backend(client: httpx.AsyncClient) -> object:
-    return client._transport._pool._network_backend  # type: ignore[attr-defined]
-
-
-async def test_the_client_uses_asyncio_streams_and_keeps_the_connection(server: Server) -> None:
+async def test_the_client_keeps_the_connection_and_reads_whole_answers(server: Server) -> None:
     client = build_http(NotifierSettings())
     try:
-        assert isinstance(_backend(client), AsyncioBackend)
         for i in range(5):
-            resp = await client.post(server.url + "/send", json={"n": i})
+            resp = await client.post(server.url + "/send", json={"n": i, "text": "Vụ việc"})
             assert resp.status_code == 200
-            assert resp.json()["ok"] is True
+            assert resp.headers["x-request-count"] == "1"  # header names are case-insensitive
+            answer = resp.json()
+            # JSON goes out compact and in UTF-8, with its content type.
+            assert answer["body"] == f'{{"n":{i},"text":"Vụ việc"}}'
+            assert "content-type: application/json" in answer["head"].lower()
+            assert "user-agent: hotline-notifier" in answer["head"].lower()
     finally:
         await client.aclose()
     assert server.connections == 1
+
+
+async def test_forms_and_basic_auth(server: Server) -> None:
+    client = build_http(NotifierSettings())
+    try:
+        resp = await client.post(
+            server.url + "/form", data={"To": "+84905111222", "Body": "Chào"}, auth=("AC1", "s")
+        )
+        answer = resp.json()
+        assert answer["body"] == "To=%2B84905111222&Body=Ch%C3%A0o"
+        head = answer["head"].lower()
+        assert "content-type: application/x-www-form-urlencoded" in head
+        assert "authorization: basic qumxonm=" in head  # base64("AC1:s")
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize("server", ["close"], indirect=True)
@@ -100,7 +118,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(server: Ser
     assert server.connections == 3
 
 
-async def test_a_silent_server_is_a_read_timeout_and_a_closed_port_a_connect_error() -> None:
+async def test_a_silent_server_is_a_timeout_and_a_closed_port_a_connection_error() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
         writer.close()
@@ -109,13 +127,13 @@ async def test_a_silent_server_is_a_read_timeout_and_a_closed_port_a_connect_err
     port = srv.sockets[0].getsockname()[1]
     client = build_http(NotifierSettings(http_read_timeout_s=0.2))
     try:
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(HttpTimeout):
             await client.get(f"http://127.0.0.1:{port}/")
     finally:
         srv.close()
         await srv.wait_closed()
     try:
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(HttpConnectionError):
             await client.get(f"http://127.0.0.1:{port}/")
     finally:
         await client.aclose()
