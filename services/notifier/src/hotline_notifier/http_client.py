@@ -3,8 +3,10 @@
 Why aiohttp rather than httpx: the notifier's CPU goes mostly into provider requests (the
 pipeline benchmark's profile put `HttpChannel.request` at 42 % of the notifier's busy time).
 Measured on this machine against the sandbox's Twilio endpoint, 4,000 form POSTs with 8 in
-flight, client process CPU only: httpx (already on asyncio streams instead of anyio) 0.72 ms
-per request, aiohttp 0.19 ms. aiohttp parses HTTP/1.1 in C and keeps a plain connection pool.
+flight, client process CPU only (`services/notifier/bench/bench_http_client.py`): aiohttp
+0.19-0.25 ms per request, plain httpx 1.8-2.0 ms, httpx on asyncio streams instead of anyio
+(the notifier's client before this one) 0.72 ms. aiohttp parses HTTP/1.1 in C and keeps a plain
+connection pool.
 
 The channels see `ProviderHttp.request` and `HttpReply` only (status, headers, body), and two
 exceptions: `HttpTimeout` and `HttpConnectionError`, both `HttpError`. A request either returns
