@@ -126,3 +126,29 @@ async def test_without_a_way_to_renew_the_refused_producer_fails_the_publish(
                 await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
     finally:
         await publisher.stop()
+
+
+async def test_a_replacement_that_cannot_start_fails_the_publish_and_is_tried_again(
+    kafka_bootstrap: str, topics: TopicNames
+) -> None:
+    bootstrap = ["127.0.0.1:1"]  # the replacement's broker is unreachable at first
+
+    def new_producer() -> AIOKafkaProducer:
+        return make_producer(bootstrap[0], "test-renew-later")
+
+    first = make_producer(kafka_bootstrap, "test-renew-later")
+    await first.start()
+    publisher = Publisher(first, "test", renew=new_producer)
+    try:
+        await publisher.publish(Outgoing(topics.inbound, b"one", key="k"))
+        await _break_sequences(first, topics.inbound)
+        with pytest.raises(PublishError):
+            await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
+        assert publisher.producer is first and publisher.renewals == 0
+        bootstrap[0] = kafka_bootstrap
+        await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
+        assert publisher.producer is not first and publisher.renewals == 1
+    finally:
+        await publisher.stop()
+    got = await _drain(kafka_bootstrap, topics.inbound, "g-renew-later", 2)
+    assert got == [b"one", b"two"]

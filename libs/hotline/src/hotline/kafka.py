@@ -191,7 +191,13 @@ class Publisher:
             if self.producer is not failed:
                 return  # a concurrent publish already replaced it
             fresh = self.renew()
-            await fresh.start()
+            try:
+                await fresh.start()
+            except BaseException:
+                # Broker unreachable, or the publish's deadline: close what was half started;
+                # the next publish that is refused tries again.
+                self._retire_later(fresh)
+                raise
             self.producer = fresh
             self.renewals += 1
         PRODUCER_RENEWALS.labels(self.service).inc()
@@ -200,7 +206,10 @@ class Publisher:
             extra={"renewals": self.renewals},
         )
         # The old producer's pending batches fail with the same error; their publishers retry.
-        task = asyncio.create_task(self._retire(failed))
+        self._retire_later(failed)
+
+    def _retire_later(self, producer: AIOKafkaProducer) -> None:
+        task = asyncio.create_task(self._retire(producer))
         self._retired.add(task)
         task.add_done_callback(self._retired.discard)
 
