@@ -4,6 +4,8 @@ a producer whose idempotence state the broker refuses is replaced."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -32,13 +34,24 @@ async def _drain(bootstrap: str, topic: str, group: str, want: int, polls: int =
     return got
 
 
+@contextlib.asynccontextmanager
+async def _publisher(
+    bootstrap: str, client_id: str, renew: Callable[[], AIOKafkaProducer] | None = None
+) -> AsyncIterator[Publisher]:
+    """A started publisher (its first producer on `bootstrap`), stopped on the way out."""
+    producer = make_producer(bootstrap, client_id)
+    await producer.start()
+    publisher = Publisher(producer, "test", renew=renew)
+    try:
+        yield publisher
+    finally:
+        await publisher.stop()
+
+
 async def test_round_trip_resumes_after_restart_without_redelivery(
     kafka_bootstrap: str, topics: TopicNames
 ) -> None:
-    producer = make_producer(kafka_bootstrap, "test")
-    await producer.start()
-    publisher = Publisher(producer, "test")
-    try:
+    async with _publisher(kafka_bootstrap, "test") as publisher:
         await publisher.publish_many(
             [Outgoing(topics.inbound, f"m{i}".encode(), key=f"k{i % 3}") for i in range(10)]
         )
@@ -51,19 +64,13 @@ async def test_round_trip_resumes_after_restart_without_redelivery(
         assert second == [b"after-restart"]
         nothing_more = await _drain(kafka_bootstrap, topics.inbound, "g-roundtrip", 1, polls=8)
         assert nothing_more == []
-    finally:
-        await producer.stop()
 
 
 async def test_same_key_keeps_order(kafka_bootstrap: str, topics: TopicNames) -> None:
-    producer = make_producer(kafka_bootstrap, "test")
-    await producer.start()
-    try:
-        await Publisher(producer, "test").publish_many(
+    async with _publisher(kafka_bootstrap, "test") as publisher:
+        await publisher.publish_many(
             [Outgoing(topics.inbound, str(i).encode(), key="zalo:citizen-1") for i in range(50)]
         )
-    finally:
-        await producer.stop()
     got = await _drain(kafka_bootstrap, topics.inbound, "g-order", 50)
     assert [int(v) for v in got] == list(range(50))
 
@@ -81,10 +88,8 @@ async def test_a_producer_the_broker_refuses_is_replaced_and_nothing_is_lost_or_
     def new_producer() -> AIOKafkaProducer:
         return make_producer(kafka_bootstrap, "test-renew")
 
-    first = new_producer()
-    await first.start()
-    publisher = Publisher(first, "test", renew=new_producer)
-    try:
+    async with _publisher(kafka_bootstrap, "test-renew", renew=new_producer) as publisher:
+        first = publisher.producer
         await publisher.publish_many(
             [Outgoing(topics.inbound, f"before{i}".encode(), key=f"k{i}") for i in range(6)]
         )
@@ -100,8 +105,6 @@ async def test_a_producer_the_broker_refuses_is_replaced_and_nothing_is_lost_or_
         assert publisher.producer is not first
         await publisher.publish(Outgoing(topics.inbound, b"later", key="k0"))
         assert publisher.renewals == 1
-    finally:
-        await publisher.stop()
     got = await _drain(kafka_bootstrap, topics.inbound, "g-renew", 13)
     assert sorted(got) == sorted(
         [f"before{i}".encode() for i in range(6)]
@@ -115,17 +118,12 @@ async def test_without_a_way_to_renew_the_refused_producer_fails_the_publish(
     kafka_bootstrap: str, topics: TopicNames
 ) -> None:
     """What the renewal protects against: the refusal is real and lasts."""
-    producer = make_producer(kafka_bootstrap, "test-no-renew")
-    await producer.start()
-    publisher = Publisher(producer, "test")
-    try:
+    async with _publisher(kafka_bootstrap, "test-no-renew") as publisher:
         await publisher.publish(Outgoing(topics.inbound, b"one", key="k"))
-        await _break_sequences(producer, topics.inbound)
+        await _break_sequences(publisher.producer, topics.inbound)
         for _ in range(2):
             with pytest.raises(PublishError, match="OutOfOrderSequenceNumber"):
                 await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
-    finally:
-        await publisher.stop()
 
 
 async def test_a_replacement_that_cannot_start_fails_the_publish_and_is_tried_again(
@@ -136,10 +134,8 @@ async def test_a_replacement_that_cannot_start_fails_the_publish_and_is_tried_ag
     def new_producer() -> AIOKafkaProducer:
         return make_producer(bootstrap[0], "test-renew-later")
 
-    first = make_producer(kafka_bootstrap, "test-renew-later")
-    await first.start()
-    publisher = Publisher(first, "test", renew=new_producer)
-    try:
+    async with _publisher(kafka_bootstrap, "test-renew-later", renew=new_producer) as publisher:
+        first = publisher.producer
         await publisher.publish(Outgoing(topics.inbound, b"one", key="k"))
         await _break_sequences(first, topics.inbound)
         with pytest.raises(PublishError):
@@ -148,7 +144,5 @@ async def test_a_replacement_that_cannot_start_fails_the_publish_and_is_tried_ag
         bootstrap[0] = kafka_bootstrap
         await publisher.publish(Outgoing(topics.inbound, b"two", key="k"))
         assert publisher.producer is not first and publisher.renewals == 1
-    finally:
-        await publisher.stop()
     got = await _drain(kafka_bootstrap, topics.inbound, "g-renew-later", 2)
     assert got == [b"one", b"two"]

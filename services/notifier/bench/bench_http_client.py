@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
+from bench_notifier import start_sandbox, stop_sandbox
 
 from hotline_notifier.main import build_http
 from hotline_notifier.settings import NotifierSettings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def measure(
@@ -46,31 +37,14 @@ async def measure(
 
 
 async def run(requests: int, in_flight: int) -> None:
-    port = free_port()
-    env = {**os.environ, "SANDBOX_PORT": str(port), "SANDBOX_SMTP_PORT": str(free_port())}
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotline_sandbox.main",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    sandbox, base = await start_sandbox()
     settings = NotifierSettings()
-    url = (
-        f"http://127.0.0.1:{port}/twilio/2010-04-01/Accounts/"
-        f"{settings.twilio_account_sid}/Messages.json"
-    )
+    url = f"{base}/twilio/2010-04-01/Accounts/{settings.twilio_account_sid}/Messages.json"
     auth = (settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
     form = {"To": "+84905111222", "From": "+84900000000", "Body": "Vụ việc HUE-1: thử " * 5}
     provider = build_http(settings)
     plain = httpx.AsyncClient(timeout=5)
     try:
-        for _ in range(100):
-            with contextlib.suppress(httpx.HTTPError):
-                if (await plain.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    break
-            await asyncio.sleep(0.1)
 
         async def via_provider_http() -> None:
             answer = await provider.post(url, data=form, auth=auth)
@@ -89,8 +63,7 @@ async def run(requests: int, in_flight: int) -> None:
     finally:
         await provider.aclose()
         await plain.aclose()
-        sandbox.terminate()
-        await sandbox.wait()
+        await stop_sandbox(sandbox)
 
 
 def main() -> None:

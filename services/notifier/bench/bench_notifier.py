@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ from hotline.kafka import Publisher, ensure_topics, make_producer
 from hotline.logging import configure_logging
 from hotline.mongo import make_client
 from hotline_cli.bench import stack_pids
-from hotline_cli.pipeline import process_usage
+from hotline_cli.pipeline import free_port, process_usage
 from hotline_notifier.main import build_http
 from hotline_notifier.service import Notifier
 from hotline_notifier.settings import NotifierSettings, RateLimit
@@ -67,10 +66,34 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+async def start_sandbox() -> tuple[asyncio.subprocess.Process, str]:
+    """The provider sandbox in its own process (like a real provider), once it answers; its
+    base URL. Stop it with `stop_sandbox`."""
+    http_port = free_port()
+    env = {**os.environ, "SANDBOX_PORT": str(http_port), "SANDBOX_SMTP_PORT": str(free_port())}
+    sandbox = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotline_sandbox.main",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(100):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/healthz")).status_code == 200:
+                    return sandbox, base
+            await asyncio.sleep(0.1)
+    await stop_sandbox(sandbox)
+    raise TimeoutError("the sandbox did not answer /healthz within 10 s")
+
+
+async def stop_sandbox(sandbox: asyncio.subprocess.Process) -> None:
+    if sandbox.returncode is None:
+        sandbox.terminate()
+        await asyncio.wait_for(sandbox.wait(), 10)
 
 
 def make_decision(i: int, tag: str) -> DispatchDecision:
@@ -105,17 +128,7 @@ async def wait_for_count(client: httpx.AsyncClient, target: int, timeout_s: floa
 
 
 async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
-    http_port, smtp_port = free_port(), free_port()
-    env = {**os.environ, "SANDBOX_PORT": str(http_port), "SANDBOX_SMTP_PORT": str(smtp_port)}
-    sandbox = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotline_sandbox.main",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{http_port}"
+    sandbox, base = await start_sandbox()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     settings = NotifierSettings(
         topic_namespace=namespace,
@@ -133,11 +146,6 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
         await producer.start()
         await ensure_topics(settings.kafka_bootstrap_servers, settings.topics)
         async with httpx.AsyncClient(base_url=base) as client:
-            for _ in range(100):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
             notifier = Notifier.build(
                 settings,
                 http=http,
@@ -232,9 +240,7 @@ async def run(backlog: int, rate: float, duration_s: float) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await mongo.drop_database(f"bench_{namespace}")
         mongo.close()
-        if sandbox.returncode is None:
-            sandbox.terminate()
-            await asyncio.wait_for(sandbox.wait(), 10)
+        await stop_sandbox(sandbox)
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)

@@ -103,7 +103,7 @@ class HttpChannel(Channel):
             raise SendError(
                 f"{self.provider}: 429 too many requests",
                 transient=True,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=self.retry_after(response),
                 status=429,
             )
         if response.status_code >= 500 or response.status_code == 408:
@@ -113,6 +113,11 @@ class HttpChannel(Channel):
                 status=response.status_code,
             )
         return response
+
+    def retry_after(self, response: HttpReply) -> float:
+        """How long a 429 asks us to wait: its `Retry-After` header (a provider may say it
+        elsewhere)."""
+        return parse_retry_after(response.headers.get("Retry-After"))
 
     @staticmethod
     def json_or_none(response: HttpReply) -> dict[str, Any] | None:

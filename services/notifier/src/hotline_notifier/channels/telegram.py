@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
-from ..http_client import HttpConnectionError, HttpReply, HttpTimeout, ProviderHttp
+from ..http_client import HttpReply, ProviderHttp
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 
@@ -46,28 +45,8 @@ class TelegramChannel(HttpChannel):
         result = body.get("result") or {}
         return SendResult(self.provider, str(result.get("message_id", "")))
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> HttpReply:
-        """As the base, but a 429 takes its wait from the body's `parameters.retry_after`."""
-        try:
-            response = await self.http.request(method, url, **kwargs)
-        except HttpTimeout as exc:
-            raise SendError(f"telegram: timeout ({exc})", transient=True) from exc
-        except HttpConnectionError as exc:
-            raise SendError(f"telegram: connection failed ({exc})", transient=True) from exc
-        if response.status_code == 429:
-            retry_after = 1.0
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                retry_after = float(response.json()["parameters"]["retry_after"])
-            raise SendError(
-                "telegram: 429 too many requests",
-                transient=True,
-                retry_after=retry_after,
-                status=429,
-            )
-        if response.status_code >= 500 or response.status_code == 408:
-            raise SendError(
-                f"telegram: HTTP {response.status_code}",
-                transient=True,
-                status=response.status_code,
-            )
-        return response
+    def retry_after(self, response: HttpReply) -> float:
+        """Telegram gives a 429's wait in the body's `parameters.retry_after`."""
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return float(response.json()["parameters"]["retry_after"])
+        return 1.0
