@@ -24,11 +24,14 @@ $(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/uv:
 	@command -v python3 >/dev/null || { echo "python3 not found: install Python 3.11+ (https://www.python.org/downloads/)"; exit 1; }
 	@echo "install: bootstrapping uv $(UV_VERSION) into $(HOTLINE_CACHE) (first run only)"
 	@python3 -m venv $(HOTLINE_CACHE)/uv-$(UV_VERSION)
-	@$(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
+	@$(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/pip install --progress-bar off uv==$(UV_VERSION)
 
 .PHONY: install
 install: $(if $(shell command -v uv 2>/dev/null),,$(HOTLINE_CACHE)/uv-$(UV_VERSION)/bin/uv) ## Create .venv with every package (editable) and the dev tools
-	@$(UV) sync --all-packages --frozen --quiet
+	@# The first sync downloads every package: uv says what it resolves, fetches and installs.
+	@# Later ones have nothing to say but "audited" and stay quiet (a second run: ~1 s).
+	@$(if $(wildcard $(PY)),,echo "install: creating $(VENV) from uv.lock (first run: downloads the packages)")
+	@$(UV) sync --all-packages --frozen $(if $(wildcard $(PY)),--quiet,)
 	@$(PY) -c "import hotline, hotline_ingest, hotline_classifier, hotline_dispatcher, hotline_notifier, hotline_cli" \
 		|| { echo "install: the packages did not import; see the error above"; exit 1; }
 

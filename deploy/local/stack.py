@@ -159,6 +159,28 @@ def progress(message: str) -> None:
     print(f"stack: {message}", flush=True)
 
 
+HEARTBEAT_S = 15.0
+
+
+def run_quietly(
+    cmd: list[str], doing: str, heartbeat_s: float = HEARTBEAT_S, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run a slow tool (Maven, Go) with its output captured, saying every `heartbeat_s` that
+    it is still `doing` something and for how long, so a first run is never silent for
+    minutes. The output is returned for the error message when the tool fails."""
+    started = time.monotonic()
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    ) as proc:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=heartbeat_s)
+                break
+            except subprocess.TimeoutExpired:
+                progress(f"still {doing} ({time.monotonic() - started:.0f} s)")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -318,7 +340,7 @@ def fetch_kafka(p: Paths) -> None:
         f"-DoutputDirectory={p.kafka_libs}",
         "-DincludeScope=runtime",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    result = run_quietly(cmd, "resolving Kafka's jars with Maven")
     if result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
         fail("Maven could not resolve Kafka's jars (is Maven Central reachable?)")
@@ -449,11 +471,9 @@ def fetch_ferretdb(p: Paths) -> None:
         return
     go = require_tool("go")
     progress(f"building FerretDB {FERRETDB_VERSION} with Go (first run only, about a minute)")
-    download = subprocess.run(
+    download = run_quietly(
         [go, "mod", "download", "-json", f"github.com/FerretDB/FerretDB@{FERRETDB_VERSION}"],
-        capture_output=True,
-        text=True,
-        check=False,
+        "downloading FerretDB's Go modules",
     )
     if download.returncode != 0:
         print(download.stdout[-2000:], download.stderr[-2000:], file=sys.stderr)
@@ -473,12 +493,10 @@ def fetch_ferretdb(p: Paths) -> None:
         path.write_text(code.replace(text, replacement), encoding="utf-8")
     (src / "build" / "version" / "package.txt").write_text("hotline-local\n")
     p.ferretdb_bin.parent.mkdir(parents=True, exist_ok=True)
-    build = subprocess.run(
+    build = run_quietly(
         [go, "build", "-trimpath", "-o", str(p.ferretdb_bin), "./cmd/ferretdb"],
+        "building FerretDB with Go",
         cwd=src,
-        capture_output=True,
-        text=True,
-        check=False,
         env={**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"},
     )
     if build.returncode != 0:
@@ -576,6 +594,36 @@ def prometheus_binary() -> str | None:
     )
 
 
+SCRAPE_PORT_ENV = {
+    "ingest": "INGEST_PORT",
+    "classifier": "CLASSIFIER_PORT",
+    "dispatcher": "DISPATCHER_PORT",
+    "notifier": "NOTIFIER_PORT",
+    "console": "CONSOLE_PORT",
+}
+"""The variables that move each service (deploy/local/run.py): the scrape follows them."""
+
+
+def prometheus_config(template: str, rules_dir: Path) -> str:
+    """deploy/prometheus/prometheus-local.yml with each job's target on the port its service
+    really listens on (`INGEST_PORT`, ... when set) and the rule files as absolute paths (the
+    written copy lives in the state directory)."""
+    lines = []
+    job = ""
+    for line in template.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("- job_name:"):
+            job = stripped.split(":", 1)[1].strip()
+        elif stripped.startswith("- targets:") and os.environ.get(SCRAPE_PORT_ENV.get(job, "")):
+            port = int(os.environ[SCRAPE_PORT_ENV[job]])
+            indent = line[: len(line) - len(line.lstrip())]
+            line = f'{indent}- targets: ["127.0.0.1:{port}"]'
+        elif stripped.startswith("- ") and stripped.endswith(".yml") and not job:
+            line = line.replace(stripped[2:], str(rules_dir / stripped[2:]))
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def prometheus_ready() -> bool:
     return port_open(ports()["prometheus"])
 
@@ -584,12 +632,22 @@ def start_prometheus(p: Paths) -> bool:
     binary = prometheus_binary()
     if binary is None or read_pid(p, "prometheus") is not None:
         return False
-    config = REPO / "deploy" / "prometheus" / "prometheus-local.yml"
-    if not config.exists():
+    template = REPO / "deploy" / "prometheus" / "prometheus-local.yml"
+    if not template.exists():
         return False
     pt = ports()
-    require_free("prometheus", pt["prometheus"])
+    if port_open(pt["prometheus"]):
+        # Optional, unlike Kafka and FerretDB: a Prometheus already there (Debian's package
+        # starts its own service on 9090 when installed) must not stop `make run`.
+        progress(
+            f"port {pt['prometheus']} is already in use (Debian's prometheus service?): "
+            f"not starting the local Prometheus; set {PORT_ENV['prometheus']} to start it "
+            "elsewhere"
+        )
+        return False
     p.prometheus_data.mkdir(parents=True, exist_ok=True)
+    config = p.state / "prometheus.yml"
+    config.write_text(prometheus_config(template.read_text(encoding="utf-8"), template.parent))
     progress(f"starting Prometheus on 127.0.0.1:{pt['prometheus']}")
     spawn(
         p,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,32 @@ from hotline_ingest.settings import IngestSettings
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_ROOT = REPO / ".local" / "logs" / "pipelines"
+
+MEASURED = pytest.StashKey[list[tuple[str, str]]]()
+
+
+@pytest.fixture
+def measured(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Record what a test counted or measured; the lines are printed at the end of the run
+    (pass or fail), under "counted by the end-to-end tests", instead of being captured."""
+    lines = request.config.stash.setdefault(MEASURED, [])
+    name = request.node.name
+
+    def say(text: str) -> None:
+        lines.append((name, text.strip("\n")))
+
+    return say
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(MEASURED, [])
+    if not lines:
+        return
+    terminalreporter.section("counted by the end-to-end tests")
+    for name, text in lines:
+        terminalreporter.write_line(f"{name}:")
+        for line in text.splitlines():
+            terminalreporter.write_line(f"  {line}")
 
 
 @pytest.fixture(scope="module")

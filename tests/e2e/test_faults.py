@@ -3,11 +3,11 @@ then exact counts of what came out.
 
 (a) kill -9 of each service in turn (ingest, classifier, dispatcher, notifier), each restarted;
 (b) the broker stopped and started again; (c) the database stopped for 20 seconds.
-4,000 messages in all (2,000 during the kills, 1,000 during each outage): greetings, reports and
-missed calls over Zalo, SMS, Viber, WhatsApp and Twilio Voice, from many citizens (a few write
-twice). The test plays the providers: every delivery is retried with the same bytes (so the
-same provider message id) until ingest answers 2xx, as a provider does after a 503 or a refused
-connection. Merges are not predicted: every decision is read back and accounted for.
+2,000 messages in each of the three tests: greetings, reports and missed calls over Zalo, SMS,
+Viber, WhatsApp and Twilio Voice, from many citizens (a few write twice). The test plays the
+providers: every delivery is retried with the same bytes (so the same provider message id)
+until ingest answers 2xx, as a provider does after a 503 or a refused connection. Merges are
+not predicted: every decision is read back and accounted for.
 
 What "exactly one" means here, checked for every delivery of the run:
 
@@ -578,8 +578,8 @@ async def _sandbox_quiet(sandbox: SandboxClient, seconds: float = 2.0) -> None:
         await asyncio.sleep(seconds)
 
 
-def conclude(title: str, ledger: Ledger) -> None:
-    print("\n" + ledger.report(title))
+def conclude(title: str, ledger: Ledger, measured: Callable[[str], None]) -> None:
+    measured(ledger.report(title))
     assert not ledger.problems, f"{len(ledger.problems)} problem(s):\n" + "\n".join(
         ledger.problems[:40]
     )
@@ -595,6 +595,7 @@ async def test_kill_9_each_service_during_2000_messages(
     provider: ProviderClient,
     sandbox: SandboxClient,
     db: MotorDatabase,
+    measured: Callable[[str], None],
 ) -> None:
     items = make_items(samples, 2000, random.Random(SEED), "ka")
     faults: dict[str, Any] = {}
@@ -620,7 +621,7 @@ async def test_kill_9_each_service_during_2000_messages(
     elapsed = await run_with_faults(provider, items, 40.0, kills)
     faults["stream duration (s)"] = round(elapsed)
     ledger = await account(items, pipeline, topic_names, db, sandbox, faults, notifier_killed=True)
-    conclude("kill -9 of each service", ledger)
+    conclude("kill -9 of each service", ledger, measured)
 
 
 async def test_broker_restart_during_2000_messages(
@@ -630,6 +631,7 @@ async def test_broker_restart_during_2000_messages(
     provider: ProviderClient,
     sandbox: SandboxClient,
     db: MotorDatabase,
+    measured: Callable[[str], None],
 ) -> None:
     items = make_items(samples, 2000, random.Random(SEED + 1), "kb")
     faults: dict[str, Any] = {}
@@ -644,7 +646,7 @@ async def test_broker_restart_during_2000_messages(
     elapsed = await run_with_faults(provider, items, 25.0, restart_broker)
     faults["stream duration (s)"] = round(elapsed)
     ledger = await account(items, pipeline, topic_names, db, sandbox, faults)
-    conclude("broker restart", ledger)
+    conclude("broker restart", ledger, measured)
 
 
 async def test_database_stopped_20s_during_2000_messages(
@@ -654,6 +656,7 @@ async def test_database_stopped_20s_during_2000_messages(
     provider: ProviderClient,
     sandbox: SandboxClient,
     db: MotorDatabase,
+    measured: Callable[[str], None],
 ) -> None:
     items = make_items(samples, 2000, random.Random(SEED + 2), "kc")
     faults: dict[str, Any] = {}
@@ -670,4 +673,4 @@ async def test_database_stopped_20s_during_2000_messages(
     elapsed = await run_with_faults(provider, items, 25.0, stop_database)
     faults["stream duration (s)"] = round(elapsed)
     ledger = await account(items, pipeline, topic_names, db, sandbox, faults)
-    conclude("database stopped for 20 s", ledger)
+    conclude("database stopped for 20 s", ledger, measured)

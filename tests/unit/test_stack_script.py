@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.py"
 
@@ -134,3 +136,65 @@ def test_a_ferretdb_running_another_build_is_named_with_how_to_restart_it(
     finally:
         old.kill()
         old.wait()
+
+
+def _stack_module() -> Any:
+    spec = importlib.util.spec_from_file_location("hotline_stack_script", STACK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_busy_prometheus_port_skips_the_optional_prometheus(tmp_path: Path) -> None:
+    """Debian's package starts its own Prometheus on 9090: the stack goes on without ours
+    (Kafka and FerretDB are required, Prometheus is not) and says how to move it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "prometheus"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run(
+            tmp_path,
+            "start",
+            "prometheus",
+            PATH=f"{bin_dir}:{os.environ['PATH']}",
+            HOTLINE_PROMETHEUS_PORT=str(port),
+        )
+    assert result.returncode == 0, result.stderr
+    assert f"port {port} is already in use" in result.stdout
+    assert "set HOTLINE_PROMETHEUS_PORT to start it elsewhere" in result.stdout
+    assert not (tmp_path / "state" / "run" / "prometheus.pid").exists()
+
+
+def test_the_local_scrape_follows_the_services_ports(monkeypatch: Any) -> None:
+    stack = _stack_module()
+    template = (STACK.parents[1] / "prometheus" / "prometheus-local.yml").read_text()
+    monkeypatch.setenv("DISPATCHER_PORT", "18103")
+    monkeypatch.delenv("INGEST_PORT", raising=False)
+    written = stack.prometheus_config(template, Path("/rules/dir"))
+    assert '- targets: ["127.0.0.1:18103"]' in written
+    assert '- targets: ["127.0.0.1:8001"]' in written  # ingest keeps its default
+    assert "127.0.0.1:8003" not in written
+    assert "  - /rules/dir/rules.yml" in written
+    jobs = [line.split(":", 1)[1].strip() for line in written.splitlines() if "job_name" in line]
+    assert jobs == ["ingest", "classifier", "dispatcher", "notifier", "console"]
+
+
+def test_a_slow_tool_is_never_silent(capsys: Any) -> None:
+    stack = _stack_module()
+    result = stack.run_quietly(
+        [sys.executable, "-c", "import time; time.sleep(0.8); print('done')"],
+        "building something",
+        heartbeat_s=0.25,
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == "done"
+    said = capsys.readouterr().out.splitlines()
+    assert len(said) >= 2
+    assert all(line.startswith("stack: still building something (") for line in said)
