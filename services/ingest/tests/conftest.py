@@ -160,6 +160,9 @@ def settings_env(settings: IngestSettings) -> dict[str, str]:
         "INGEST_PUBLISH_TIMEOUT_S": str(settings.publish_timeout_s),
         "INGEST_DEDUP_TIMEOUT_S": str(settings.dedup_timeout_s),
         "INGEST_RETRY_AFTER_S": str(settings.retry_after_s),
+        "INGEST_TRUSTED_PROXIES": settings.trusted_proxies,
+        "INGEST_WEB_BURST": str(settings.web_burst),
+        "INGEST_WEB_PER_MINUTE": str(settings.web_per_minute),
         "LOG_LEVEL": "WARNING",
     }
 

@@ -257,6 +257,9 @@ async def test_a_failed_publish_is_retried_under_the_same_event_id(
         delivery = slow.samples.web(submission_id="slow-broker-0001")
         failed = await slow.send(delivery)
         assert failed.status_code == 503 and "kafka" in failed.json()["detail"]
+        # The record may still land (see below): the answer must not say nothing was published.
+        assert "not confirmed" in failed.json()["detail"]
+        assert "nothing" not in failed.json()["detail"]
         claim = await slow.db[CLAIMS].find_one({"_id": "ingest:web:slow-broker-0001"})
         assert claim is not None and claim["state"] == "failed"
     # The provider's retry reaches a healthy replica: accepted under the claimed event id.

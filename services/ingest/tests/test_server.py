@@ -53,6 +53,42 @@ async def test_signed_webhook_over_real_http(
     assert sum(ends.values()) == 1
 
 
+@pytest.mark.parametrize(
+    ("trusted_proxies", "expected"),
+    [
+        # The peer (this test, 127.0.0.1) is a trusted proxy; host bits in a range are allowed.
+        ("10.0.0.0/8, 127.0.0.1/8", [202, 429, 202]),
+        # The peer is not in the list: the header is ignored, both share the peer's bucket.
+        ("10.0.0.0/8,fd00::/8", [202, 429, 429]),
+    ],
+    ids=["trusted-proxy", "untrusted-peer"],
+)
+async def test_the_web_form_limits_the_forwarded_client_only_behind_a_trusted_proxy(
+    server_settings: IngestSettings,
+    tmp_path: Path,
+    trusted_proxies: str,
+    expected: list[int],
+) -> None:
+    """INGEST_TRUSTED_PROXIES reaches uvicorn through the real entry point: behind a trusted
+    proxy (the ingress controller) every citizen has a bucket of their own; from any other peer
+    X-Forwarded-For is not believed, so a client cannot pick a fresh address per report."""
+    settings = server_settings.model_copy(
+        update={"trusted_proxies": trusted_proxies, "web_burst": 1, "web_per_minute": 1}
+    )
+    with server_process(settings, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            answers = []
+            for forwarded_for in ("203.0.113.7", "203.0.113.7", "198.51.100.23"):
+                report = server.samples.web()
+                response = await client.post(
+                    report.path,
+                    content=report.body,
+                    headers={**report.headers, "X-Forwarded-For": forwarded_for},
+                )
+                answers.append(response.status_code)
+    assert answers == expected, server.log()
+
+
 def _every_channel(samples: Samples) -> dict[str, Delivery]:
     return {
         "zalo": samples.zalo(),
@@ -74,7 +110,7 @@ def _stack(stack_script: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-async def test_broker_stopped_503_nothing_published_then_accepted(
+async def test_broker_stopped_503_then_each_delivery_accepted_once(
     server_settings: IngestSettings, tmp_path: Path, stack_script: Path
 ) -> None:
     status = _stack(stack_script, "status")

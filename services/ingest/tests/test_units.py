@@ -1,18 +1,22 @@
-"""Pure pieces without the stack: the token buckets and the settings' refusals."""
+"""Pure pieces without the stack: the token buckets, the settings' refusals, the proxy trust."""
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import sys
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI, Request
 from prometheus_client import REGISTRY
 from pydantic import SecretStr, ValidationError
 
 from hotline.contracts import example
 from hotline.contracts.events import InboundEvent, decode, encode
 from hotline.contracts.labels import Channel
+from hotline.service import uvicorn_config
 from hotline_ingest.app import build_app
 from hotline_ingest.breaker import Breaker
 from hotline_ingest.intake import flag_flood_limited
@@ -102,6 +106,52 @@ def test_settings_shapes_are_checked() -> None:
         IngestSettings(telegram_secret_token=SecretStr("has spaces"))
     with pytest.raises(ValidationError, match="public_base_url"):
         IngestSettings(public_base_url="hotline.example.vn")
+
+
+def test_trusted_proxies_are_addresses_or_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INGEST_TRUSTED_PROXIES", raising=False)
+    loopback = ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("::1")
+    assert IngestSettings().trusted_proxy_networks == loopback
+    monkeypatch.setenv("INGEST_TRUSTED_PROXIES", " 10.1.2.3/8, ,fd00::/8,192.168.4.7")
+    assert IngestSettings().trusted_proxy_networks == (
+        ipaddress.ip_network("10.0.0.0/8"),  # host bits dropped, not a name uvicorn never matches
+        ipaddress.ip_network("fd00::/8"),
+        ipaddress.ip_network("192.168.4.7/32"),
+    )
+    assert IngestSettings(trusted_proxies="").trusted_proxy_networks == ()  # trust no peer
+    for wrong in ("ingress-nginx", "*", "10.0.0.0/33"):
+        with pytest.raises(ValidationError, match="trusted_proxies"):
+            IngestSettings(trusted_proxies=wrong)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client"),
+    [
+        ("10.42.0.17", "203.0.113.7", "203.0.113.7"),  # the ingress pod names the citizen
+        # What the client wrote left of its proxy's entry is not believed.
+        ("10.42.0.17", "198.51.100.99, 203.0.113.7", "203.0.113.7"),
+        ("10.42.0.17", "203.0.113.7, 10.42.3.9", "203.0.113.7"),  # two trusted hops
+        ("198.51.100.1", "203.0.113.7", "198.51.100.1"),  # not a proxy: header ignored
+    ],
+)
+async def test_the_client_address_comes_from_a_trusted_proxy_only(
+    peer: str, forwarded_for: str, client: str
+) -> None:
+    """What the served app sees as the client (the web form's rate-limit key) under the uvicorn
+    configuration `main` builds from INGEST_TRUSTED_PROXIES."""
+    app = FastAPI()
+
+    @app.get("/client")
+    async def client_host(request: Request) -> str:
+        return request.client.host if request.client else ""
+
+    settings = IngestSettings(trusted_proxies="10.42.1.1/16")
+    config = uvicorn_config(app, "127.0.0.1", 8001, "warning", settings.trusted_proxy_networks)
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as http:
+        answer = await http.get("/client", headers={"X-Forwarded-For": forwarded_for})
+    assert answer.json() == client
 
 
 def test_the_process_refuses_to_start_with_placeholders_in_production() -> None:

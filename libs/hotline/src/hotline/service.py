@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import uvicorn
@@ -22,10 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hotline.http import ReadinessCheck, RequestMetricsMiddleware, ops_router
 from hotline.logging import get_logger
 from hotline.metrics import BUILD_INFO
+from hotline.settings import DEFAULT_TRUSTED_PROXIES, IPNetwork, parse_networks
 
 log = get_logger(__name__)
 
 VERSION = "0.1.0"
+
+# What a service trusts to name the client when its entry point passes nothing (settings default).
+LOOPBACK_PROXIES = parse_networks(DEFAULT_TRUSTED_PROXIES)
 
 Startup = Callable[[], Awaitable[None]]
 Shutdown = Callable[[], Awaitable[None]]
@@ -164,7 +168,20 @@ def _error_code(status: int) -> str:
     }.get(status, f"http_{status}")
 
 
-def _uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Config:
+def uvicorn_config(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str,
+    trusted_proxies: Iterable[IPNetwork] = LOOPBACK_PROXIES,
+) -> uvicorn.Config:
+    """The uvicorn configuration every service runs with.
+
+    `trusted_proxies` (the settings' `trusted_proxy_networks`): from these peers uvicorn takes
+    the client address from X-Forwarded-For (the rightmost hop not in them) and the scheme from
+    X-Forwarded-Proto; from other peers both headers are ignored, so a client cannot pick the
+    address it is rate-limited under.
+    """
     return uvicorn.Config(
         app,
         host=host,
@@ -172,19 +189,36 @@ def _uvicorn_config(app: FastAPI, host: str, port: int, log_level: str) -> uvico
         log_level=log_level.lower(),
         access_log=False,
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # Normalised strings: uvicorn (>= 0.31 takes CIDR ranges) reads a range with host bits
+        # set, such as 10.1.2.3/8, as a literal name that no address matches.
+        forwarded_allow_ips=[str(network) for network in trusted_proxies],
         timeout_graceful_shutdown=15,
         log_config=None,  # keep hotline.logging's masked JSON handler
     )
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "warning") -> None:
-    """Run the app under uvicorn (SIGTERM → graceful shutdown through the lifespan)."""
-    uvicorn.Server(_uvicorn_config(app, host, port, log_level)).run()
+def serve(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    *,
+    trusted_proxies: Iterable[IPNetwork] = LOOPBACK_PROXIES,
+) -> None:
+    """Run the app under uvicorn (SIGTERM → graceful shutdown through the lifespan).
+
+    Pass `trusted_proxies=settings.trusted_proxy_networks` (see `uvicorn_config`).
+    """
+    uvicorn.Server(uvicorn_config(app, host, port, log_level, trusted_proxies)).run()
 
 
 def serve_built(
-    build: Callable[[], FastAPI], host: str, port: int, log_level: str = "warning"
+    build: Callable[[], FastAPI],
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    *,
+    trusted_proxies: Iterable[IPNetwork] = LOOPBACK_PROXIES,
 ) -> None:
     """Build the app inside the running event loop, then serve it.
 
@@ -194,6 +228,6 @@ def serve_built(
 
     async def _main() -> None:
         app = build()
-        await uvicorn.Server(_uvicorn_config(app, host, port, log_level)).serve()
+        await uvicorn.Server(uvicorn_config(app, host, port, log_level, trusted_proxies)).serve()
 
     asyncio.run(_main())

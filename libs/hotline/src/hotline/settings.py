@@ -3,7 +3,8 @@
 Infrastructure variables are shared by every service and read without a prefix
 (`KAFKA_BOOTSTRAP_SERVERS`, `MONGODB_URI`, `MONGODB_DATABASE`, `HOTLINE_ENV`,
 `HOTLINE_TOPIC_NAMESPACE`, `LOG_LEVEL`); each service adds its own fields under its own prefix
-(`INGEST_`, `CLASSIFIER_`, `DISPATCHER_`, `NOTIFIER_`).
+(`INGEST_`, `CLASSIFIER_`, `DISPATCHER_`, `NOTIFIER_`). A base field without an alias is read
+under the service's prefix too: `trusted_proxies` is `INGEST_TRUSTED_PROXIES` in ingest.
 
 Secrets are `SecretStr`. Outside development and test, a secret still set to a placeholder
 value (anything starting with `dev-` or `changeme`, or empty) refuses to start the service.
@@ -11,9 +12,10 @@ value (anything starting with `dev-` or `changeme`, or empty) refuses to start t
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hotline.contracts.topics import TopicNames
@@ -22,10 +24,34 @@ Environment = Literal["development", "test", "production"]
 
 PLACEHOLDER_PREFIXES = ("dev-", "changeme", "change-me", "placeholder", "example")
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Loopback only: a reverse proxy on the same host (the console's default, and uvicorn's).
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+
 
 def is_placeholder(value: str) -> bool:
     lowered = value.strip().lower()
     return not lowered or lowered.startswith(PLACEHOLDER_PREFIXES)
+
+
+def parse_networks(value: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses and CIDR ranges; an address is a one-address network.
+
+    Host bits are allowed and dropped (`10.1.2.3/8` is `10.0.0.0/8`). Anything else (a host
+    name, `*`) raises ValueError: a proxy list that silently matched nothing would put every
+    client behind the proxy into one rate-limit bucket.
+    """
+    networks: list[IPNetwork] = []
+    for raw in value.split(","):
+        part = raw.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{part!r} is not an address or CIDR range") from exc
+    return tuple(networks)
 
 
 class HotlineSettings(BaseSettings):
@@ -56,6 +82,28 @@ class HotlineSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON", "log_json"))
+    # No alias: read under the service's prefix (INGEST_TRUSTED_PROXIES, ...), because which
+    # peers are proxies depends on how each service is exposed.
+    trusted_proxies: str = Field(
+        default=DEFAULT_TRUSTED_PROXIES,
+        description=(
+            "comma-separated addresses or CIDR ranges of the reverse proxies (the ingress "
+            "controller) whose X-Forwarded-For and X-Forwarded-Proto are believed: from these "
+            "peers the client is the rightmost X-Forwarded-For hop that is not one of them; "
+            "from any other peer the headers are ignored"
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """What the entry point passes to `hotline.service.serve(trusted_proxies=...)`."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def topics(self) -> TopicNames:

@@ -36,7 +36,9 @@ SERVICE = "ingest"
 DESCRIPTION = """Receives every call and message sent to the hotline, verifies the provider's
 signature over the raw bytes, normalises it into an `InboundEvent` and publishes it to
 `hotline.inbound.v1` exactly once per delivery. A 2xx answer means the broker acknowledged the
-event; 503 with `Retry-After` means nothing was published and the provider should retry."""
+event; 503 with `Retry-After` means it was not confirmed (a record the producer had already queued
+may still reach the topic) and the provider should retry: the retry of the same delivery is
+deduplicated (published under the same event id, or answered as a duplicate)."""
 
 
 async def _with_retries(name: str, step: Callable[[], Awaitable[Any]], attempts: int = 30) -> None:

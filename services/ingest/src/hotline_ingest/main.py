@@ -11,7 +11,13 @@ from hotline_ingest.settings import IngestSettings
 def main() -> None:
     settings = IngestSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    serve(build_app(settings), settings.host, settings.port, settings.log_level)
+    serve(
+        build_app(settings),
+        settings.host,
+        settings.port,
+        settings.log_level,
+        trusted_proxies=settings.trusted_proxy_networks,
+    )
 
 
 if __name__ == "__main__":

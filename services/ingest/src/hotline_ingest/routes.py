@@ -70,7 +70,9 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "body larger than the configured limit",
         422: "a field is missing or invalid (named in the answer)",
         429: "too many requests from this client; see Retry-After",
-        503: "broker or dedup store unavailable; nothing was published; see Retry-After",
+        503: "broker or dedup store unavailable; the delivery is not confirmed (a record already "
+        "queued may still reach the topic): retry after Retry-After, a retry of the same "
+        "delivery is deduplicated",
     }
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
@@ -197,7 +199,10 @@ class Handlers:
             UNAVAILABLE.labels(channel.value).inc()
             raise HTTPException(
                 503,
-                f"{exc.dependency} unavailable, nothing was published: retry later",
+                # Not "nothing was published": after a broker timeout the producer may still
+                # deliver the queued record. The retry reuses the claim's event id (dedup.py).
+                f"{exc.dependency} unavailable; not confirmed by the broker: retry later "
+                "(a retry of the same delivery is deduplicated)",
                 {"Retry-After": str(self.settings.retry_after_s)},
             ) from None
         except RateLimited as exc:
@@ -474,8 +479,9 @@ def make_router(deps: Deps) -> APIRouter:
         "/webhooks/web",
         tags=["public"],
         summary="Report from the public web form",
-        description="Unauthenticated, rate-limited per client address (429 with Retry-After). "
-        "Send a `submission_id` so a resubmitted form is not a second report.",
+        description="Unauthenticated, rate-limited per client address (429 with Retry-After): "
+        "the `X-Forwarded-For` client when the peer is a proxy in INGEST_TRUSTED_PROXIES, else "
+        "the peer. Send a `submission_id` so a resubmitted form is not a second report.",
         status_code=202,
         response_model=Receipt,
         openapi_extra=json_body(web.WebReport),
@@ -484,6 +490,8 @@ def make_router(deps: Deps) -> APIRouter:
     async def web_report(request: Request) -> Response:
         ch = Channel.WEB
         h.precheck(request, ch)
+        # uvicorn already replaced a trusted proxy's address with its X-Forwarded-For client
+        # (hotline.service.uvicorn_config, INGEST_TRUSTED_PROXIES).
         client = request.client.host if request.client else "unknown"
         wait = deps.web_limiter.try_acquire(client)
         if wait > 0:
