@@ -45,9 +45,37 @@ def test_shared_infrastructure_variables_have_no_prefix(monkeypatch: pytest.Monk
     assert settings.port == 9001
 
 
-@pytest.mark.parametrize("value", ["", "dev-x", "changeme", "CHANGE-ME-please"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "dev-x",
+        "changeme",
+        "CHANGE-ME-please",
+        "mongodb://hotline:changeme-mongodb-password@mongodb-0.mongodb:27017/hotline?replicaSet=rs0",
+        "mongodb://u:dev-pw@db:27017/",
+    ],
+)
 def test_placeholder_detection(value: str) -> None:
     assert is_placeholder(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["s3cr3t-from-vault", "mongodb://db:27017/", "mongodb://u:Xq9-real@db:27017/", "a://b:c:d@"],
+)
+def test_real_values_are_not_placeholders(value: str) -> None:
+    assert not is_placeholder(value)
+
+
+def test_the_example_database_password_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOTLINE_ENV", "production")
+    monkeypatch.setenv("DEMO_API_SECRET", "s3cr3t-from-vault")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://hotline:changeme-pw@mongodb-0.mongodb:27017/")
+    with pytest.raises(ValidationError, match="mongodb_uri"):
+        DemoSettings()
 
 
 def test_uuid7_is_version_7_and_strictly_increasing() -> None:

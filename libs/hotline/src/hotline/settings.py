@@ -7,13 +7,15 @@ Infrastructure variables are shared by every service and read without a prefix
 under the service's prefix too: `trusted_proxies` is `INGEST_TRUSTED_PROXIES` in ingest.
 
 Secrets are `SecretStr`. Outside development and test, a secret still set to a placeholder
-value (anything starting with `dev-` or `changeme`, or empty) refuses to start the service.
+value (anything starting with `dev-` or `changeme`, a URL whose password does, or empty)
+refuses to start the service.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +33,18 @@ DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
 
 
 def is_placeholder(value: str) -> bool:
+    """An empty value, a value starting with a placeholder prefix, or a URL whose password is
+    one (`mongodb://hotline:changeme-...@mongodb-0.mongodb:27017/`, the example Secret's)."""
     lowered = value.strip().lower()
-    return not lowered or lowered.startswith(PLACEHOLDER_PREFIXES)
+    if not lowered or lowered.startswith(PLACEHOLDER_PREFIXES):
+        return True
+    if "://" in lowered:
+        try:
+            password = urlsplit(lowered).password
+        except ValueError:  # not a URL after all (e.g. a bad port): judged as a plain value
+            return False
+        return password is not None and is_placeholder(password)
+    return False
 
 
 def parse_networks(value: str) -> tuple[IPNetwork, ...]:
