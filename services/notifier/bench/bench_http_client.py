@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from bench_notifier import start_sandbox, stop_sandbox
+from bench_notifier import start_sandbox, stop_sandbox  # type: ignore[import-not-found]
 
 from hotline_notifier.main import build_http
 from hotline_notifier.settings import NotifierSettings

@@ -26,6 +26,16 @@ from hotline_sandbox.server import SandboxHandle, start_sandbox
 # 09:00 in Hue (UTC+7): outside quiet hours.
 MORNING = datetime(2024, 1, 24, 2, 0, tzinfo=UTC)
 
+ALERT_PARAMS = {
+    "case_id": "HUE-20240124-0042",
+    "priority": "KHẨN CẤP",
+    "category": "bạo lực, đánh nhau",
+    "location": "thành phố Huế",
+    "summary": "Có người\nđánh nhau",
+    "ack_url": "http://notifier.test/ack/t",
+}
+"""An alert's template parameters (provider_templates.CASE_ALERT)."""
+
 
 def decision(**changes: Any) -> DispatchDecision:
     """The example P1 decision (zalo + sms officer, chain of 4 levels, director informed)."""
@@ -68,7 +78,7 @@ def settings_for(
 
 @pytest.fixture
 async def http() -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(connect_timeout_s=0.5, read_timeout_s=0.5)
+    client = ProviderHttp(connect_timeout_s=0.5, read_timeout_s=0.5, total_timeout_s=5)
     try:
         yield client
     finally:

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from hotline.clock import ManualClock
+from hotline.contracts import example
 from hotline.contracts.events import CaseEvent, DeliveryStatus
 from hotline_notifier.metrics import CITIZEN_REPLIES
 from hotline_notifier.models import AlertStatus
 from hotline_sandbox.server import SandboxHandle
 
-from .conftest import NotifierFactory, decision, example, outcomes
+from .conftest import NotifierFactory, decision, outcomes
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,10 @@ from aiohttp import web
 
 from hotline_notifier.channels import OutboundMessage, SendError, build_channels
 from hotline_notifier.http_client import ProviderHttp
+from hotline_notifier.provider_templates import MessageKind
 from hotline_notifier.settings import NotifierSettings
+
+from .conftest import ALERT_PARAMS
 
 MESSAGE = OutboundMessage(
     subject="[KHẨN CẤP] Vụ việc HUE-20240124-0042",
@@ -24,7 +27,8 @@ MESSAGE = OutboundMessage(
     delivery_id="d" * 32,
     tracking_id="HUE-20240124-0042",
     purpose="alert",
-    template_params={"case_id": "HUE-20240124-0042"},
+    kind=MessageKind.ALERT,
+    template_params=ALERT_PARAMS,
 )
 HTML = "<html><body><h1>400 Bad Request</h1>nginx</body></html>"
 # (contact channel, settings overrides, an address) for every HTTP channel.
@@ -73,7 +77,7 @@ async def provider() -> AsyncIterator[Provider]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(connect_timeout_s=1, read_timeout_s=1)
+    client = ProviderHttp(connect_timeout_s=1, read_timeout_s=1, total_timeout_s=5)
     try:
         yield client
     finally:

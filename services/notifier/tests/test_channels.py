@@ -15,10 +15,11 @@ import pytest
 from hotline_notifier.channels import OutboundMessage, SendError, build_channels
 from hotline_notifier.channels.base import Channel
 from hotline_notifier.http_client import ProviderHttp
+from hotline_notifier.provider_templates import MessageKind
 from hotline_notifier.settings import NotifierSettings
 from hotline_sandbox.server import SandboxHandle
 
-from .conftest import sandbox_fields
+from .conftest import ALERT_PARAMS, sandbox_fields
 
 MESSAGE = OutboundMessage(
     subject="[KHẨN CẤP] Vụ việc HUE-20240124-0042",
@@ -26,7 +27,8 @@ MESSAGE = OutboundMessage(
     delivery_id="d" * 32,
     tracking_id="HUE-20240124-0042",
     purpose="alert",
-    template_params={"case_id": "HUE-20240124-0042", "summary": "Có người\nđánh nhau"},
+    kind=MessageKind.ALERT,
+    template_params=ALERT_PARAMS,
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hotline.clock import ManualClock
-from hotline.contracts import events
+from hotline.contracts import events, example
 from hotline.contracts.events import CaseEvent, DeliveryStatus, DispatchAction
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing, Publisher, PublishError
@@ -25,7 +25,6 @@ from .conftest import (
     NotifierFactory,
     ack_client,
     decision,
-    example,
     outcomes,
     token_from,
 )

@@ -1,13 +1,15 @@
 """The providers' HTTP client (`http_client.ProviderHttp`): keep-alive, a connection the server
-closed while idle, deadlines, bodies. A local asyncio server, no stack needed."""
+closed while idle, deadlines, bodies. A local asyncio or aiohttp server, no stack needed."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp import web
 
 from hotline_notifier.http_client import HttpConnectionError, HttpTimeout
 from hotline_notifier.main import build_http
@@ -137,3 +139,38 @@ async def test_a_silent_server_is_a_timeout_and_a_closed_port_a_connection_error
             await client.get(f"http://127.0.0.1:{port}/")
     finally:
         await client.aclose()
+
+
+async def test_a_provider_dribbling_its_answer_is_cut_off_at_the_total_deadline() -> None:
+    """Each byte arrives well within the read deadline, so only the total deadline ends it."""
+
+    async def dribble(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 1000
+        await response.prepare(request)
+        for _ in range(1000):  # 1,000 bytes, one every 50 ms: 50 s in all
+            await response.write(b" ")
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/send", dribble)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = build_http(
+        NotifierSettings(
+            http_connect_timeout_s=0.2, http_read_timeout_s=0.5, http_total_timeout_s=0.8
+        )
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(HttpTimeout):
+            await client.post(f"http://127.0.0.1:{port}/send", json={"text": "Vụ việc"})
+        elapsed = time.monotonic() - started
+    finally:
+        await client.aclose()
+        await runner.cleanup()
+    assert 0.7 <= elapsed < 2.0, elapsed

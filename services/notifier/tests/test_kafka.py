@@ -8,12 +8,13 @@ import json
 import pytest
 
 from hotline.clock import ManualClock
+from hotline.contracts import example
 from hotline.contracts.events import DeliveryOutcome, encode
 from hotline.contracts.topics import TopicNames
 from hotline.testing.kafka import produce, read_topic
 from hotline_sandbox.server import SandboxHandle
 
-from .conftest import NotifierFactory, consuming, decision, example
+from .conftest import NotifierFactory, consuming, decision
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,7 @@ async def test_dispatched_to_provider_to_deliveries_topic_and_ops_ack_via_case_e
 ) -> None:
     n = await make_notifier()
     d = decision()
+    assert d.case_id is not None
     async with consuming(n):
         await produce(kafka_bootstrap, topics.dispatched, [encode(d)], key=d.case_id.encode())
         found = await sandbox.sandbox.store.wait_for(3, timeout_s=20)

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from hotline.clock import ManualClock
+from hotline.contracts import example
 from hotline.contracts.events import CaseEvent, DispatchAction, DispatchDecision
 from hotline_notifier.metrics import ACK_REJECTED
 from hotline_sandbox.server import SandboxHandle
 
-from .conftest import NotifierFactory, decision, example
+from .conftest import NotifierFactory, decision
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def acked(actor: dict[str, Any], via: str, n: int = 1) -> CaseEvent:
 
 
 def rejected() -> float:
-    return ACK_REJECTED.labels("wrong_recipient")._value.get()
+    return float(ACK_REJECTED.labels("wrong_recipient")._value.get())
 
 
 async def test_a_reply_from_someone_off_the_chain_does_not_stop_the_escalation(

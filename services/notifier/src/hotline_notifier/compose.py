@@ -18,6 +18,7 @@ from hotline.privacy import mask_address, mask_name, mask_text
 
 from .delivery import FirstAlert, Notification
 from .models import AlertState
+from .provider_templates import MessageKind, template_params
 from .templates import Templates, language_of
 
 REPLYABLE = {Channel.SMS, Channel.ZALO, Channel.VIBER, Channel.WHATSAPP, Channel.TELEGRAM}
@@ -88,11 +89,11 @@ class Composer:
         """An alert, escalation, repeat, callback task or inform message for one recipient."""
         lang = recipient_language(recipient)
         kind = {
-            DeliveryPurpose.ALERT: "alert",
-            DeliveryPurpose.ESCALATION: "escalation",
-            DeliveryPurpose.CALLBACK_TASK: "callback_task",
-            DeliveryPurpose.INFORM: "inform",
-            DeliveryPurpose.REMINDER: "reminder",
+            DeliveryPurpose.ALERT: MessageKind.ALERT,
+            DeliveryPurpose.ESCALATION: MessageKind.ESCALATION,
+            DeliveryPurpose.CALLBACK_TASK: MessageKind.CALLBACK_TASK,
+            DeliveryPurpose.INFORM: MessageKind.INFORM,
+            DeliveryPurpose.REMINDER: MessageKind.REMINDER,
         }[purpose]
         fields = self._case_fields(state, recipient, lang)
         previous = next((lvl for lvl in state.chain if lvl.level == level - 1), None)
@@ -105,13 +106,11 @@ class Composer:
             }
         )
         rendered = self.templates.render(kind, lang, fields)
+        # A template shows the priority's label, and a summary short enough for a parameter.
         params = {
-            "case_id": state.case_id,
+            **fields,
             "priority": fields["priority_label"],
-            "category": fields["category"],
-            "location": fields["location"],
             "summary": fields["summary"][:300],
-            "ack_url": fields["ack_url"],
         }
         return Notification(
             source_id=state.source_id,
@@ -122,11 +121,12 @@ class Composer:
             contacts=list(recipient.contacts),
             subject=rendered.subject,
             text=rendered.text,
+            kind=kind,
             case_id=state.case_id,
             event_id=state.source_id,
             level=level,
             language=lang,
-            template_params=params,
+            template_params=template_params(kind, params),
             received_at=state.received_at,
             first_alert=first_alert,
         )
@@ -143,30 +143,28 @@ class Composer:
         issuer: DirectiveIssuer = DirectiveIssuer.STAFF_OFFICE,
     ) -> Notification:
         lang = recipient_language(recipient)
-        kind = "directive_reminder" if reminder else "directive"
-        rendered = self.templates.render(
-            kind,
-            lang,
-            {
-                "case_id": case_id,
-                "directive": text,
-                "issuer": self.templates.label("issuer", issuer.value, lang),
-                "deadline": local_time(deadline),
-            },
-        )
+        kind = MessageKind.DIRECTIVE_REMINDER if reminder else MessageKind.DIRECTIVE
+        fields = {
+            "case_id": case_id,
+            "directive": text,
+            "issuer": self.templates.label("issuer", issuer.value, lang),
+            "deadline": local_time(deadline),
+        }
+        rendered = self.templates.render(kind, lang, fields)
         return Notification(
             source_id=source_id,
-            step=kind,
+            step=kind.value,
             purpose=DeliveryPurpose.REMINDER if reminder else DeliveryPurpose.DIRECTIVE,
             recipient_id=recipient.person_id,
             recipient_role=recipient.role.value,
             contacts=list(recipient.contacts),
             subject=rendered.subject,
             text=rendered.text,
+            kind=kind,
             case_id=case_id,
             event_id=source_id,
             language=lang,
-            template_params={"case_id": case_id, "directive": text[:300]},
+            template_params=template_params(kind, {**fields, "directive": text[:300]}),
         )
 
     def for_citizen(
@@ -181,25 +179,28 @@ class Composer:
     ) -> Notification:
         """A receipt, courtesy reply or closure notice on the citizen's own channel."""
         kind = {
-            DeliveryPurpose.CITIZEN_RECEIPT: "citizen_receipt",
-            DeliveryPurpose.CITIZEN_COURTESY: "citizen_courtesy",
-            DeliveryPurpose.CITIZEN_CLOSURE: "citizen_closure",
+            DeliveryPurpose.CITIZEN_RECEIPT: MessageKind.CITIZEN_RECEIPT,
+            DeliveryPurpose.CITIZEN_COURTESY: MessageKind.CITIZEN_COURTESY,
+            DeliveryPurpose.CITIZEN_CLOSURE: MessageKind.CITIZEN_CLOSURE,
         }[purpose]
         lang = language_of(reporter.language.value)
-        rendered = self.templates.render(kind, lang, {"case_id": case_id or ""})
+        fields = {"case_id": case_id or ""}
+        rendered = self.templates.render(kind, lang, fields)
         return Notification(
             source_id=source_id,
-            step=kind,
+            step=kind.value,
             purpose=purpose,
             recipient_id=citizen_id(reporter),
             recipient_role="citizen",
             contacts=citizen_contacts(reporter),
             subject=rendered.subject,
             text=rendered.text,
+            kind=kind,
             case_id=case_id,
             event_id=source_id,
             language=lang,
-            template_params={"case_id": case_id or "", "text": rendered.text},
+            # The case number only: a template's wording is fixed, never the rendered text.
+            template_params=template_params(kind, fields),
             within_session=received_at is not None and now - received_at < WHATSAPP_WINDOW,
             received_at=received_at,
         )

@@ -26,6 +26,7 @@ from hotline.privacy import mask_address, mask_text
 
 from .channels import Channel, ChannelRegistry, OutboundMessage, SendError, SendResult
 from .metrics import CITIZEN_REPLIES, END_TO_END, NOTIFICATIONS, PROVIDER_SECONDS
+from .provider_templates import MessageKind
 from .ratelimit import RateLimited, RateLimiter
 from .repository import Repository
 
@@ -79,6 +80,8 @@ class Notification:
     contacts: list[Contact]
     subject: str
     text: str
+    kind: MessageKind
+    """The templates.yaml entry it was rendered from, and its provider template."""
     case_id: str | None = None
     event_id: str | None = None
     level: int | None = None
@@ -87,6 +90,20 @@ class Notification:
     within_session: bool = False
     received_at: datetime | None = None
     first_alert: FirstAlert | None = None
+
+    def message(self, delivery_id: str) -> OutboundMessage:
+        """What a channel sends for this notification, under one delivery's idempotency key."""
+        return OutboundMessage(
+            subject=self.subject,
+            text=self.text,
+            delivery_id=delivery_id,
+            tracking_id=self.case_id or self.source_id,
+            purpose=self.purpose.value,
+            kind=self.kind,
+            language=self.language,
+            template_params=self.template_params,
+            within_session=self.within_session,
+        )
 
 
 @dataclass
@@ -289,16 +306,7 @@ class Deliverer:
     async def _attempt(self, n: Notification, target: _Target) -> DeliveryOutcome:
         channel, address = target.channel, target.contact.address
         provider = channel.provider_for(address)
-        message = OutboundMessage(
-            subject=n.subject,
-            text=n.text,
-            delivery_id=target.delivery_id,
-            tracking_id=n.case_id or n.source_id,
-            purpose=n.purpose.value,
-            language=n.language,
-            template_params=n.template_params,
-            within_session=n.within_session,
-        )
+        message = n.message(target.delivery_id)
         attempts = 0
         error: SendError | None = None
         result: SendResult | None = None

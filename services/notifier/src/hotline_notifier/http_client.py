@@ -55,7 +55,12 @@ class HttpReply:
 
 
 class ProviderHttp:
-    """One pooled HTTP/1.1 client for every provider, with connect and read deadlines.
+    """One pooled HTTP/1.1 client for every provider, with connect, read and total deadlines.
+
+    The read deadline bounds each silence; the total deadline bounds the whole request
+    (waiting for a pooled connection, connecting, sending, reading the answer to its last
+    byte), so a provider that dribbles its answer a byte at a time, never silent for long,
+    still cannot hold a send (and its concurrency slot) beyond it.
 
     The aiohttp session is made on first use, inside the running event loop (the service is
     built before uvicorn starts its loop).
@@ -66,11 +71,12 @@ class ProviderHttp:
         *,
         connect_timeout_s: float,
         read_timeout_s: float,
+        total_timeout_s: float,
         max_connections: int = 200,
         user_agent: str = "hotline-notifier/0.1",
     ) -> None:
         self.timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=total_timeout_s,
             connect=connect_timeout_s,
             sock_connect=connect_timeout_s,
             sock_read=read_timeout_s,
@@ -131,7 +137,7 @@ class ProviderHttp:
             ) as response:
                 payload = await response.read()
                 return HttpReply(response.status, response.headers, payload)
-        except TimeoutError as exc:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError
+        except TimeoutError as exc:  # aiohttp's Server/ConnectionTimeoutError, total deadline
             raise HttpTimeout(f"{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise HttpConnectionError(f"{type(exc).__name__}: {exc}") from exc

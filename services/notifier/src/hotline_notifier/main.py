@@ -22,10 +22,11 @@ log = get_logger(__name__)
 
 
 def build_http(settings: NotifierSettings) -> ProviderHttp:
-    """One HTTP client for every provider, with bounded timeouts and a connection pool."""
+    """One HTTP client for every provider, with bounded deadlines and a connection pool."""
     return ProviderHttp(
         connect_timeout_s=settings.http_connect_timeout_s,
         read_timeout_s=settings.http_read_timeout_s,
+        total_timeout_s=settings.http_total_timeout_s,
         max_connections=200,
     )
 

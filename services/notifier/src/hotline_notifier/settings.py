@@ -8,13 +8,28 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import SettingsConfigDict
 
 from hotline.contracts.labels import Priority
 from hotline.settings import HotlineSettings
+
+from .provider_templates import (
+    MessageKind,
+    WhatsAppTemplate,
+    check_templates,
+    default_whatsapp_templates,
+    default_zns_templates,
+)
 
 SANDBOX = "http://127.0.0.1:8009"
 DEFAULT_TEMPLATES = Path(__file__).parent / "config" / "templates.yaml"
@@ -106,8 +121,18 @@ class NotifierSettings(HotlineSettings):
     retention_days: int = Field(default=30, gt=0)
 
     # Delivery reliability
-    http_connect_timeout_s: float = 3.0
-    http_read_timeout_s: float = 5.0
+    http_connect_timeout_s: float = Field(default=3.0, gt=0)
+    http_read_timeout_s: float = Field(
+        default=5.0, gt=0, description="the longest silence while waiting for an answer"
+    )
+    http_total_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "the deadline of one provider request, from connecting to the answer's last byte: "
+            "a provider that keeps sending a byte now and then cannot hold a send longer"
+        ),
+    )
     send_attempts: int = Field(default=3, ge=1, description="tries per channel before fallback")
     backoff_initial_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=8.0, ge=0)
@@ -141,7 +166,16 @@ class NotifierSettings(HotlineSettings):
     zalo_app_secret: SecretStr = SecretStr("dev-zalo-app-secret")
     zalo_access_token: SecretStr = SecretStr("dev-zalo-access-token")
     zalo_refresh_token: SecretStr = SecretStr("dev-zalo-refresh-token")
-    zalo_zns_template_id: str = "dev-zns-alert"
+    zalo_zns_templates: dict[MessageKind, Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=default_zns_templates,
+        description=(
+            "JSON: message kind → the ZNS template id Zalo assigned on approval, for every "
+            "kind (alert, escalation, reminder, directive, directive_reminder, inform, "
+            "callback_task, citizen_receipt, citizen_courtesy, citizen_closure); each "
+            "template takes the named parameters of provider_templates.TEMPLATE_PARAMS "
+            "(README, 'Provider templates'); kinds with the same parameters may share one"
+        ),
+    )
 
     # Viber
     viber_base_url: str = f"{SANDBOX}/viber"
@@ -153,7 +187,15 @@ class NotifierSettings(HotlineSettings):
     whatsapp_api_version: str = "v19.0"
     whatsapp_phone_number_id: str = "109876543210"
     whatsapp_token: SecretStr = SecretStr("dev-whatsapp-token")
-    whatsapp_template_name: str = "hotline_alert"
+    whatsapp_templates: dict[MessageKind, WhatsAppTemplate] = Field(
+        default_factory=default_whatsapp_templates,
+        description=(
+            'JSON: message kind → {"name": …, "languages": ["vi", …]}, the approved template '
+            "sent outside the 24-hour window, for every kind (as for ZNS); each takes the "
+            "positional parameters of provider_templates.TEMPLATE_PARAMS, in order; the "
+            "message's language is used when the template is approved in it, else the first"
+        ),
+    )
 
     # Telegram
     telegram_base_url: str = f"{SANDBOX}/telegram"
@@ -176,3 +218,27 @@ class NotifierSettings(HotlineSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("zalo_zns_templates")
+    @classmethod
+    def _zns_template_per_kind(cls, value: dict[MessageKind, str]) -> dict[MessageKind, str]:
+        check_templates(value, lambda template_id: template_id, "ZNS template")
+        return value
+
+    @field_validator("whatsapp_templates")
+    @classmethod
+    def _whatsapp_template_per_kind(
+        cls, value: dict[MessageKind, WhatsAppTemplate]
+    ) -> dict[MessageKind, WhatsAppTemplate]:
+        check_templates(value, lambda template: template.name, "WhatsApp template")
+        return value
+
+    @model_validator(mode="after")
+    def _total_deadline_allows_a_connection(self) -> NotifierSettings:
+        if self.http_total_timeout_s <= self.http_connect_timeout_s:
+            raise ValueError(
+                f"http_total_timeout_s ({self.http_total_timeout_s}) must exceed "
+                f"http_connect_timeout_s ({self.http_connect_timeout_s}): the deadline covers "
+                "connecting too"
+            )
+        return self

@@ -10,18 +10,9 @@ from typing import Any
 
 import yaml
 
-KINDS = (
-    "alert",
-    "escalation",
-    "reminder",
-    "directive",
-    "directive_reminder",
-    "inform",
-    "callback_task",
-    "citizen_receipt",
-    "citizen_courtesy",
-    "citizen_closure",
-)
+from .provider_templates import MessageKind
+
+KINDS = tuple(kind.value for kind in MessageKind)
 LANGUAGES = ("vi", "en")
 FIELDS = frozenset(
     {

@@ -103,6 +103,9 @@ class Sandbox:
         self.zalo_refresh_tokens = {settings.zalo_refresh_token}
         self.whatsapp_sessions: set[str] = set()
         self.whatsapp_enforce_window = settings.whatsapp_enforce_window
+        # What Meta and Zalo approved (tests may change them in-process).
+        self.whatsapp_templates = dict(settings.whatsapp_approved_templates)
+        self.zns_templates = dict(settings.zns_approved_templates)
         self.released = asyncio.Event()
 
     def inject(
@@ -383,9 +386,20 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         if not re.match(r"^84\d{9,10}$", phone):
             store.attempt("zns", 200, "bad phone")
             raise Problem(200, {"error": -108, "message": "Phone number is invalid"})
-        if not body.get("template_id") or not isinstance(data, dict):
-            store.attempt("zns", 200, "bad template")
-            raise Problem(200, {"error": -1124, "message": "Template data is invalid"})
+        keys = sandbox.zns_templates.get(str(body.get("template_id") or ""))
+        if keys is None:
+            store.attempt("zns", 200, "unknown template")
+            raise Problem(200, {"error": -109, "message": "Template ID is invalid"})
+        if not isinstance(data, dict) or set(data) != set(keys):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            store.attempt("zns", 200, "bad template data", detail=f"{got} for {sorted(keys)}")
+            raise Problem(
+                200,
+                {
+                    "error": -112,
+                    "message": f"Template data is invalid: the template takes {sorted(keys)}",
+                },
+            )
         msg_id = _new_id("", 16)
         store.record(
             provider="zns",
@@ -492,18 +506,75 @@ def create_app(sandbox: Sandbox) -> FastAPI:
         )
 
     # ------------------------------------------------------------------ WhatsApp Cloud
-    def graph_error(status: int, code: int, message: str, kind: str = "OAuthException") -> Problem:
-        return Problem(
-            status,
-            {
-                "error": {
-                    "message": message,
-                    "type": kind,
-                    "code": code,
-                    "fbtrace_id": secrets.token_urlsafe(12),
-                }
-            },
-        )
+    def graph_error(
+        status: int,
+        code: int,
+        message: str,
+        kind: str = "OAuthException",
+        details: str | None = None,
+    ) -> Problem:
+        error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+        if details is not None:
+            error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+        error["fbtrace_id"] = secrets.token_urlsafe(12)
+        return Problem(status, {"error": error})
+
+    def check_template(template: dict[str, Any]) -> list[str]:
+        """The parameters of an approved template, sent as WhatsApp expects; else its error."""
+        name = template.get("name")
+        language_field = template.get("language")
+        language = language_field.get("code") if isinstance(language_field, dict) else None
+        if not name or not language:
+            store.attempt("whatsapp", 400, "bad template")
+            raise graph_error(
+                400,
+                131008,
+                "(#131008) Required parameter is missing",
+                details="template name and language code are required",
+            )
+        approved = sandbox.whatsapp_templates.get(str(name))
+        if approved is None or language not in approved.languages:
+            store.attempt("whatsapp", 404, "unknown template", detail=f"{name}/{language}")
+            raise graph_error(
+                404,
+                132001,
+                "(#132001) Template name does not exist in the translation",
+                details=f"template name ({name}) does not exist in {language}",
+            )
+        components = template.get("components") or []
+        if not isinstance(components, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("parameters") or [], list) for c in components
+        ):
+            store.attempt("whatsapp", 400, "bad template")
+            raise graph_error(400, 100, "(#100) Invalid parameter", details="template.components")
+        sent: dict[str, list[Any]] = {"body": []}
+        for component in components:
+            sent.setdefault(str(component.get("type")), []).extend(
+                component.get("parameters") or []
+            )
+        for part, params in sent.items():
+            expected = approved.params if part == "body" else 0  # our templates: a body only
+            if len(params) != expected:
+                store.attempt("whatsapp", 400, "template parameter count", detail=f"{name}: {part}")
+                raise graph_error(
+                    400,
+                    132000,
+                    "(#132000) Number of parameters does not match the expected number of params",
+                    details=(
+                        f"{part}: number of localizable_params ({len(params)}) does not match "
+                        f"the expected number of params ({expected})"
+                    ),
+                )
+        texts = [str(p.get("text") or "") if isinstance(p, dict) else "" for p in sent["body"]]
+        if not all(texts):
+            store.attempt("whatsapp", 400, "empty template parameter", detail=str(name))
+            raise graph_error(
+                400,
+                131008,
+                "(#131008) Required parameter is missing",
+                details="Parameter of type text is missing text value",
+            )
+        return texts
 
     @app.post("/graph/{version}/{phone_number_id}/messages", tags=["providers"])
     async def whatsapp_send(version: str, phone_number_id: str, request: Request) -> Response:
@@ -546,18 +617,11 @@ def create_app(sandbox: Sandbox) -> FastAPI:
             shown = text
         elif kind == "template":
             template = body.get("template") or {}
-            if not template.get("name") or not (template.get("language") or {}).get("code"):
-                store.attempt("whatsapp", 400, "bad template")
-                raise graph_error(400, 132000, "Template name or language missing")
-            params = [
-                str(p.get("text", ""))
-                for c in template.get("components", [])
-                for p in c.get("parameters", [])
-            ]
+            params = check_template(template if isinstance(template, dict) else {})
             if any("\n" in p or "\t" in p for p in params):
                 store.attempt("whatsapp", 400, "bad template params")
                 raise graph_error(400, 132018, "Template parameters contain newlines or tabs")
-            shown = f"[{template['name']}] " + " | ".join(params)
+            shown = " ".join([f"[{template['name']}]", *([" | ".join(params)] if params else [])])
         else:
             store.attempt("whatsapp", 400, "unsupported type")
             raise graph_error(400, 100, f"Unsupported message type {kind}")

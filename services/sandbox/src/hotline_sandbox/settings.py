@@ -3,10 +3,15 @@
 The sandbox is a development and test tool and is never deployed, so its "secrets" are the
 same well-known placeholders the notifier uses in development; a request carrying anything else
 is refused exactly as the real provider would refuse it.
+
+The templates Meta and Zalo "approved" default to the notifier's default templates
+(`hotline_notifier.provider_templates`), written out here because the sandbox plays the
+providers and does not import the notifier; a notifier test keeps the two equal.
 """
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TWILIO_ACCOUNT_SID = "ACdev00000000000000000000000000000"
@@ -24,6 +29,52 @@ DEV_TELEGRAM_BOT_TOKEN = "dev-123456:telegram-bot-token"  # noqa: S105
 DEV_WEBHOOK_SECRET = "dev-webhook-signing-secret"  # noqa: S105
 DEV_SMTP_USERNAME = "hotline"
 DEV_SMTP_PASSWORD = "dev-smtp-password"  # noqa: S105
+
+# The parameters of each template (the notifier's provider_templates.TEMPLATE_PARAMS).
+CASE_ALERT = ["case_id", "priority", "category", "location", "summary", "ack_url"]
+CASE_INFORM = ["case_id", "priority", "category", "location", "unit", "summary"]
+CALLBACK = ["case_id", "received_at", "reporter", "ack_url"]
+CASE_REMINDER = ["case_id", "category", "location", "acked_at"]
+DIRECTIVE = ["case_id", "issuer", "directive", "deadline"]
+CITIZEN_CASE = ["case_id"]
+TEMPLATES = {
+    "alert": CASE_ALERT,
+    "escalation": CASE_ALERT,
+    "reminder": CASE_REMINDER,
+    "directive": DIRECTIVE,
+    "directive_reminder": DIRECTIVE,
+    "inform": CASE_INFORM,
+    "callback_task": CALLBACK,
+    "citizen_receipt": CITIZEN_CASE,
+    "citizen_courtesy": [],
+    "citizen_closure": CITIZEN_CASE,
+}
+"""The notifier's message kinds and the parameters of their templates."""
+
+
+class WhatsAppApproval(BaseModel):
+    """A template approved in WhatsApp Manager: the languages it exists in, and how many body
+    parameters (`{{1}}`…`{{n}}`) it takes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    languages: list[str] = Field(min_length=1)
+    params: int = Field(ge=0)
+
+
+def default_whatsapp_templates() -> dict[str, WhatsAppApproval]:
+    """`hotline_<kind>`: Vietnamese for officers, Vietnamese and English for citizens."""
+    return {
+        f"hotline_{kind}": WhatsAppApproval(
+            languages=["vi", "en"] if kind.startswith("citizen_") else ["vi"], params=len(names)
+        )
+        for kind, names in TEMPLATES.items()
+    }
+
+
+def default_zns_templates() -> dict[str, list[str]]:
+    """`dev-zns-<kind>` → the `template_data` keys it takes."""
+    return {f"dev-zns-{kind.replace('_', '-')}": list(names) for kind, names in TEMPLATES.items()}
 
 
 class SandboxSettings(BaseSettings):
@@ -48,6 +99,20 @@ class SandboxSettings(BaseSettings):
     whatsapp_token: str = DEV_WHATSAPP_TOKEN
     whatsapp_phone_number_id: str = DEV_WHATSAPP_PHONE_NUMBER_ID
     whatsapp_enforce_window: bool = False
+    whatsapp_approved_templates: dict[str, WhatsAppApproval] = Field(
+        default_factory=default_whatsapp_templates,
+        description=(
+            'JSON: template name → {"languages": [...], "params": n}; any other template, '
+            "language or parameter count is refused as WhatsApp does (132001, 132000)"
+        ),
+    )
+    zns_approved_templates: dict[str, list[str]] = Field(
+        default_factory=default_zns_templates,
+        description=(
+            "JSON: ZNS template id → its template_data keys; any other id, or other keys, is "
+            "refused as Zalo does (-109, -112)"
+        ),
+    )
     telegram_bot_token: str = DEV_TELEGRAM_BOT_TOKEN
     webhook_secret: str = DEV_WEBHOOK_SECRET
     webhook_max_skew_s: int = 300

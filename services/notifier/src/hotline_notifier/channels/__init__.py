@@ -75,7 +75,7 @@ def build_channels(
                     base_url=s.zalo_base_url,
                     business_base_url=s.zalo_business_base_url,
                     tokens=tokens,
-                    zns_template_id=s.zalo_zns_template_id,
+                    zns_templates=s.zalo_zns_templates,
                 )
             ],
             "viber": [
@@ -93,7 +93,7 @@ def build_channels(
                     api_version=s.whatsapp_api_version,
                     phone_number_id=s.whatsapp_phone_number_id,
                     token=s.whatsapp_token.get_secret_value(),
-                    template_name=s.whatsapp_template_name,
+                    templates=s.whatsapp_templates,
                 )
             ],
             "telegram": [

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ..http_client import HttpConnectionError, HttpReply, HttpTimeout, ProviderHttp
+from ..provider_templates import MessageKind, TemplateMismatch, ordered_params
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,11 @@ class OutboundMessage:
     delivery_id: str
     tracking_id: str
     purpose: str
+    kind: MessageKind
+    """What it says: picks the provider template when the channel can only send one."""
     language: str = "vi"
     template_params: dict[str, str] = field(default_factory=dict)
+    """Exactly the parameters of `kind`'s template (`provider_templates.TEMPLATE_PARAMS`)."""
     within_session: bool = False
     """The addressee wrote to us recently (WhatsApp 24-h window): free text is allowed."""
 
@@ -79,6 +83,18 @@ class Channel(ABC):
 
     def clip(self, text: str) -> str:
         return text if len(text) <= self.max_text else text[: self.max_text - 1] + "…"
+
+    def template_values(self, message: OutboundMessage) -> list[tuple[str, str]]:
+        """The message's template parameters in its template's order.
+
+        Parameters other than the template's are a bug upstream, refused here (permanently,
+        so the next channel is tried) rather than sent for the provider to refuse.
+        """
+        try:
+            return ordered_params(message.kind, message.template_params)
+        except TemplateMismatch as exc:
+            detail = f"{self.provider}: template parameters: {exc}"
+            raise SendError(detail, transient=False) from exc
 
 
 class HttpChannel(Channel):

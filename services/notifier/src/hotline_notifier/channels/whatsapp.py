@@ -1,11 +1,17 @@
-"""WhatsApp Cloud API: free text inside the 24-hour window, an approved template outside it."""
+"""WhatsApp Cloud API: free text inside the 24-hour window, an approved template outside it.
+
+The template is the one configured for the message's kind (`NOTIFIER_WHATSAPP_TEMPLATES`), its
+body parameters those of `provider_templates.TEMPLATE_PARAMS`, in that order.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..http_client import HttpReply, ProviderHttp
+from ..provider_templates import MessageKind, WhatsAppTemplate
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 
 OUTSIDE_WINDOW = 131047  # "re-engagement message": more than 24 h since the user wrote
@@ -32,12 +38,12 @@ class WhatsAppChannel(HttpChannel):
         api_version: str,
         phone_number_id: str,
         token: str,
-        template_name: str,
+        templates: Mapping[MessageKind, WhatsAppTemplate],
     ) -> None:
         super().__init__(http)
         self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.template_name = template_name
+        self.templates = dict(templates)
 
     async def send(self, address: str, message: OutboundMessage) -> SendResult:
         to = re.sub(r"\D", "", address)
@@ -61,20 +67,23 @@ class WhatsAppChannel(HttpChannel):
         }
 
     def _template(self, to: str, message: OutboundMessage) -> dict[str, Any]:
+        template = self.templates[message.kind]
         params = [
             {"type": "text", "text": template_text(value)}
-            for value in message.template_params.values()
+            for _, value in self.template_values(message)
         ]
+        body: dict[str, Any] = {
+            "name": template.name,
+            "language": {"code": template.language_for(message.language)},
+        }
+        if params:  # a template without parameters is sent without components
+            body["components"] = [{"type": "body", "parameters": params}]
         return {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": to,
             "type": "template",
-            "template": {
-                "name": self.template_name,
-                "language": {"code": "vi" if message.language == "vi" else "en"},
-                "components": [{"type": "body", "parameters": params}],
-            },
+            "template": body,
         }
 
     async def _post(self, payload: dict[str, Any]) -> SendResult:

@@ -1,5 +1,8 @@
 """Zalo OA: consultation (cs) messages to a user id, ZNS templates to a phone that never chatted.
 
+The ZNS template is the one configured for the message's kind (`NOTIFIER_ZALO_ZNS_TEMPLATES`),
+its `template_data` the named parameters of `provider_templates.TEMPLATE_PARAMS`.
+
 Auth is the OA access token in a header literally named `access_token`. Error `-216` means the
 token expired: the channel refreshes it once (single flight, the new refresh token is stored,
 since Zalo refresh tokens are single-use) and repeats the request.
@@ -9,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..http_client import HttpError, ProviderHttp
+from ..provider_templates import MessageKind
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
 from .sms import e164
 
@@ -119,13 +124,13 @@ class ZaloChannel(HttpChannel):
         base_url: str,
         business_base_url: str,
         tokens: ZaloTokens,
-        zns_template_id: str,
+        zns_templates: Mapping[MessageKind, str],
     ) -> None:
         super().__init__(http)
         self.cs_url = f"{base_url.rstrip('/')}/v3.0/oa/message/cs"
         self.zns_url = f"{business_base_url.rstrip('/')}/message/template"
         self.tokens = tokens
-        self.zns_template_id = zns_template_id
+        self.zns_templates = dict(zns_templates)
 
     def provider_for(self, address: str) -> str:
         return "zns" if is_phone(address) else "zalo"
@@ -134,8 +139,8 @@ class ZaloChannel(HttpChannel):
         if is_phone(address):
             payload: dict[str, Any] = {
                 "phone": e164(address).lstrip("+"),
-                "template_id": self.zns_template_id,
-                "template_data": message.template_params,
+                "template_id": self.zns_templates[message.kind],
+                "template_data": dict(self.template_values(message)),
                 "tracking_id": message.tracking_id,
             }
             url, provider = self.zns_url, "zns"
