@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from hotline.contracts import example
 from hotline.contracts.events import CaseEvent, Contact, DeliveryPurpose, Recipient, Reporter
@@ -411,3 +411,17 @@ def test_templates_are_read_from_the_environment_as_json(monkeypatch: pytest.Mon
 def test_the_total_deadline_must_leave_time_to_connect() -> None:
     with pytest.raises(ValidationError, match="http_total_timeout_s"):
         NotifierSettings(http_connect_timeout_s=3, http_total_timeout_s=3)
+
+
+def test_placeholder_zns_ids_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dev-zns-*` are ids no Zalo account approved: production refuses to start with them."""
+    monkeypatch.setenv("HOTLINE_ENV", "production")
+    secrets = {
+        name: SecretStr(f"real-{name}")
+        for name, field in NotifierSettings.model_fields.items()
+        if field.annotation is SecretStr
+    }
+    with pytest.raises(ValidationError, match="placeholder ZNS template id"):
+        NotifierSettings(**secrets)
+    approved = {kind: str(250000 + i) for i, kind in enumerate(MessageKind)}
+    assert NotifierSettings(**secrets, zalo_zns_templates=approved).zalo_zns_templates == approved

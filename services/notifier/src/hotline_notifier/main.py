@@ -68,7 +68,13 @@ def main() -> None:
     settings = NotifierSettings()
     configure_logging("notifier", settings.log_level, settings.log_json)
     log.info("starting", extra={"settings": redacted(settings)})
-    serve(build_app(settings), settings.host, settings.port, settings.log_level)
+    serve(
+        build_app(settings),
+        settings.host,
+        settings.port,
+        settings.log_level,
+        trusted_proxies=settings.trusted_proxy_networks,
+    )
 
 
 if __name__ == "__main__":

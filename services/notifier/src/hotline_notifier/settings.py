@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from hotline.contracts.labels import Priority
-from hotline.settings import HotlineSettings
+from hotline.settings import HotlineSettings, is_placeholder
 
 from .provider_templates import (
     MessageKind,
@@ -232,6 +232,23 @@ class NotifierSettings(HotlineSettings):
     ) -> dict[MessageKind, WhatsAppTemplate]:
         check_templates(value, lambda template: template.name, "WhatsApp template")
         return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_zns_templates(self) -> NotifierSettings:
+        """The `dev-zns-*` defaults are ids no Zalo account has approved: outside development
+        every ZNS send would be refused, so the service refuses to start with them instead."""
+        if self.is_development:
+            return self
+        bad = sorted(
+            kind.value for kind, tid in self.zalo_zns_templates.items() if is_placeholder(tid)
+        )
+        if bad:
+            raise ValueError(
+                f"placeholder ZNS template id(s) for {', '.join(bad)} are refused when "
+                f"HOTLINE_ENV={self.environment}; set NOTIFIER_ZALO_ZNS_TEMPLATES to the ids "
+                "Zalo approved"
+            )
+        return self
 
     @model_validator(mode="after")
     def _total_deadline_allows_a_connection(self) -> NotifierSettings:
