@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hotline.contracts.events import CaseEvent
+from hotline.contracts.events import CaseEvent, DeliveryOutcome, DeliveryPurpose, DeliveryStatus
 from hotline.contracts.topics import TopicNames
-from hotline.testing.kafka import read_topic
+from hotline.testing.kafka import produce, read_topic
 from hotline_ingest.samples import Samples
 from hotline_ingest.settings import IngestSettings
 
@@ -326,6 +326,50 @@ def test_acknowledge_from_the_case_page_stops_the_escalation(
     # No longer pinned on the queue.
     page.goto(f"{pipeline.console}/")
     assert page.locator("#pinned-cases tr.case", has_text=case_id).count() == 0
+
+
+def test_an_open_case_page_shows_a_delivery_outcome_as_it_arrives(
+    pipeline: Pipeline, browser_context: Any
+) -> None:
+    """A delivery outcome changes only the timeline (no case event follows it): the open case
+    page still shows it within a moment, without a reload."""
+    marker = f"ref{uuid.uuid4().hex[:6]}"
+    send_webhook(
+        pipeline,
+        f"Đèn tín hiệu giao thông ở ngã tư Trần Hưng Đạo bị hỏng từ sáng, xe cộ ùn tắc {marker}",
+        user_id=f"33{uuid.uuid4().int % 10**14:014d}",
+    )
+    case_id = str(wait_for_case(pipeline, marker)["case_id"])
+    # The unit's first alert is out and on the timeline: the case is quiet from here on.
+    case_until(pipeline, case_id, lambda c: entries(c, "delivery"), "the first alert", 20)
+    page = sign_in(browser_context, pipeline.console, STAFF)
+    page.goto(f"{pipeline.console}/cases/{case_id}")
+    page.wait_for_selector("#live.on")
+    recipient = f"test-{marker}"
+    outcome = DeliveryOutcome(
+        delivery_id=f"test:{case_id}:{recipient}",
+        case_id=case_id,
+        purpose=DeliveryPurpose.INFORM,
+        recipient_id=recipient,
+        recipient_role="officer",
+        channel="zalo",
+        address_masked="09******56",
+        status=DeliveryStatus.SENT,
+        attempts=1,
+        at=datetime.now(UTC),
+    )
+    entry = page.locator("#timeline li[data-type=delivery]", has_text=recipient)
+    assert entry.count() == 0
+    topic = TopicNames.for_namespace(pipeline.namespace).deliveries
+    sent = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright owns this thread's loop
+        pool.submit(
+            asyncio.run,
+            produce(pipeline.kafka, topic, [outcome.model_dump_json().encode()], case_id.encode()),
+        ).result(timeout=30)
+    entry.wait_for(timeout=10_000)
+    print(f"\n[case page] delivery outcome to screen {time.monotonic() - sent:.2f}s")
+    assert "09******56" in entry.inner_text()
 
 
 def test_the_call_taker_form_creates_a_case(pipeline: Pipeline, browser_context: Any) -> None:

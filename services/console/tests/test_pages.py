@@ -61,12 +61,15 @@ class Setup:
 
 @pytest.fixture
 async def setup(
+    request: pytest.FixtureRequest,
     kafka_bootstrap: str,
     mongo_uri: str,
     mongo_db: MotorDatabase,
     topics: TopicNames,
     namespace: str,
 ) -> AsyncIterator[Setup]:
+    """The dispatcher in process and the console over it; a test parametrizes `setup`
+    (indirectly) with console settings of its own."""
     tokens = {t.get_secret_value(): i.model_dump() for t, i in DEV_TOKENS.items()}
     dsettings = settings_for(
         kafka=kafka_bootstrap,
@@ -85,7 +88,8 @@ async def setup(
             return holder.ingest_answer.pop(0)
         return httpx.Response(202, json={"status": "accepted", "event_id": "0190-evt-000001"})
 
-    settings = ConsoleSettings(environment="test", topic_namespace=namespace)
+    overrides = getattr(request, "param", {})
+    settings = ConsoleSettings(environment="test", topic_namespace=namespace, **overrides)
     console = build_console(
         settings,
         dispatcher_http=httpx.AsyncClient(
@@ -432,3 +436,79 @@ async def test_failed_sign_ins_are_limited_per_client_behind_the_ingress(setup: 
     async with untrusted as client:
         statuses = [await attempt(client, f"198.51.100.{i}") for i in range(limit + 1)]
         assert statuses == [401] * limit + [429]
+
+
+def rows(html: str, tbody: str) -> list[str]:
+    """The case ids of a queue table's rows, in order."""
+    body = re.search(rf'<tbody id="{tbody}">(.*?)</tbody>', html, re.S)
+    return re.findall(r'data-case="([^"]+)"', body.group(1)) if body else []
+
+
+@pytest.mark.parametrize("setup", [{"queue_page_size": 3}], indirect=True)
+async def test_the_queue_is_most_urgent_first_a_page_at_a_time(setup: Setup) -> None:
+    """Every open case can be reached, a page at a time, most urgent first by default (newest
+    first within a priority) or newest first; the unacknowledged P1 is pinned on every page."""
+    reports = [
+        ("Mất trộm xe máy trước cổng trường Quốc Học", "theft", "P2", "hue_city"),
+        ("Xe tải đậu chắn ngang đường liên xã", "traffic", "P3", "phong_dien"),
+        ("Hai nhóm đánh nhau bằng dao ở thị trấn Phú Bài", "violence", "P1", "huong_thuy"),
+        ("Xả rác thải xuống sông gây ô nhiễm", "environment", "P3", "phu_vang"),
+        ("Nghi tụ tập sử dụng ma túy trong nhà hoang", "drugs", "P2", "huong_tra"),
+        ("Cháy rừng lớn lan về phía khu dân cư", "fire_rescue", "P1", "a_luoi"),
+        ("Hát karaoke ồn ào quá khuya làm mất trật tự", "public_order", "P3", "nam_dong"),
+    ]
+    now = datetime.now(UTC)
+    ids = [
+        await setup.open_case(
+            text,
+            category=category,
+            priority=priority,
+            location=district,
+            user_id=f"page-{i}",
+            at=now - timedelta(minutes=10 - i),
+        )
+        for i, (text, category, priority, district) in enumerate(reports)
+    ]
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+        r = await client.post(f"/cases/{ids[2]}/act/acknowledge", data={"csrf_token": csrf})
+        assert r.status_code == 303
+        # What the ops API says of them (the dispatcher may change a triage's priority).
+        cases = [await setup.ops(f"/cases/{case_id}") for case_id in ids]
+        newest = sorted(cases, key=lambda c: (c["opened_at"], c["case_id"]), reverse=True)
+        urgent = sorted(newest, key=lambda c: c["priority"])
+        pinned = {c["case_id"] for c in cases if c["priority"] == "P1" and c["state"] == "assigned"}
+        assert pinned and [c["case_id"] for c in urgent] != [c["case_id"] for c in newest]
+
+        def page_of(order: list[dict[str, Any]], number: int) -> list[str]:
+            part = order[(number - 1) * 3 : number * 3]
+            return [c["case_id"] for c in part if c["case_id"] not in pinned]
+
+        seen: list[str] = []
+        for number in (1, 2, 3):
+            html = (await client.get("/", params={"page": str(number)})).text
+            assert rows(html, "queue-cases") == page_of(urgent, number), number
+            assert set(rows(html, "pinned-cases")) == pinned  # on every page
+            first, last = (number - 1) * 3 + 1, min(number * 3, 7)
+            assert f'data-first="{first}" data-last="{last}" data-total="7"' in html
+            assert ('rel="next" href="/?state=open&amp;page=' in html) == (number < 3)
+            assert ('rel="prev"' in html) == (number > 1)
+            seen += rows(html, "queue-cases")
+        assert sorted(seen + list(pinned)) == sorted(ids)  # every case, each once
+        # The live refresh asks for the page being looked at (#queue-page); a page that is
+        # gone now shows the last one.
+        html = (await client.get("/queue/items", params={"state": "open", "page": "2"})).text
+        assert 'id="queue-page" name="page" value="2"' in html
+        assert rows(html, "queue-cases") == page_of(urgent, 2)
+        html = (await client.get("/", params={"page": "40"})).text
+        assert 'id="queue-page" name="page" value="3"' in html
+        assert rows(html, "queue-cases") == page_of(urgent, 3)
+        # Newest first, on request; the page links keep the order.
+        html = (await client.get("/", params={"sort": "newest", "page": "2"})).text
+        assert rows(html, "queue-cases") == page_of(newest, 2)
+        assert 'href="/?state=open&amp;sort=newest&amp;page=3"' in html
+        assert 'href="/?state=open&amp;sort=newest"' in html  # back to its first page
+        # Filters narrow the lists asked for.
+        html = (await client.get("/", params={"priority": "P3"})).text
+        p3 = [c["case_id"] for c in newest if c["priority"] == "P3"]
+        assert rows(html, "queue-cases") == p3[:3] and f'data-total="{len(p3)}"' in html

@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,15 @@ from hotline_console.auth import (
     unsign,
 )
 from hotline_console.live import Broadcaster, Signal, signal_from, stream
-from hotline_console.queue import QueueFilters, arrange, pinned
+from hotline_console.queue import (
+    PRIORITIES,
+    QueueFilters,
+    Slice,
+    arrange,
+    load_page,
+    pinned,
+    slices,
+)
 from hotline_console.settings import ConsoleSettings
 from hotline_console.web import local_time, safe_next
 
@@ -197,11 +206,12 @@ def test_unacknowledged_p1_stays_on_top_until_acknowledged() -> None:
     p1_acked = case("B", "P1", "acknowledged", "2024-01-24T03:00:00")
     p3_new = case("C", "P3", "assigned", "2024-01-24T04:00:00")
     p2 = case("D", "P2", "new", "2024-01-24T02:00:00")
-    top, rest = arrange([p1_old], [p3_new, p1_acked, p2], "newest")
-    assert [c["case_id"] for c in top] == ["A"]  # even though the filters left it out
-    assert [c["case_id"] for c in rest] == ["C", "B", "D"]
-    _, urgent = arrange([], [p3_new, p1_acked, p2], "urgent")
-    assert [c["case_id"] for c in urgent] == ["B", "D", "C"]
+    p1_new = case("E", "P1", "new", "2024-01-24T05:00:00")
+    top, rest = arrange([p1_old], [p1_new, p1_acked, p2, p3_new])
+    # Both pinned, newest first, even though the filters left A out; the rest keep the page's
+    # order and lose the pinned ones.
+    assert [c["case_id"] for c in top] == ["E", "A"]
+    assert [c["case_id"] for c in rest] == ["B", "D", "C"]
     assert pinned(p1_old) and not pinned(p1_acked) and not pinned(p2)
 
 
@@ -215,17 +225,112 @@ def test_filters_from_the_query_string() -> None:
             "unit": ["ca-tp-hue"],
             "district": ["hue_city"],
             "q": ["  chợ Đông Ba "],
-            "sort": ["urgent"],
+            "sort": ["newest"],
+            "page": ["3"],
         }
     )
     assert f.state == ["assigned"] and f.priority == ["P1"] and f.q == "chợ Đông Ba"
+    assert f.sort == "newest" and f.page == 3
     params = f.api_params()
     assert ("state", "assigned") in params and ("open_only", "true") not in params
     assert ("location", "hue_city") in params and ("channel", "zalo") in params
-    assert QueueFilters.parse({}).api_params() == [("limit", "100"), ("open_only", "true")]
+    assert ("priority", "P1") in params and ("priority", "P2") in f.api_params(["P2"])
+    assert ("priority", "P1") not in f.api_params(["P2"])
+    assert ("page", "3") in f.query_string() and ("page", "4") in f.query_string(4)
+    assert not any(k == "page" for k, _ in f.query_string(1))
+    assert QueueFilters.parse({}).api_params() == [("open_only", "true")]
     assert ("open_only", "true") not in QueueFilters.parse({"state": ["any"]}).api_params()
     assert QueueFilters.parse({"district": ["atlantis"]}).district is None
     assert not QueueFilters.parse({}).active and f.active
+    # Most urgent first by default; a page alone is not a filter to clear.
+    assert QueueFilters.parse({}).sort == "urgent" and QueueFilters.parse({}).query_string() == [
+        ("state", "open")
+    ]
+    assert not QueueFilters.parse({"page": ["2"]}).active
+    for bad in ("0", "-1", "x", "²", ""):
+        assert QueueFilters.parse({"page": [bad]}).page == 1
+    assert QueueFilters.parse({"page": ["99999999"]}).page == 10_000
+    assert QueueFilters.parse({"sort": ["bogus"]}).sort == "urgent"
+
+
+def test_pages_are_slices_of_the_lists_in_order() -> None:
+    assert slices([2, 0, 5, 3], 0, 4) == [Slice(0, 0, 2), Slice(2, 0, 2)]
+    assert slices([2, 0, 5, 3], 4, 4) == [Slice(2, 2, 3), Slice(3, 0, 1)]
+    assert slices([2, 0, 5, 3], 8, 4) == [Slice(3, 1, 2)]
+    assert slices([2, 0, 5, 3], 10, 4) == []
+    assert slices([], 0, 4) == []
+
+
+class FakeCases:
+    """`GET /cases` as the ops API answers it: filtered by priority, newest first, offset and
+    limit, with the total; every call is recorded."""
+
+    def __init__(self, cases: list[dict[str, str]]) -> None:
+        self.cases = cases
+        self.calls: list[tuple[tuple[str, ...], int, int]] = []
+
+    async def __call__(self, priorities: list[str], offset: int, limit: int) -> dict[str, Any]:
+        self.calls.append((tuple(priorities), offset, limit))
+        found = [c for c in self.cases if not priorities or c["priority"] in priorities]
+        found.sort(key=lambda c: c["opened_at"], reverse=True)
+        return {"items": found[offset : offset + limit], "total": len(found)}
+
+
+def _cases(count: int) -> list[dict[str, str]]:
+    """Cases of every priority opened one minute apart, in a scrambled priority order."""
+    return [
+        case(f"C{i:02d}", PRIORITIES[(i * 7) % 5 % 4], "assigned", f"2024-01-24T08:{i:02d}:00")
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 100])
+async def test_every_page_of_the_urgent_order_comes_from_the_ops_api_in_order(size: int) -> None:
+    """Most urgent first (by priority, newest first within one) is exact across pages, though
+    the ops API only lists newest first: the pages put together are the whole order, each case
+    once."""
+    cases = _cases(23)
+    api = FakeCases(cases)
+    expected = sorted(cases, key=lambda c: c["opened_at"], reverse=True)
+    expected.sort(key=lambda c: PRIORITIES.index(c["priority"]))
+    seen: list[str] = []
+    number = 1
+    while True:
+        page = await load_page(api, QueueFilters(page=number), size)
+        assert page.total == 23 and page.number == number and len(page.items) <= size
+        assert page.first == (number - 1) * size + 1 and page.last == min(number * size, 23)
+        seen += [c["case_id"] for c in page.items]
+        if number == page.pages:
+            break
+        number += 1
+    assert seen == [c["case_id"] for c in expected]
+    # Newest first: the ops API's own order, one call a page.
+    api.calls.clear()
+    newest = await load_page(api, QueueFilters(sort="newest", page=2), 5)
+    assert [c["case_id"] for c in newest.items] == ["C17", "C16", "C15", "C14", "C13"]
+    assert api.calls == [((), 5, 5)]
+
+
+async def test_a_page_past_the_end_shows_the_last_page_and_filters_keep_their_lists() -> None:
+    api = FakeCases(_cases(10))
+    counts = {p: sum(c["priority"] == p for c in api.cases) for p in PRIORITIES}
+    gone = await load_page(api, QueueFilters(page=9), 4)
+    assert gone.number == 3 and gone.first == 9 and gone.last == 10 and len(gone.items) == 2
+    gone = await load_page(api, QueueFilters(sort="newest", page=9), 4)
+    assert gone.number == 3 and [c["case_id"] for c in gone.items] == ["C01", "C00"]
+    # The first urgent page: one call per priority, nothing else.
+    api.calls.clear()
+    first = await load_page(api, QueueFilters(), 4)
+    assert sorted(api.calls) == [((p,), 0, 4) for p in PRIORITIES]
+    assert first.total == 10 and first.pages == 3
+    # A priority filter asks only for its lists.
+    api.calls.clear()
+    p23 = await load_page(api, QueueFilters(priority=["P3", "P2"]), 100)
+    assert {c for c, _, _ in api.calls} == {("P2",), ("P3",)}
+    assert p23.total == counts["P2"] + counts["P3"]
+    assert [c["priority"] for c in p23.items] == ["P2"] * counts["P2"] + ["P3"] * counts["P3"]
+    empty = await load_page(FakeCases([]), QueueFilters(page=2), 4)
+    assert empty.items == [] and empty.total == 0 and empty.number == 1 and empty.pages == 1
 
 
 def test_the_message_search_reaches_back_as_far_as_asked() -> None:
@@ -319,6 +424,34 @@ def test_signals_from_records() -> None:
     )
     for poison in (b"", b"not json", b"[1]", b'{"type": 3}', None):
         assert signal_from("case-events", poison) is None
+    sent = b'{"delivery_id": "d1", "case_id": "HUE-20240124-0042", "status": "sent", "level": 1}'
+    assert signal_from("deliveries", sent) == Signal(
+        "deliveries", "delivery", "HUE-20240124-0042", None
+    )
+    # A citizen reply without a case concerns no page; a record without a status is not one.
+    assert signal_from("deliveries", b'{"case_id": null, "status": "sent"}') is None
+    assert signal_from("deliveries", b'{"case_id": "HUE-1", "type": "sent"}') is None
+
+
+def test_delivery_outcomes_reach_only_their_case_page() -> None:
+    broadcaster = Broadcaster()
+    with (
+        broadcaster.subscribe() as queue_page,
+        broadcaster.subscribe("HUE-1") as case_page,
+        broadcaster.subscribe("HUE-2") as other_case,
+    ):
+        broadcaster.publish(Signal("deliveries", "delivery", "HUE-1"))
+        broadcaster.publish(Signal("case-events", "note_added", "HUE-1"))
+        broadcaster.publish(Signal("dispatched", "greeting", None, "P4"))
+        assert [queue_page.get_nowait().type for _ in range(queue_page.qsize())] == [
+            "note_added",
+            "greeting",
+        ]
+        assert [case_page.get_nowait().type for _ in range(case_page.qsize())] == [
+            "delivery",
+            "note_added",
+        ]
+        assert other_case.empty()
 
 
 async def test_the_stream_coalesces_changes_and_filters_a_case() -> None:
@@ -346,3 +479,49 @@ async def test_the_stream_coalesces_changes_and_filters_a_case() -> None:
     short = stream(broadcaster, case_id=None, coalesce_s=0, heartbeat_s=5, max_s=0.1)
     chunks = [chunk async for chunk in short]  # ends by itself: the browser reconnects
     assert chunks[0].startswith(b"retry:") and broadcaster.clients == 0
+
+
+async def test_a_case_page_is_pushed_again_after_a_delivery_outcome() -> None:
+    """The dispatcher records an outcome on the timeline while the console reads it: the case
+    page's first refresh may be early, so it gets a second push `recheck_s` later, once for
+    all the outcomes of that moment (and none after other changes)."""
+    broadcaster = Broadcaster()
+    case_stream = stream(
+        broadcaster, case_id="HUE-1", coalesce_s=0.02, heartbeat_s=30, recheck_s=0.3
+    )
+    assert (await anext(case_stream)).startswith(b"retry:")
+    pending = asyncio.ensure_future(anext(case_stream))
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(3):
+        broadcaster.publish(Signal("deliveries", "delivery", "HUE-1"))
+    first = await asyncio.wait_for(pending, 2)
+    assert first.startswith(b"event: case\n")
+    assert b'"types":["delivery","delivery","delivery"]' in first
+    second = await asyncio.wait_for(anext(case_stream), 2)
+    if second == b": ping\n\n":  # a timer may wake a hair early: the push follows at once
+        second = await asyncio.wait_for(anext(case_stream), 2)
+    assert second.startswith(b"event: case\n") and b'"recheck":true' in second
+    assert 0.3 <= loop.time() - started < 1.0
+    # A case event alone: one push, then nothing but heartbeats.
+    pending = asyncio.ensure_future(anext(case_stream))
+    await asyncio.sleep(0)
+    broadcaster.publish(Signal("case-events", "note_added", "HUE-1"))
+    assert b"note_added" in await asyncio.wait_for(pending, 2)
+    quiet = asyncio.ensure_future(anext(case_stream))
+    await asyncio.sleep(0.5)
+    assert not quiet.done()
+    quiet.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await quiet  # the browser went away: the stream ends
+    assert broadcaster.clients == 0
+    # recheck_s=0: one push only.
+    once = stream(broadcaster, case_id="HUE-1", coalesce_s=0, heartbeat_s=0.4, recheck_s=0)
+    await anext(once)
+    pending = asyncio.ensure_future(anext(once))
+    await asyncio.sleep(0)
+    broadcaster.publish(Signal("deliveries", "delivery", "HUE-1"))
+    assert (await asyncio.wait_for(pending, 2)).startswith(b"event: case\n")
+    assert await asyncio.wait_for(anext(once), 2) == b": ping\n\n"
+    await once.aclose()

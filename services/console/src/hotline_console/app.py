@@ -9,11 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hotline.contracts.topics import CASE_EVENTS, DISPATCHED
+from hotline.contracts.topics import CASE_EVENTS, DELIVERIES, DISPATCHED
 from hotline.kafka import ensure_topics
 from hotline.logging import get_logger
 from hotline.service import Lifecycle, create_app
 from hotline_console import i18n
+from hotline_console import live as live_view
 from hotline_console.auth import AttemptLimiter, SessionStore
 from hotline_console.clients import ApiError, DispatcherClient, IngestClient
 from hotline_console.live import Broadcaster, LiveFeed
@@ -61,7 +62,11 @@ def build(
     feed = (
         LiveFeed(
             settings.kafka_bootstrap_servers,
-            [(topics.dispatched, "dispatched"), (topics.case_events, "case-events")],
+            [
+                (topics.dispatched, live_view.DISPATCHED),
+                (topics.case_events, live_view.CASE_EVENTS),
+                (topics.deliveries, live_view.DELIVERIES),
+            ],
             settings.consumer_group_prefix,
             broadcaster,
         )
@@ -85,7 +90,9 @@ def build(
 
     async def prepare() -> None:
         if feed is not None:
-            await ensure_topics(settings.kafka_bootstrap_servers, topics, [DISPATCHED, CASE_EVENTS])
+            await ensure_topics(
+                settings.kafka_bootstrap_servers, topics, [DISPATCHED, CASE_EVENTS, DELIVERIES]
+            )
 
     async def close() -> None:
         broadcaster.closing.set()

@@ -84,6 +84,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "queue.sort_newest": ("Mới nhất", "Newest"),
     "queue.sort_urgent": ("Khẩn nhất", "Most urgent"),
     "queue.total": ("vụ", "cases"),
+    "queue.pages": ("Các trang", "Pages"),
+    "queue.page": ("Trang", "Page"),
+    "queue.page_prev": ("Trang trước", "Previous page"),
+    "queue.page_next": ("Trang sau", "Next page"),
     "queue.updated": ("Cập nhật", "Updated"),
     # fields
     "field.state": ("Trạng thái", "State"),

@@ -1,9 +1,17 @@
-"""The live view: case events and dispatch decisions from Kafka, pushed to browsers over SSE.
+"""The live view: case events, dispatch decisions and delivery outcomes from Kafka, pushed to
+browsers over SSE.
 
 Each console replica reads `hotline.dispatched.v1` (every message as decided, greetings
-included) and `hotline.case-events.v1` with a consumer group of its own, from the latest
-offset and without committing: it only needs what happens while it runs, every replica must
-see everything, and a page load fetches the present state from the ops API anyway.
+included), `hotline.case-events.v1` and `hotline.deliveries.v1` (each alert's and citizen
+reply's outcome) with a consumer group of its own, from the latest offset and without
+committing: it only needs what happens while it runs, every replica must see everything, and a
+page load fetches the present state from the ops API anyway.
+
+Delivery outcomes concern only the case page of their case (the queue, board and figures show
+none of them), so they reach only the streams of that case's pages: a burst of alerts does not
+refresh every queue. The dispatcher puts an outcome on the case's timeline when it reads it —
+at the same time as the console — so a page re-fetched at once may be a moment early; the case
+page is pushed again `CONSOLE_DELIVERY_RECHECK_MS` later to pick the entry up.
 
 What reaches the browser is a signal, not the data: "something changed" (with the case id,
 priority and kind of change). The page then re-fetches its fragment through the console, which
@@ -34,10 +42,17 @@ log = get_logger(__name__)
 
 QUEUE_SIZE = 256
 
+DISPATCHED = "dispatched"
+CASE_EVENTS = "case-events"
+DELIVERIES = "deliveries"
+CASE_PAGE_ONLY = frozenset({DELIVERIES})
+"""Sources whose signals concern only the page of their case."""
+
 
 @dataclass(frozen=True)
 class Signal:
-    """One change: a message decided (`source=dispatched`) or a case event (`case-events`)."""
+    """One change: a message decided (`source=dispatched`), a case event (`case-events`) or a
+    delivery outcome (`deliveries`, type `delivery`, always with its case)."""
 
     source: str
     type: str
@@ -46,7 +61,8 @@ class Signal:
 
 
 def signal_from(topic_kind: str, value: bytes | None) -> Signal | None:
-    """The signal for a record, or None for a record that is not JSON of the expected shape."""
+    """The signal for a record, or None for a record that is not JSON of the expected shape
+    (and for a delivery outcome without a case: no page shows it)."""
     if not value:
         return None
     try:
@@ -55,11 +71,16 @@ def signal_from(topic_kind: str, value: bytes | None) -> Signal | None:
         return None
     if not isinstance(data, dict):
         return None
-    kind = data.get("action") if topic_kind == "dispatched" else data.get("type")
-    if not isinstance(kind, str):
-        return None
     case_id = data.get("case_id")
     priority = data.get("priority")
+    if topic_kind == DELIVERIES:
+        # Named after the timeline entry it becomes; no case, no page to refresh.
+        outcome = isinstance(data.get("status"), str) and isinstance(case_id, str)
+        kind = "delivery" if outcome else None
+    else:
+        kind = data.get("action") if topic_kind == DISPATCHED else data.get("type")
+    if not isinstance(kind, str):
+        return None
     return Signal(
         source=topic_kind,
         type=kind,
@@ -69,27 +90,34 @@ def signal_from(topic_kind: str, value: bytes | None) -> Signal | None:
 
 
 class Broadcaster:
-    """Fan-out of signals to every connected browser (one bounded queue each)."""
+    """Fan-out of signals to the connected browsers (one bounded queue each): a case page's
+    stream gets its case's signals, every other stream all but `CASE_PAGE_ONLY` ones."""
 
     def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[Signal]] = set()
+        self._subscribers: dict[asyncio.Queue[Signal], str | None] = {}
         self.closing = asyncio.Event()
 
     def publish(self, signal: Signal) -> None:
-        for queue in list(self._subscribers):
+        case_page_only = signal.source in CASE_PAGE_ONLY
+        for queue, case_id in list(self._subscribers.items()):
+            if case_id is not None and case_id != signal.case_id:
+                continue
+            if case_id is None and case_page_only:
+                continue
             with contextlib.suppress(asyncio.QueueFull):
                 # A browser this far behind refreshes on the next signal anyway.
                 queue.put_nowait(signal)
 
     @contextlib.contextmanager
-    def subscribe(self) -> Any:
+    def subscribe(self, case_id: str | None = None) -> Any:
+        """A queue of signals: those of one case (a case page) or of everything else."""
         queue: asyncio.Queue[Signal] = asyncio.Queue(maxsize=QUEUE_SIZE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = case_id
         metrics.SSE_CLIENTS.set(len(self._subscribers))
         try:
             yield queue
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)
             metrics.SSE_CLIENTS.set(len(self._subscribers))
 
     @property
@@ -107,23 +135,32 @@ async def stream(
     case_id: str | None,
     coalesce_s: float,
     heartbeat_s: float,
+    recheck_s: float = 0.0,
     max_s: float = 300.0,
 ) -> AsyncIterator[bytes]:
     """The SSE body for one browser: `changed` for the queue and board, `case` for one case
     page (only its own case's changes), a comment line as heartbeat.
 
+    A case page gets a delivery outcome's `case` again `recheck_s` later (see the module's
+    docstring; 0: not again), once for all the outcomes of that moment.
+
     A stream ends after `max_s`: the browser reconnects at once, which re-checks its session
     (a signed-out or expired person stops receiving) and spreads browsers over replicas."""
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + max_s
-    with broadcaster.subscribe() as queue:
+    recheck_at: float | None = None
+    with broadcaster.subscribe(case_id) as queue:
         yield b"retry: 2000\n: connected\n\n"
         while not broadcaster.closing.is_set() and loop.time() < ends_at:
+            due = min(loop.time() + heartbeat_s, ends_at, recheck_at or ends_at)
             try:
-                wait = max(0.01, min(heartbeat_s, ends_at - loop.time()))
-                first = await asyncio.wait_for(queue.get(), timeout=wait)
+                first = await asyncio.wait_for(queue.get(), timeout=max(0.01, due - loop.time()))
             except TimeoutError:
-                yield b": ping\n\n"
+                if recheck_at is not None and loop.time() >= recheck_at:
+                    recheck_at = None
+                    yield sse("case", {"case_id": case_id, "types": ["delivery"], "recheck": True})
+                else:
+                    yield b": ping\n\n"
                 continue
             batch = [first]
             if coalesce_s > 0:
@@ -131,9 +168,12 @@ async def stream(
             while not queue.empty():
                 batch.append(queue.get_nowait())
             if case_id is not None:
-                mine = [s for s in batch if s.case_id == case_id]
-                if mine:
-                    yield sse("case", {"case_id": case_id, "types": [s.type for s in mine]})
+                yield sse("case", {"case_id": case_id, "types": [s.type for s in batch]})
+                now = loop.time()
+                if recheck_at is not None and recheck_at <= now:
+                    recheck_at = None  # this push was the recheck
+                if recheck_s > 0 and any(s.source in CASE_PAGE_ONLY for s in batch):
+                    recheck_at = now + recheck_s
                 continue
             yield sse(
                 "changed",

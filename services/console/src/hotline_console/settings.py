@@ -51,6 +51,18 @@ class ConsoleSettings(HotlineSettings):
         default=150, ge=0, le=5000, description="changes within this window make one SSE push"
     )
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    delivery_recheck_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description=(
+            "an open case page refreshes again this long after a delivery outcome (the "
+            "dispatcher puts it on the timeline while the console reads it); 0: only once"
+        ),
+    )
+    queue_page_size: int = Field(
+        default=100, ge=1, le=200, description="cases per queue page (200: the ops API's limit)"
+    )
     http_timeout_s: float = Field(default=5.0, gt=0, description="calls to dispatcher/ingest")
     sign_in_per_minute: int = Field(default=10, gt=0, description="sign-in attempts per address")
     trusted_proxies: str = Field(

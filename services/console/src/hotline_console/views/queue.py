@@ -16,7 +16,7 @@ from hotline.logging import get_logger
 from hotline_console import i18n
 from hotline_console.clients import ApiError
 from hotline_console.live import stream
-from hotline_console.queue import QueueFilters, arrange
+from hotline_console.queue import QueueFilters, arrange, load_page
 from hotline_console.web import (
     Console,
     console_of,
@@ -47,27 +47,37 @@ def local_midnight() -> str:
 
 async def queue_data(console: Console, token: str, filters: QueueFilters) -> dict[str, Any]:
     """Everything the queue fragment shows, fetched in parallel with the person's token."""
+    dispatcher = console.dispatcher
+
+    async def cases(priorities: list[str], offset: int, limit: int) -> dict[str, Any]:
+        params = [*filters.api_params(priorities), ("limit", str(limit)), ("offset", str(offset))]
+        found: dict[str, Any] = await dispatcher.get("/cases", token, params)
+        return found
+
     calls: list[Any] = [
-        console.dispatcher.get("/cases", token, filters.api_params()),
-        console.dispatcher.get(
-            "/cases", token, [("priority", "P1"), ("state", "new"), ("state", "assigned")]
+        load_page(cases, filters, console.settings.queue_page_size),
+        # Pinned whatever the filters and the page (200: the most the ops API lists at once).
+        dispatcher.get(
+            "/cases",
+            token,
+            [("priority", "P1"), ("state", "new"), ("state", "assigned"), ("limit", "200")],
         ),
-        console.dispatcher.get("/stats/daily", token),
+        dispatcher.get("/stats/daily", token),
     ]
     if filters.q:
         params = [("q", filters.q), ("limit", "30")]
         since = filters.messages_since(datetime.now(LOCAL_TZ))
         if since is not None:
             params.append(("since", since))
-        calls.append(console.dispatcher.get("/messages", token, params))
+        calls.append(dispatcher.get("/messages", token, params))
     results = await asyncio.gather(*calls)
-    cases, urgent, stats = results[0], results[1], results[2]
-    pinned, rest = arrange(urgent["items"], cases["items"], filters.sort)
+    page, urgent, stats = results[0], results[1], results[2]
+    pinned, rest = arrange(urgent["items"], page.items)
     messages = results[3]["items"] if filters.q else []
     return {
         "pinned": pinned,
         "cases": rest,
-        "total": cases["total"],
+        "page": page,
         "stats": stats,
         "messages": [m for m in messages if m.get("action") not in ("new_case", "callback")],
         "filters": filters,
@@ -159,7 +169,8 @@ async def correct_message(request: Request, event_id: str = EventId) -> Response
 
 @router.get("/events")
 async def events(request: Request, case: str | None = None) -> Response:
-    """Server-sent events: `changed` (queue, board, today) or `case` (one case page)."""
+    """Server-sent events: `changed` (queue, board, today) or `case` (one case page, delivery
+    outcomes included)."""
     require_session(request)
     console = console_of(request)
     settings = console.settings
@@ -168,6 +179,7 @@ async def events(request: Request, case: str | None = None) -> Response:
         case_id=case,
         coalesce_s=settings.live_coalesce_ms / 1000,
         heartbeat_s=settings.sse_heartbeat_s,
+        recheck_s=settings.delivery_recheck_ms / 1000,
     )
     return StreamingResponse(
         body,
