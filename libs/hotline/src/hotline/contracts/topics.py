@@ -73,7 +73,7 @@ DISPATCHED = TopicSpec(
     key="case id (or the event id when no case)",
     description="Routing decisions: case, responsible unit, assignee, escalation chain.",
     producers=("dispatcher",),
-    consumers=("notifier",),
+    consumers=("notifier", "console"),
 )
 CASE_EVENTS = TopicSpec(
     name="hotline.case-events.v1",
@@ -90,7 +90,7 @@ DELIVERIES = TopicSpec(
     key="case id (or recipient id)",
     description="Outcome of every outbound alert and citizen reply.",
     producers=("notifier",),
-    consumers=("dispatcher",),
+    consumers=("dispatcher", "console"),
 )
 DEADLETTER = TopicSpec(
     name="hotline.deadletter.v1",
