@@ -1041,13 +1041,9 @@ def check_placeholders_refused(
             continue
         raw_env, _ = container_env(dev, dep["spec"]["template"]["spec"]["containers"][0], examples)
         env = {k: v for k, v in raw_env.items() if v is not None}
-        # Does the service get secrets of its own from the example Secrets (not just MONGODB_URI)?
-        has_secret = any(
-            k.upper() in s.env
-            and s.env[k.upper()].secret
-            and k.upper().startswith(s.prefix.upper())
-            for k in env
-        )
+        # Does the service get secrets from the example Secrets (its own, or MONGODB_URI with
+        # the example's placeholder password)?
+        has_secret = any(k.upper() in s.env and s.env[k.upper()].secret for k in env)
         saved = dict(os.environ)
         try:
             os.environ.clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class Selector:
     name: str | None
     labels: set[str]
     where: str
+    matchers: list[tuple[str, str, str]] = field(default_factory=list)
+    """(label, operator: Equal, NotEqual, Re or NotRe, value) of every label matcher."""
 
 
 GRAFANA_INTERVALS = re.compile(
@@ -108,12 +110,14 @@ def selectors(expr: Expr) -> tuple[list[Selector], str | None]:
         if isinstance(node, promql_parser.VectorSelector):
             name = node.name
             labels = set()
+            matchers = []
             for m in node.matchers.matchers:
                 if m.name == "__name__" and str(m.op).endswith("Equal"):
                     name = m.value
                 elif m.name != "__name__":
                     labels.add(m.name)
-            found.append(Selector(name, labels, expr.where))
+                    matchers.append((m.name, str(m.op).rsplit(".", 1)[-1], m.value))
+            found.append(Selector(name, labels, expr.where, matchers))
         return True
 
     promql_parser.walk(ast, visit)
@@ -195,4 +199,57 @@ def check_service_lists(exprs: list[Expr], services: tuple[str, ...]) -> list[st
             return True
 
         promql_parser.walk(ast, visit)
+    return problems
+
+
+SERVICE_LABELS = ("service", "job")
+"""Labels whose value names a service: the services' own `service` label, and the scrape job
+(the Kubernetes Service name, the same in prometheus-local.yml)."""
+SERVICE_ALTERNATION = re.compile(r"[A-Za-z0-9_-]+(\|[A-Za-z0-9_-]+)*")
+
+
+def _picked_services(sel: Selector) -> list[str]:
+    """The services a selector asks for by name: `service="a"`, or `service=~"a|b"` (a list of
+    names, not a pattern); none when it selects by pattern, by a Grafana variable or not at all."""
+    picked: list[str] = []
+    for label, op, value in sel.matchers:
+        if label not in SERVICE_LABELS or "grafana_variable" in value:
+            continue
+        if op == "Equal":
+            picked.append(value)
+        elif op == "Re" and SERVICE_ALTERNATION.fullmatch(value):
+            picked += value.split("|")
+    return list(dict.fromkeys(picked))
+
+
+def check_service_exports(
+    exprs: list[Expr],
+    exporters: dict[str, frozenset[str]],
+    recorded: dict[str, str],
+    services: tuple[str, ...],
+) -> list[str]:
+    """A selector that names a service asks for a metric that service's code exports
+    (deploy.check.exporters): otherwise its panel stays empty and its alert can never fire,
+    although the metric exists elsewhere. A recorded series is exported by the services whose
+    series its rule reads."""
+    every = dict(exporters)
+    for name, text in recorded.items():
+        sels, _ = selectors(Expr("", text, text))
+        every[name] = frozenset().union(*(exporters.get(s.name or "", frozenset()) for s in sels))
+    problems: list[str] = []
+    for expr in exprs:
+        sels, error = selectors(expr)
+        if error:
+            continue  # check_expressions reports it
+        for sel in sels:
+            if sel.name is None or sel.name not in every:
+                continue  # builtin, or not exported at all: check_expressions reports it
+            for svc in _picked_services(sel):
+                if svc not in services:
+                    problems.append(f"{expr.where}: {sel.name}: {svc!r} is not a service")
+                elif svc not in every[sel.name]:
+                    by = ", ".join(sorted(every[sel.name])) or "no service"
+                    problems.append(
+                        f"{expr.where}: {sel.name} is not exported by {svc} (only by {by})"
+                    )
     return problems

@@ -7,7 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.check import catalog, consistency, generate, kube, promql, render, sandbox, static
+from deploy.check import (
+    catalog,
+    consistency,
+    exporters,
+    generate,
+    kube,
+    promql,
+    render,
+    sandbox,
+    static,
+)
 from deploy.check.paths import AUTOSCALED, DEV_SERVICES, OVERLAYS, REPO, SERVICES, crd_dir
 
 
@@ -41,6 +51,11 @@ class Suite:
                 + " taken from docs/architecture.md (their metrics module does not exist yet)"
             )
         return cat
+
+    @functools.cached_property
+    def exported_by(self) -> dict[str, frozenset[str]]:
+        """Metric series → the services whose code exports them."""
+        return exporters.metric_exporters(self.root, self.services)
 
     @functools.cached_property
     def settings(self) -> dict[str, catalog.ServiceSettings | None]:
@@ -167,15 +182,19 @@ class Suite:
         )
 
     def check_promql(self) -> list[str]:
-        """Every PromQL expression parses and names exported metrics and labels; service lists
-        in `up{job=~...}` name every service."""
+        """Every PromQL expression parses and names exported metrics and labels; a selector
+        naming a service (`service="classifier"`) asks for a metric that service's code exports;
+        service lists in `up{job=~...}` name every service."""
         rules = self.root / "deploy" / "prometheus" / "rules.yml"
         exprs = list(promql.rule_expressions(rules))
         for path in sorted((self.root / "deploy" / "grafana").glob("*.json")):
             exprs += list(promql.dashboard_expressions(path))
-        return promql.check_expressions(
-            exprs, self.metrics, promql.recorded_names(rules)
-        ) + promql.check_service_lists(exprs, self.services)
+        recorded = promql.recorded_names(rules)
+        return (
+            promql.check_expressions(exprs, self.metrics, recorded)
+            + promql.check_service_exports(exprs, self.exported_by, recorded, self.services)
+            + promql.check_service_lists(exprs, self.services)
+        )
 
     def check_promtool(self) -> list[str]:
         """promtool check rules / check config."""

@@ -297,6 +297,54 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         (),
     ),
     (
+        "a panel asking a service for a metric only others export",
+        edit(
+            "deploy/grafana/hotline-ingest.json",
+            'rate(hotline_produced_messages_total{service=\\"ingest\\"}',
+            'rate(hotline_deadletters_total{service=\\"ingest\\"}',
+        ),
+        "promql",
+        "hotline_deadletters_total is not exported by ingest",
+        (),
+    ),
+    (
+        "an alert on a recorded series for a list of services, one exporting none of it",
+        edit(
+            "deploy/prometheus/rules.yml",
+            "hotline:consumer_lag_messages:sum > 100",
+            'hotline:consumer_lag_messages:sum{service=~"classifier|ingest"} > 100',
+        ),
+        "promql",
+        "hotline:consumer_lag_messages:sum is not exported by ingest",
+        (),
+    ),
+    (
+        "a panel for a service that does not exist",
+        edit(
+            "deploy/grafana/hotline-classifier.json",
+            'hotline_dependency_up{service=\\"classifier\\"}',
+            'hotline_dependency_up{service=\\"clasifier\\"}',
+        ),
+        "promql",
+        "hotline_dependency_up: 'clasifier' is not a service",
+        (),
+    ),
+    (
+        # The mapping comes from the code: the classifier's agent once set no consumer lag, so
+        # its panels stayed empty and the lag alert could not fire for it.
+        "the classifier's code no longer setting the consumer lag",
+        edit(
+            "services/classifier/src/hotline_classifier/app.py",
+            "CONSUMER_LAG",
+            "SOME_OTHER_GAUGE",
+            count=-1,
+        ),
+        "promql",
+        "panel 'Consumer lag by topic' (A): hotline_consumer_lag_messages is not exported by "
+        "classifier",
+        (),
+    ),
+    (
         "a dashboard query that does not parse",
         edit(
             "deploy/grafana/hotline-ingest.json",

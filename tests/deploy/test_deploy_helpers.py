@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jsonschema
 import pytest
 
@@ -75,3 +77,52 @@ def test_grafana_variables_are_substituted_before_parsing() -> None:
     assert [(s.name, s.labels) for s in sels] == [
         ("hotline_http_requests_total", {"service", "route"})
     ]
+
+
+def test_a_service_exports_the_shared_metrics_its_code_reaches(tmp_path: Path) -> None:
+    """Through the shared library, following what each imported name refers to: running a
+    `ConsumerWorker` brings the runner's consumer metrics; borrowing `make_dead_letter` from the
+    same module brings none; a metric set directly counts too."""
+    from deploy.check.exporters import SharedMetricUse, library_dir, service_metric_vars
+    from deploy.check.paths import REPO
+
+    use = SharedMetricUse(library_dir(REPO))
+
+    def exported(source: str) -> set[str]:
+        pkg = tmp_path / f"svc{len(list(tmp_path.iterdir()))}"
+        pkg.mkdir()
+        (pkg / "main.py").write_text(source)
+        return service_metric_vars(use, pkg)
+
+    worker = exported("from hotline.runner import ConsumerWorker\nConsumerWorker(**{})\n")
+    assert {"CONSUMER_LAG", "PROCESSING_SECONDS", "HANDLER_RETRIES", "DEADLETTERS"} <= worker
+    borrowed = exported("from hotline.runner import make_dead_letter\nmake_dead_letter()\n")
+    assert borrowed == set()
+    direct = exported(
+        "from hotline.metrics import CONSUMER_LAG\n"
+        "def export(lag: int) -> None:\n"
+        "    CONSUMER_LAG.labels('svc', 'topic', '0').set(lag)\n"
+    )
+    assert direct == {"CONSUMER_LAG"}
+    assert exported("import hotline.metrics as m\nm.HANDLER_RETRIES.labels().inc()\n") == {
+        "HANDLER_RETRIES"
+    }
+    assert exported("import hotline.kafka\nhotline.kafka.Publisher(**{})\n") == {
+        "PRODUCED",
+        "PRODUCER_RENEWALS",
+    }
+    assert exported("import hotline.metrics\n") == set()  # imported, never used
+
+
+def test_a_selector_names_services_by_value_or_by_a_list_of_names() -> None:
+    def picked(expr: str) -> list[str]:
+        sels, error = promql.selectors(promql.Expr("t", expr, promql.substitute_grafana(expr)))
+        assert error is None
+        return promql._picked_services(sels[0])
+
+    assert picked('x{service="classifier"}') == ["classifier"]
+    assert picked('x{service=~"dispatcher|notifier"}') == ["dispatcher", "notifier"]
+    assert picked('x{job="ingest", service="ingest"}') == ["ingest"]
+    assert picked('x{service=~".+"}') == []  # a pattern: no service in particular
+    assert picked('x{service=~"$service"}') == []  # a Grafana variable
+    assert picked('x{service!="ingest"}') == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import hotline.contracts.events as events
 from hotline.contracts import DeadLetter, InboundEvent, TopicNames, TriagedEvent, decode, encode
@@ -120,7 +122,6 @@ async def test_a_batch_arriving_while_the_producer_starts_waits_for_it(
     """After a crash the restarted classifier meets a backlog: its first batch can arrive
     while the `prepare` task is still starting the producer. It must wait for the producer:
     raising would make faust's take_events ack the batch it never published (lost)."""
-    import asyncio
 
     from hotline.clock import SystemClock
     from hotline_classifier import app as app_module
@@ -155,3 +156,41 @@ async def test_a_batch_arriving_while_the_producer_starts_waits_for_it(
     release.set()
     await asyncio.wait_for(asyncio.gather(prepare, batch), 5)
     assert len(made) == 1 and classifier.publisher is not None
+
+
+def _classifier_samples(port: int, name: str) -> dict[str, float]:
+    """`partition` (or "" without one) → value of a metric's classifier series."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {
+        s.labels.get("partition", ""): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+        and s.labels.get("service") == "classifier"
+        and s.labels.get("topic") == "hotline.inbound.v1"
+    }
+
+
+async def test_agent_exports_consumer_lag_and_batch_time(
+    kafka_bootstrap: str, topics: TopicNames, classifier_process: int
+) -> None:
+    """The classifier exports the lag per partition from faust's consumer (its highwater minus
+    the next offset to process), as the shared runner does: without it the lag alert and the
+    dashboards' lag panels never see the classifier."""
+    await produce(kafka_bootstrap, topics.inbound, [encode(_inbound("cháy nhà"))], key=b"sms:a")
+    await produce(kafka_bootstrap, topics.inbound, [encode(_inbound("mất xe"))], key=b"zalo:b")
+    inbound = await read_topic(kafka_bootstrap, topics.inbound, expect=2, timeout_s=10)
+    partitions = {str(r.partition) for r in inbound}
+    await read_topic(kafka_bootstrap, topics.triaged, expect=2, timeout_s=45)
+
+    lags: dict[str, float] = {}
+    deadline = time.monotonic() + 15  # exported right after the batch's publish is acknowledged
+    while time.monotonic() < deadline and set(lags) != partitions:
+        lags = _classifier_samples(classifier_process, "hotline_consumer_lag_messages")
+        await asyncio.sleep(0.2)
+    assert lags == dict.fromkeys(partitions, 0.0)  # caught up on the partitions it read
+    batches = _classifier_samples(classifier_process, "hotline_consumer_processing_seconds_count")
+    assert batches[""] >= 1
+    retries = _classifier_samples(classifier_process, "hotline_consumer_retries_total")
+    assert retries == {"": 0.0}

@@ -1,6 +1,7 @@
 """Accuracy targets on messages the model never trained on: the shared sample
-(../shared/triage-sample.jsonl, held out by agreement) and the held-out split of the corpus
-(whole message families the training split never saw)."""
+(../shared/triage-sample.jsonl, held out by agreement), the held-out split of the corpus
+(whole message families the training split never saw), and the hand-labelled probe sets in
+data/eval/ (fresh messages written against TRIAGE.md, weighted towards P1 and look-alikes)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hotline_classifier.evaluate import score
 SAMPLE = shared_dir() / "triage-sample.jsonl"
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "heldout.jsonl"
 TRAIN = Path(__file__).resolve().parents[1] / "data" / "corpus" / "train.jsonl"
+PROBES = sorted((Path(__file__).resolve().parents[1] / "data" / "eval").glob("*.jsonl"))
 
 TARGETS = {
     "category_macro_f1": 0.90,
@@ -75,3 +77,24 @@ def test_corpus_is_labelled_by_the_contract() -> None:
     if SAMPLE.exists():
         sample_texts = {r["text"] for r in _load(SAMPLE) if len(r["text"]) > 20}
         assert not sample_texts & {r["text"] for r in records}, "shared sample leaked"
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p.stem for p in PROBES])
+def test_targets_on_the_probe_sets(probe: Path) -> None:
+    metrics = _metrics(probe)
+    _assert_targets(metrics, TARGETS)
+    assert metrics["language_accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p.stem for p in PROBES])
+def test_probe_sets_are_labelled_by_the_contract_and_never_trained_on(probe: Path) -> None:
+    records = _load(probe)
+    assert len(records) >= 100
+    ids = [r["id"] for r in records]
+    assert len(set(ids)) == len(ids)
+    for r in records:
+        assert r["actionable"] == (r["category"] != "greeting")
+        assert (r["priority"] == "P4") == (r["category"] == "greeting")
+    corpus = {r["text"] for r in _load(TRAIN) + _load(HELDOUT)}
+    leaked = {r["text"] for r in records if len(r["text"]) > 20} & corpus
+    assert not leaked, f"probe messages found in the corpus: {sorted(leaked)[:3]}"

@@ -217,6 +217,45 @@ def test_priority_rules_of_the_contract(
     assert (result.category, result.priority) == (category, priority)
 
 
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # A forest fire burning now is a fire (fire_rescue, P1), not a report about the forest.
+        ("Khói rất lớn trên núi sau xóm, hình như cháy rừng, lửa đang lan xuống", "fire_rescue"),
+        ("chay rung thong o doi sau truong r, lua boc cao lam", "fire_rescue"),
+        # An animal attacking people now is "other" (TRIAGE.md) and a danger to the body now.
+        ("Con trâu điên đang húc người ngoài đồng, một ông bị húc văng không dậy được", "other"),
+        ("Bầy chó đang cắn xé một đứa nhỏ ngoài ngõ, máu me đầy người", "other"),
+    ],
+)
+def test_fires_in_forests_and_animals_attacking_now_are_p1(
+    engine: TriageEngine, text: str, category: str
+) -> None:
+    result = engine.triage(text)
+    assert (result.category, result.priority) == (category, "P1")
+
+
+def test_smoke_from_burning_straw_is_environment_not_a_fire(engine: TriageEngine) -> None:
+    result = engine.triage("Chiều nào hàng xóm cũng đốt rơm rạ, khói bay mù mịt vào nhà")
+    assert (result.category, result.priority) == ("environment", "P3")
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        # Without diacritics these words are other words: "tư vấn" (advice), "mấy thằng"
+        # (a few guys), "bị cắn" (bitten), and "em sợ quá" is fear now, not a future risk.
+        ("toi can tu van ve thu tuc", "self_harm"),
+        ("may thang say dang danh nhau", "past"),
+        ("con cho vua can nguoi, nguoi bi can da di tiem", "severe_injury"),
+        ("nó đang co giật sùi bọt mép, em sợ quá", "risk"),
+        ("trạm cứu hộ bãi biển không có người trực", "stranded"),
+    ],
+)
+def test_look_alike_words_raise_no_signal(engine: TriageEngine, text: str, signal: str) -> None:
+    assert not engine.analyser.analyse(text).signals.has(signal)
+
+
 def test_posing_as_an_officer_is_fraud_not_officer_conduct(engine: TriageEngine) -> None:
     text = (
         "Có người gọi xưng là công an phường, bắt mẹ em chuyển tiền để xác minh,"

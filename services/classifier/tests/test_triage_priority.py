@@ -82,6 +82,47 @@ def test_animal_that_just_hurt_people_is_p2() -> None:
     assert decide_priority("other", CALM_MODEL, cues("harm", "past"), cues("animal"))[0] == "P3"
 
 
+def test_animal_attacking_people_now_is_p1() -> None:
+    # "Trâu điên đang húc người": a danger to the body now (TRIAGE.md), not only a hazard.
+    attack = cues("animal_attack", "harm", "now")
+    assert decide_priority("other", CALM_MODEL, attack, cues("animal"))[0] == "P1"
+    # ... unless it is over, or only light injuries are told ("vừa có người bị thương nhẹ").
+    past = cues("animal_attack", "harm", "past")
+    assert decide_priority("other", CALM_MODEL, past, cues("animal"))[0] == "P3"
+    minor = cues("animal_attack", "harm", "minor_injury")
+    assert decide_priority("other", CALM_MODEL, minor, cues("animal"))[0] == "P2"
+
+
+@pytest.mark.parametrize(
+    ("category", "danger"),
+    [
+        ("other", "unconscious"),
+        ("fire_rescue", "fire"),
+        ("fire_rescue", "drowning"),
+        ("traffic", "heavy_bleeding"),
+    ],
+)
+def test_a_light_injury_does_not_rule_out_another_danger(category: str, danger: str) -> None:
+    # "mấy cháu bị đốt sưng mặt, có cháu ngất xỉu rồi": the swelling is light, the faint is not.
+    priority, _ = decide_priority(category, CALM_MODEL, cues(danger, "minor_injury"), cues())
+    assert priority == "P1"
+
+
+@pytest.mark.parametrize("danger", ["blood", "weapon", "attack", "stab_or_crash"])
+def test_a_light_injury_rules_out_the_danger_it_describes(danger: str) -> None:
+    priority, _ = decide_priority("violence", CALM_MODEL, cues(danger, "minor_injury"), cues())
+    assert priority == "P3"
+
+
+def test_heavy_bleeding_and_self_harm_are_p1_where_a_little_blood_is_not() -> None:
+    assert decide_priority("other", CALM_MODEL, cues("blood"), cues("animal"))[0] == "P3"
+    assert decide_priority("other", CALM_MODEL, cues("heavy_bleeding"), cues())[0] == "P1"
+    assert decide_priority("other", CALM_MODEL, cues("self_harm"), cues())[0] == "P1"
+    assert decide_priority("drugs", CALM_MODEL, cues("self_harm"), cues())[0] == "P1"
+    # A crash is told with "húc" too: in traffic only the injuries make it P1.
+    assert decide_priority("traffic", CALM_MODEL, cues("animal_attack"), cues())[0] == "P3"
+
+
 def test_model_p1_wins_when_likely_enough() -> None:
     assert decide_priority("theft", UNSURE_MODEL, cues(), cues())[0] == "P1"
     assert decide_priority("theft", {"P1": 0.1, "P2": 0.5, "P3": 0.4}, cues(), cues())[0] == "P2"

@@ -9,23 +9,47 @@ dispatcher deduplicates by it.
 
 Poison (bytes that are not an InboundEvent) goes to the dead-letter topic with the reason and
 the agent keeps going; it never blocks the partition.
+
+Faust's loop is not the shared runner's, so the agent exports the runner's consumer metrics
+itself, under the same names and labels (the lag alert and the dashboards read them): batch
+time, publish retries, and the lag per partition (highwater minus the next offset to process),
+after each batch and every 5 seconds, so a backlog that grows while one batch takes long (or
+waits for the broker) shows before the batch ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from hotline.clock import Clock
 from hotline.contracts import DeadLetterReason, InboundEvent
-from hotline.kafka import Outgoing, Publisher, ensure_topics, kafka_ready, make_producer
+from hotline.kafka import (
+    Outgoing,
+    Publisher,
+    ensure_topics,
+    kafka_ready,
+    make_producer,
+    topic_label,
+)
 from hotline.logging import get_logger
-from hotline.metrics import CONSUMED, DEADLETTERS, DEPENDENCY_UP, render_latest
+from hotline.metrics import (
+    CONSUMED,
+    CONSUMER_LAG,
+    DEADLETTERS,
+    DEPENDENCY_UP,
+    HANDLER_RETRIES,
+    PROCESSING_SECONDS,
+    render_latest,
+)
 from hotline.runner import make_dead_letter, precreate_deadletter_series
 from hotline_classifier.engine import TriageEngine
 from hotline_classifier.pipeline import triage_events
@@ -53,7 +77,13 @@ class Classifier:
         self._producer_lock = asyncio.Lock()
         self.processed = 0
         self.deadlettered = 0
-        precreate_deadletter_series(SERVICE, "hotline.inbound.v1", DEADLETTER_REASONS)
+        self.retries = 0
+        # The `topic` label: the registry name without a test namespace, as the runner's.
+        self.topic = topic_label(settings.topics.inbound)
+        # Per partition (faust's TP) this replica processed: the offset after its last batch.
+        self._next_offsets: dict[Any, int] = {}
+        precreate_deadletter_series(SERVICE, self.topic, DEADLETTER_REASONS)
+        HANDLER_RETRIES.labels(SERVICE, self.topic)  # at 0: rate() then sees the first retry
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ faust wiring
@@ -99,6 +129,7 @@ class Classifier:
         @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
         async def keep_ready_metric() -> None:
             await self._check_kafka()
+            self.refresh_lag()
 
         classifier = self
 
@@ -168,7 +199,49 @@ class Classifier:
     # ------------------------------------------------------------------ processing
 
     async def process_batch(self, events: list[Any]) -> None:
-        """Triage a batch of faust events and publish results and dead letters, acked."""
+        """Triage a batch of faust events and publish results and dead letters, acked; then
+        export the lag of the batch's partitions."""
+        with PROCESSING_SECONDS.labels(SERVICE, self.topic).time():
+            await self._process_batch(events)
+        batch_ends: dict[Any, int] = {}
+        for event in events:  # a partition's events arrive in offset order
+            batch_ends[event.message.tp] = event.message.offset + 1
+        self._next_offsets.update(batch_ends)
+        self._export_lag(batch_ends)
+
+    def refresh_lag(self) -> None:
+        """Export the lag of every partition this replica has processed and still owns; forget
+        (and stop exporting) the ones a rebalance gave to another replica, whose lag is now that
+        replica's to report: a stale series here would add to the lag sum."""
+        if not self._next_offsets:
+            return
+        try:
+            assigned = self.app.consumer.assignment()
+        except ConsumerNotStarted:
+            return
+        for tp in [tp for tp in self._next_offsets if tp not in assigned]:
+            del self._next_offsets[tp]
+            with contextlib.suppress(KeyError):  # never exported (no highwater known yet)
+                CONSUMER_LAG.remove(SERVICE, self.topic, str(tp.partition))
+        self._export_lag(self._next_offsets)
+
+    def _export_lag(self, partitions: Iterable[Any]) -> None:
+        """hotline_consumer_lag_messages as the runner computes it: the partition's highwater
+        (the offset the next message will get) minus the next offset to process."""
+        partitions = list(partitions)
+        if not partitions:
+            return
+        consumer = self.app.consumer
+        for tp in partitions:
+            try:
+                highwater = consumer.highwater(tp)
+            except (ConsumerNotStarted, AssertionError):
+                continue  # stopping, or revoked meanwhile (aiokafka asserts the assignment)
+            if highwater is not None:
+                lag = max(0, highwater - self._next_offsets[tp])
+                CONSUMER_LAG.labels(SERVICE, self.topic, str(tp.partition)).set(lag)
+
+    async def _process_batch(self, events: list[Any]) -> None:
         await self.start_producer()
         assert self.publisher is not None
         s = self.settings
@@ -203,10 +276,12 @@ class Classifier:
                 await self.publisher.publish_many(outputs)
                 break
             except Exception as exc:
+                self.retries += 1
+                HANDLER_RETRIES.labels(SERVICE, self.topic).inc()
                 log.warning("publish failed, retrying batch", extra={"error": str(exc)[:300]})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-        CONSUMED.labels(SERVICE, "hotline.inbound.v1", "processed").inc(len(triaged))
+        CONSUMED.labels(SERVICE, self.topic, "processed").inc(len(triaged))
         self.processed += len(triaged)
 
     def _dead_letter(self, message: Any, raw: bytes | None, exc: Exception) -> Outgoing:
@@ -226,8 +301,8 @@ class Classifier:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
                 reason, detail = DeadLetterReason.UNDECODABLE, "value is not UTF-8"
-        CONSUMED.labels(SERVICE, "hotline.inbound.v1", "deadlettered").inc()
-        DEADLETTERS.labels(SERVICE, "hotline.inbound.v1", reason.value).inc()
+        CONSUMED.labels(SERVICE, self.topic, "deadlettered").inc()
+        DEADLETTERS.labels(SERVICE, self.topic, reason.value).inc()
         self.deadlettered += 1
         log.warning(
             "dead-lettered",

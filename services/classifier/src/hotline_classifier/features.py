@@ -24,7 +24,7 @@ from .labels import CATEGORIES, Category
 from .normalize import Normalized, strip_diacritics
 from .signals import SIGNALS
 
-FEATURE_VERSION: Final = "f9"
+FEATURE_VERSION: Final = "f10"
 """Bumped whenever extraction changes, so an artefact never meets features it was not built on."""
 
 CUE_REPEAT: Final = 3

@@ -4,8 +4,10 @@ TRIAGE.md fixes part of the answer; those parts are rules here, the rest is the 
 
 * P4 only and always for greetings;
 * P1 when the text names a danger to life or body now (weapon in use, blood, unconsciousness,
-  someone trapped or drowning, fire, kidnapping, a cry for help), in a category where that
-  danger is the incident itself, with nothing saying it is over, planned, or only a risk;
+  someone trapped or drowning, fire, kidnapping, a suicide attempt, an animal attacking
+  people), in a category where that danger is the incident itself, with nothing saying it is
+  over, planned, or only a risk; light injuries ("trầy tay") rule out only the dangers they
+  describe (blood, a blow, a weapon), not a fire or someone unconscious;
 * P2 at least for a person still missing, and for a dangerous animal that just hurt people;
 * otherwise the priority model decides, choosing P1 whenever it is likely enough.
 
@@ -41,11 +43,16 @@ DANGER_SIGNALS: Final = frozenset(
         "kidnap",
         "severe_injury",
         "stranded",
+        "heavy_bleeding",
+        "self_harm",
+        "animal_attack",
     }
 )
 DANGER_CATEGORIES: Final = frozenset({"traffic", "violence", "fire_rescue", "other"})
 # An overdose is a drugs report whose danger is to the body of the user.
-BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
+BODY_SIGNALS: Final = frozenset(
+    {"unconscious", "severe_injury", "blood", "heavy_bleeding", "self_harm"}
+)
 # What says the danger is not now: a time said near it ("tối qua", "tối nay sẽ"; within
 # TIME_DISTANCE phrases, so that "cảm ơn anh hôm trước…" in an opening greeting does not
 # date a fire reported after it), or a state anywhere in the text (already safe, only light
@@ -53,6 +60,13 @@ BODY_SIGNALS: Final = frozenset({"unconscious", "severe_injury", "blood"})
 TIME_OVER_SIGNALS: Final = frozenset({"past", "recurring", "today_earlier", "future"})
 STATE_OVER_SIGNALS: Final = frozenset({"safe", "light_injury", "risk", "question"})
 TIME_DISTANCE: Final = 2
+# "Light injuries that already happened do not make a report P1" (TRIAGE.md): a bruise or a
+# scratch rules out the dangers it describes (blood, a blow, a stab, a weapon, an animal's
+# attack, a cry for help in that fight), not a fire, a drowning, someone trapped, unconscious
+# or bleeding heavily.
+MINOR_INJURY_RULES_OUT: Final = frozenset(
+    {"blood", "stab_or_crash", "weapon", "attack", "animal_attack", "cry_for_help"}
+)
 
 
 def danger_now(category: Category, signals: Cues) -> str | None:
@@ -63,17 +77,20 @@ def danger_now(category: Category, signals: Cues) -> str | None:
     if category == "drugs":
         wanted = BODY_SIGNALS
     elif category == "traffic":
-        # "đâm" is how a crash is told; the injuries say whether it is P1.
-        wanted = DANGER_SIGNALS - {"stab_or_crash"}
+        # "đâm" is how a crash is told, "húc văng" too; the injuries say whether it is P1.
+        wanted = DANGER_SIGNALS - {"stab_or_crash", "animal_attack"}
     elif category == "other":
         # A bite that bled already happened: "light injuries that already happened do not
-        # make a report P1"; an attack that leaves someone unconscious or trapped does.
+        # make a report P1"; an animal attacking people now, or an attack that leaves someone
+        # unconscious, trapped or bleeding heavily, does.
         wanted = DANGER_SIGNALS - {"blood", "stab_or_crash", "weapon"}
     elif category == "public_order":
         # A brawl becomes P1 when someone bleeds, is attacked or a weapon comes out.
         wanted = BODY_SIGNALS | {"weapon", "attack", "cry_for_help"}
     if wanted is None:
         return None
+    if signals.has("minor_injury"):
+        wanted = wanted - MINOR_INJURY_RULES_OUT
     for name, phrase in signals.found.items():
         if name in wanted and not any(
             signals.near(name, when, TIME_DISTANCE) for when in TIME_OVER_SIGNALS

@@ -4,8 +4,9 @@ Deterministic: the corpus files, the parameters below and the feature code fully
 artefact (fixed solver, no random state involved, sorted vocabulary, fixed zip timestamps),
 so the same inputs give byte-identical files. ``model_version`` is a digest of those inputs.
 
-After training, the model is scored on the held-out split of the corpus and, when present, on
-the shared sample (../shared/triage-sample.jsonl), neither of which it was trained on.
+After training, the model is scored on the held-out split of the corpus, on the shared sample
+(../shared/triage-sample.jsonl) when present, and on every probe set in ``data/eval/``
+(fresh messages written against TRIAGE.md by hand), none of which it was trained on.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from .signals import SIGNAL_PHRASES
 
 PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 CORPUS_DIR: Final = PACKAGE_ROOT / "data" / "corpus"
+# Hand-labelled probe sets: evaluation only, never read for training.
+EVAL_DIR: Final = PACKAGE_ROOT / "data" / "eval"
 SHARED_SAMPLE: Final = PACKAGE_ROOT.parents[1].parent / "shared" / "triage-sample.jsonl"
 
 FEATURE_MODULES: Final = (
@@ -182,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     engine = TriageEngine(TriageModel.load(args.out), Gazetteer.load())
-    for name, path in (("held-out split", heldout_path), ("shared sample", args.sample)):
+    reports = [("held-out split", heldout_path), ("shared sample", args.sample)]
+    reports += [(f"probe {p.stem}", p) for p in sorted(EVAL_DIR.glob("*.jsonl"))]
+    for name, path in reports:
         if not path.exists():
             print(f"({name}: {path} not found, skipped)")
             continue
