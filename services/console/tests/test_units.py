@@ -194,6 +194,19 @@ def test_call_takers_act_on_callback_tasks() -> None:
     assert case_permissions(taker, callback) == {"callback_done"}
 
 
+def test_a_call_taker_holding_a_report_acknowledges_notes_and_forwards_it() -> None:
+    """The Staff Office's no-location reports go to its on-call call-taker (the dispatcher's
+    `holds`): that call-taker, and no other, gets acknowledge, note and forward-to-a-unit."""
+    held = {
+        **CASE,
+        "assignee": {"person_id": "pv01-ct4"},
+        "allowed_actions": ["acknowledge", "resolve", "note", "reassign", "close"],
+    }
+    holder = Identity("pv01-ct4", "call_taker", "pv01")
+    assert case_permissions(holder, held) == {"acknowledge", "note", "forward"}
+    assert case_permissions(Identity("pv01-ct1", "call_taker", "pv01"), held) == set()
+
+
 # --------------------------------------------------------------------------- queue
 
 

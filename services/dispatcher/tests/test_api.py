@@ -128,6 +128,38 @@ async def test_unknown_case_and_invalid_transitions(api: Api) -> None:
     assert r.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("case_id", "problem"),
+    [
+        ("nonexistent", "'nonexistent': not a case id (expected like HUE-20240124-0001)"),
+        ("hue-20240124-0001", "case ids are upper-case (did you mean HUE-20240124-0001?)"),
+        ("HUE-2024-1", "not a case id"),
+        ("HUE-20240124-0001%0A", "not a case id"),  # a trailing newline is not part of an id
+    ],
+)
+async def test_a_path_that_is_not_a_case_id_is_an_unknown_case(
+    api: Api, case_id: str, problem: str
+) -> None:
+    await api.open_case()  # HUE-20240124-0001 exists: the problem is the spelling
+    requests: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
+        ("GET", "", VIEWER, None),
+        ("POST", "/acknowledge", STAFF, None),
+        ("POST", "/notes", OFFICER, {"text": "x"}),
+        ("POST", "/reassign", STAFF, {"unit_id": "pc07", "reason": "x"}),
+        ("POST", "/directives/d-1/report", OFFICER, {"text": "x"}),
+        ("POST", "/triage", STAFF, {"priority": "P3", "reason": "x"}),
+        ("POST", "/merge", STAFF, {"into": "HUE-20240124-0001", "reason": "x"}),
+    ]
+    for method, action, who, body in requests:
+        r = await api.http.request(
+            method, f"/api/v1/cases/{case_id}{action}", headers=who, json=body
+        )
+        assert r.status_code == 404, (action, r.text)
+        assert r.json()["error"] == "not_found" and problem in r.json()["detail"], action
+    r = await api.http.get(f"/api/v1/cases/{case_id}")
+    assert r.status_code == 401  # who asks is checked first, whatever the id
+
+
 async def test_the_case_life_cycle_is_on_the_timeline_with_its_actors(api: Api) -> None:
     case_id = await api.open_case()
     steps = [

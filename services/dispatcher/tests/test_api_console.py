@@ -14,23 +14,40 @@ import httpx
 import pytest
 
 from hotline.clock import ManualClock
-from hotline.contracts.events import CaseEvent, DispatchDecision
+from hotline.contracts.events import CaseEvent, DispatchDecision, Role
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
 from hotline.testing.kafka import read_topic
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
-from hotline_dispatcher.settings import DEV_TOKENS
+from hotline_dispatcher.settings import DEV_TOKENS, ApiIdentity, ApiRole
 from hotline_dispatcher.testing import local, settings_for, triaged
 
 pytestmark = pytest.mark.integration
 
 VIEWER = {"Authorization": "Bearer dev-viewer-token"}
-CALL_TAKER = {"Authorization": "Bearer dev-call-taker-token"}  # pv01-ct1
+CALL_TAKER = {"Authorization": "Bearer dev-call-taker-token"}  # pv01-ct1, off duty at 08:43
 OFFICER = {"Authorization": "Bearer dev-officer-token"}  # hue-city-o1, ca-tp-hue
 STAFF = {"Authorization": "Bearer dev-staff-token"}
 FIRE = "Cháy nhà ở kiệt 5 đường Lê Lợi, gọi 0905123456 giúp"
 THEFT = "Trộm cắp xe máy ở chợ An Cựu, kẻ gian đã chạy về hướng Hùng Vương"
+KNIFE = "Có người cầm dao đâm nhau, nhiều máu lắm, gọi lại 0905123456"
+# The API role a deployment gives each kind of person of the organisation (tokens `person-<id>`).
+API_ROLE: dict[Role, ApiRole] = {
+    Role.OFFICER: "officer",
+    Role.COMMANDER: "officer",
+    Role.CALL_TAKER: "call_taker",
+    Role.STAFF_LEADER: "staff",
+    Role.DIRECTOR: "director",
+}
+
+
+def person(person_id: str) -> dict[str, str]:
+    """The headers of the API token of a person of the organisation."""
+    return {"Authorization": f"Bearer person-{person_id}"}
+
+
+ON_DUTY_CALL_TAKER = person("pv01-ct4")  # the Staff Office call-taker on call at 08:43
 
 
 @dataclass
@@ -66,6 +83,10 @@ async def api(
     namespace: str,
 ) -> AsyncIterator[Api]:
     tokens = {t.get_secret_value(): i.model_dump() for t, i in DEV_TOKENS.items()}
+    org = load_organisation()
+    for p in org.people.values():
+        who = ApiIdentity(id=p.id, role=API_ROLE[p.role], unit=p.unit_id)
+        tokens[f"person-{p.id}"] = who.model_dump()
     settings = settings_for(
         kafka=kafka_bootstrap,
         mongo_uri=mongo_uri,
@@ -74,7 +95,7 @@ async def api(
         api_tokens=tokens,
     )
     clock = ManualClock(local(2024, 1, 24, 8, 43))
-    components = build(settings, load_organisation(), clock, consumers=False, maintenance=False)
+    components = build(settings, org, clock, consumers=False, maintenance=False)
     app = components.app
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -82,7 +103,7 @@ async def api(
             yield Api(http, components, clock, topics)
 
 
-async def test_call_takers_see_and_record_callbacks_only(api: Api) -> None:
+async def test_call_takers_record_callbacks_but_not_act_on_others_reports(api: Api) -> None:
     missed = await api.open_case(
         "",
         category="other",
@@ -122,6 +143,144 @@ async def test_call_takers_see_and_record_callbacks_only(api: Api) -> None:
     detail = await api.get(f"/cases/{missed}")
     done = [e for e in detail["timeline"] if e["type"] == "callback_done"]
     assert done[0]["actor"]["id"] == "pv01-ct1"
+
+
+async def test_the_call_taker_holding_a_report_without_a_place_acts_on_it_and_forwards_it(
+    api: Api, kafka_bootstrap: str
+) -> None:
+    """No place, no rule: the Staff Office decides, through its call-taker on duty. They ring
+    the reporter back (so they see the number), acknowledge, note, and forward the report to
+    the unit once they know where it happened; resolving stays with whoever handles it."""
+    sms = {"phone": "+84905123456", "user_id": None, "channel": "sms"}
+    decision = await api.decide(KNIFE, category="violence", priority="P1", location=None, **sms)
+    case_id = decision.case_id
+    assert case_id and decision.responsible_unit == "pv01"
+    assert decision.assignee is not None and decision.assignee.person_id == "pv01-ct4"
+    assert decision.assignee.may_see_reporter
+    # Another call-taker (off duty) neither sees the reporter nor acts on it.
+    other = await api.get(f"/cases/{case_id}", CALL_TAKER)
+    assert other["reporter"]["masked"] and "905123456" not in json.dumps(other)
+    for action, body in [
+        ("acknowledge", None),
+        ("notes", {"text": "x"}),
+        ("reassign", {"unit_id": "ca-phu-vang", "reason": "x"}),
+    ]:
+        r = await api.http.post(f"/api/v1/cases/{case_id}/{action}", headers=CALL_TAKER, json=body)
+        assert r.status_code == 403, action
+        assert "assigned to them" in r.json()["detail"], action
+    # The one it is assigned to does, and sees who to call back (the feed agrees).
+    mine = await api.get(f"/cases/{case_id}", ON_DUTY_CALL_TAKER)
+    assert mine["reporter"]["phone"] == "+84905123456" and not mine["reporter"]["masked"]
+    assert "0905123456" in mine["text"]
+    [message] = (await api.get("/messages", ON_DUTY_CALL_TAKER))["items"]
+    assert message["reporter"]["phone"] == "+84905123456" and "0905123456" in message["text"]
+    [masked] = (await api.get("/messages", CALL_TAKER))["items"]
+    assert masked["reporter"]["masked"] and "905123456" not in json.dumps(masked)
+    r = await api.http.post(f"/api/v1/cases/{case_id}/acknowledge", headers=ON_DUTY_CALL_TAKER)
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged"
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/notes",
+        headers=ON_DUTY_CALL_TAKER,
+        json={"text": "Đã gọi lại: ở chợ Thuận An, Phú Vang"},
+    )
+    assert r.status_code == 200
+    refused = [
+        ("resolve", {"outcome": "x"}, "needs officer"),  # forwarding, not deciding the outcome
+        ("reassign", {"person_id": "phu-vang-o1", "reason": "x"}, "forwards to a unit"),
+        ("close", None, "needs staff"),
+        ("directives", {"text": "x"}, "needs staff"),
+    ]
+    for action, body, why in refused:
+        r = await api.http.post(
+            f"/api/v1/cases/{case_id}/{action}", headers=ON_DUTY_CALL_TAKER, json=body
+        )
+        assert r.status_code == 403 and why in r.json()["detail"], action
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/reassign",
+        headers=ON_DUTY_CALL_TAKER,
+        json={"unit_id": "ca-phu-vang", "reason": "Người báo tin cho biết ở chợ Thuận An"},
+    )
+    assert r.status_code == 200, r.text
+    forwarded = r.json()
+    assert forwarded["responsible_unit"] == "ca-phu-vang" and forwarded["state"] == "assigned"
+    assert forwarded["assignee"]["unit_id"] == "ca-phu-vang"
+    events = [
+        CaseEvent.model_validate_json(r.value)
+        for r in await read_topic(kafka_bootstrap, api.topics.case_events)
+    ]
+    [reassigned] = [e for e in events if e.type == "reassigned"]
+    assert reassigned.actor.id == "pv01-ct4" and reassigned.escalation  # the unit is alerted
+    # From then on it is the unit's case: the call-taker no longer holds it.
+    after = await api.get(f"/cases/{case_id}", ON_DUTY_CALL_TAKER)
+    assert after["reporter"]["masked"]
+    r = await api.http.post(
+        f"/api/v1/cases/{case_id}/notes", headers=ON_DUTY_CALL_TAKER, json={"text": "x"}
+    )
+    assert r.status_code == 403
+    # A callback task of theirs stays with the call desk.
+    missed = await api.open_case(
+        "",
+        category="other",
+        priority="P2",
+        location=None,
+        kind="call_missed",
+        channel="voice",
+        phone="+84912345678",
+        user_id=None,
+    )
+    r = await api.http.post(
+        f"/api/v1/cases/{missed}/reassign",
+        headers=ON_DUTY_CALL_TAKER,
+        json={"unit_id": "ca-phu-vang", "reason": "x"},
+    )
+    assert r.status_code == 403 and "call desk" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        # no place: the Staff Office decides (its call-taker), the Director informed (P1)
+        {"text": KNIFE, "category": "violence", "priority": "P1", "location": None},
+        # a district's police, the fire police and the Director informed
+        {"text": FIRE, "category": "fire_rescue", "priority": "P1", "location": "hue_city"},
+        # the Inspectorate, the Staff Office informed (its call-taker on duty, not holding it)
+        {
+            "text": "Cán bộ cảnh sát giao thông đòi tiền, gọi 0905123456",
+            "category": "officer_conduct",
+            "priority": "P2",
+            "location": "phu_vang",
+        },
+        # a missed call: a callback task for the call-taker on duty
+        {
+            "text": "",
+            "category": "other",
+            "priority": "P2",
+            "location": None,
+            "kind": "call_missed",
+            "channel": "voice",
+        },
+    ],
+)
+async def test_whom_a_decision_lets_see_the_reporter_the_api_lets_see_and_act(
+    api: Api, report: dict[str, Any]
+) -> None:
+    """For everyone a dispatch decision names (escalation chain, informed units), the ops API
+    agrees with its `may_see_reporter`: the reporter unmasked, and the case open to their
+    notes, exactly when the decision says they may see who reported."""
+    report = {"channel": "sms", "phone": "+84905123456", "user_id": None, **report}
+    decision = await api.decide(**report)
+    assert decision.case_id
+    named = [r for level in decision.escalation for r in level.recipients] + decision.informed
+    assert any(r.may_see_reporter for r in named)
+    for r in named:
+        detail = await api.get(f"/cases/{decision.case_id}", person(r.person_id))
+        assert detail["reporter"]["masked"] is not r.may_see_reporter, r.person_id
+        note = await api.http.post(
+            f"/api/v1/cases/{decision.case_id}/notes",
+            headers=person(r.person_id),
+            json={"text": f"ghi chú của {r.person_id}"},
+        )
+        assert (note.status_code == 200) is r.may_see_reporter, (r.person_id, note.text)
 
 
 async def test_the_message_feed_includes_greetings_and_masks_by_role(api: Api) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from hotline.clock import ManualClock
 from hotline.contracts.events import (
@@ -20,8 +22,9 @@ from hotline.contracts.events import (
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing
 from hotline.mongo import MotorDatabase
+from hotline.runner import Transient
 from hotline_dispatcher.config import Organisation, load_organisation
-from hotline_dispatcher.flows import Dispatcher
+from hotline_dispatcher.flows import CLAIM_LEASE_S, Dispatcher
 from hotline_dispatcher.ops import CaseService
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.state import WorkingSet
@@ -525,8 +528,10 @@ async def test_a_case_opened_before_a_crash_is_resumed_on_redelivery(env: Env) -
     event = triaged(FIRE, category="fire_rescue")
     outs = await env.dispatcher.dispatch_many([event])
     case_id = decisions(outs)[0].case_id
-    # Simulate a crash after the case writes, before the decision was stored.
+    # Simulate a crash after the case writes, before the decision was stored; the restarted
+    # process gets the event again once its claim is past the lease.
     await env.repo.db["decisions"].delete_many({})
+    env.clock.advance(CLAIM_LEASE_S)
     [again] = decisions(await env.fresh_dispatcher().dispatch_many([event]))
     assert again.case_id == case_id and again.action == DispatchAction.NEW_CASE
     assert again.assignee is not None and again.assignee.person_id == "hue-city-o2"
@@ -536,12 +541,51 @@ async def test_a_case_opened_before_a_crash_is_resumed_on_redelivery(env: Env) -
     assert decisions(await env.dispatcher.dispatch_many([event]))[0] == again
 
 
-async def test_an_event_claimed_but_never_decided_is_decided_on_redelivery(env: Env) -> None:
+async def test_an_event_claimed_but_never_decided_is_decided_after_the_lease(env: Env) -> None:
     event = triaged(FIRE, category="fire_rescue")
-    await env.repo.claim_many([f"dispatch:{event.event_id}"], env.clock.now())  # died right after
+    key = f"dispatch:{event.event_id}"
+    await env.repo.claim_many([key], env.clock.now())  # another consumer, which died right after
+    with pytest.raises(Transient):  # it might still be deciding
+        await env.dispatcher.dispatch_many([event])
+    assert await env.repo.count_cases({}) == 0
+    env.clock.advance(CLAIM_LEASE_S)
     [decision] = decisions(await env.dispatcher.dispatch_many([event]))
     assert decision.action == DispatchAction.NEW_CASE
     assert await env.repo.count_cases({}) == 1
+    assert (await env.repo.claim_times([key]))[key] == env.clock.now()  # taken over
+
+
+async def test_an_event_another_consumer_is_deciding_is_decided_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two consumers with the same event at once (a rebalance): the second waits for the first
+    instead of opening a second case with a different decision."""
+    event = triaged(FIRE, category="fire_rescue")
+    first, second = env.dispatcher, env.fresh_dispatcher()
+    real_insert = first.repo.insert_decisions
+
+    async def database_gone(docs: Any) -> set[int]:
+        raise AutoReconnect("connection reset")
+
+    # The first consumer claims the event and writes its case, then loses the database.
+    monkeypatch.setattr(first.repo, "insert_decisions", database_gone)
+    with pytest.raises(AutoReconnect):
+        await first.dispatch_many([event])
+    # The second gets the event meanwhile: still being decided, so it is retried later; an
+    # event of its own in the same batch is decided on its retry without waiting.
+    other = triaged("Cháy rừng ở Phú Lộc", category="fire_rescue", location="phu_loc", user_id="b")
+    with pytest.raises(Transient, match="claimed by another consumer"):
+        await second.dispatch_many([event, other])
+    assert await env.repo.count_cases({}) == 1
+    [theirs] = decisions(await second.dispatch_many([other]))
+    # The first consumer's runner retries its own attempt at once (no lease to wait for) ...
+    monkeypatch.setattr(first.repo, "insert_decisions", real_insert)
+    [decided] = decisions(await first.dispatch_many([event]))
+    # ... and the second's retry re-publishes that decision.
+    [again] = decisions(await second.dispatch_many([event]))
+    assert again == decided and decided.case_id != theirs.case_id
+    assert await env.repo.count_cases({}) == 2
+    assert await env.repo.db["decisions"].count_documents({}) == 2
 
 
 async def test_the_fewest_open_cases_and_the_working_set_survive_a_restart(env: Env) -> None:

@@ -63,11 +63,14 @@ class Identity:
         return self.name or self.id
 
 
+def _assignee(case: dict[str, object]) -> object:
+    assignee = case.get("assignee")
+    return assignee.get("person_id") if isinstance(assignee, dict) else None
+
+
 def owns(identity: Identity, case: dict[str, object]) -> bool:
     """An officer's own case: their unit's, or assigned to them (as the dispatcher decides)."""
-    assignee = case.get("assignee")
-    person = assignee.get("person_id") if isinstance(assignee, dict) else None
-    return person == identity.id or (
+    return _assignee(case) == identity.id or (
         identity.unit is not None and case.get("responsible_unit") == identity.unit
     )
 
@@ -89,6 +92,13 @@ def case_permissions(identity: Identity, case: dict[str, object]) -> set[str]:
             out |= {"merge", "split"}
     if identity.role == "call_taker" and callback:
         out |= allowed & {"note", "callback_done"}
+    if identity.role == "call_taker" and _assignee(case) == identity.id:
+        # A report the Staff Office decides is held by its on-call call-taker (the dispatcher's
+        # `holds`): they acknowledge it, note what the caller said, and forward it to a unit
+        # once they know where it happened (`forward`: the reassign form without a person).
+        out |= allowed & {"acknowledge", "note"}
+        if not callback and "reassign" in allowed:
+            out.add("forward")
     if staff or officer_here:
         out.add("report_directive")
     return out

@@ -4,9 +4,12 @@ Bearer tokens map to an identity with a role (`DISPATCHER_API_TOKENS`):
 
 * viewer — read cases (reporters' contacts masked), on-call, statistics;
 * call_taker — the Director's desk (tổ giúp việc): also see the caller's number on callback
-  tasks, record a callback and add notes to them, attribute a logged call to themselves;
+  tasks, record a callback and add notes to them, attribute a logged call to themselves; and on
+  a case assigned to them (a report the Staff Office decides: no place or no rule) see the
+  reporter, acknowledge, add notes and forward it to a unit (reassign by `unit_id`);
 * officer — also acknowledge, resolve, add notes, report back on directives, record a callback,
-  on cases of their own unit or assigned to them (reporters visible on those);
+  correct the triage, on cases of their own unit, assigned to them or whose escalation chain
+  they are on (reporters visible on those);
 * staff — all of that on any case, plus reassign, close, reopen and add directives (the Staff
   Office acts on the Director's behalf);
 * director, admin — as staff. A directive the Director records is his own
@@ -14,8 +17,8 @@ Bearer tokens map to an identity with a role (`DISPATCHER_API_TOKENS`):
   (`staff_office`), and the unit's notice says which.
 
 Errors are JSON `{"error", "detail"}`: 401 without a valid token, 403 for a role or unit that
-may not do it, 404 for an unknown case, 409 (with `"state"`, the case's current state) for a
-transition its state does not allow.
+may not do it, 404 for an unknown case (a path id not shaped like a case id too), 409 (with
+`"state"`, the case's current state) for a transition its state does not allow.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from hotline.clock import ensure_utc
 from hotline.contracts.events import Actor, Contact, DirectiveIssuer
 from hotline.contracts.labels import Category, Channel, District, Priority
 from hotline.privacy import mask_address, mask_name, mask_phone, mask_text
-from hotline_dispatcher.assignment import on_call
+from hotline_dispatcher.assignment import on_call, on_chain
 from hotline_dispatcher.cases import OPEN_STATES, TRANSITIONS, CaseState, InvalidTransition
 from hotline_dispatcher.config import Organisation, Person
 from hotline_dispatcher.ops import (
@@ -359,7 +362,32 @@ Viewer = Annotated[ApiIdentity, require("viewer")]
 CallTaker = Annotated[ApiIdentity, require("call_taker")]
 Officer = Annotated[ApiIdentity, require("officer")]
 Staff = Annotated[ApiIdentity, require("staff")]
-CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["HUE-20240124-0042"])]
+_CASE_ID = re.compile(CASE_ID_PATTERN)
+
+
+def case_id_path(
+    request: Request,
+    case_id: Annotated[
+        str, Path(description="a case id: prefix-YYYYMMDD-number", examples=["HUE-20240124-0042"])
+    ],
+    _caller: Viewer,
+) -> str:
+    """The `{case_id}` of a path. A string that is not shaped like a case id names no case:
+    404 like any unknown case (with what is wrong with it), not a 422 for a malformed request.
+    The caller is authenticated first, so a request without a valid token is a 401 whatever
+    the id."""
+    if _CASE_ID.fullmatch(case_id):
+        return case_id
+    org: Organisation = request.app.state.org
+    example = f"{org.province.case_prefix}-20240124-0001"
+    if _CASE_ID.fullmatch(case_id.upper()):
+        problem = f"case ids are upper-case (did you mean {case_id.upper()}?)"
+    else:
+        problem = f"not a case id (expected like {example})"
+    raise HTTPException(404, f"no case {case_id!r}: {problem}")
+
+
+CaseId = Annotated[str, Depends(case_id_path)]
 
 
 # --------------------------------------------------------------------------- the router
@@ -381,17 +409,16 @@ def build_router() -> APIRouter:
         )
 
     async def writable_case(
-        service: CaseService, case_id: str, identity: ApiIdentity
+        service: CaseService,
+        org: Organisation,
+        case_id: str,
+        identity: ApiIdentity,
+        action: CaseAction,
     ) -> dict[str, Any]:
         case = await service.get(case_id)
-        if identity.role == "officer" and not _officer_owns(identity, case):
-            raise HTTPException(
-                403,
-                f"officers may act only on cases of their own unit ({identity.unit}) "
-                "or assigned to them",
-            )
-        if identity.role == "call_taker" and case.get("kind") != "callback":
-            raise HTTPException(403, "call-takers may act only on callback tasks")
+        why = refusal(org, identity, case, action)
+        if why is not None:
+            raise HTTPException(403, why)
         return case
 
     @router.get("/me", response_model=Me, tags=["auth"], summary="Who this token is")
@@ -465,12 +492,12 @@ def build_router() -> APIRouter:
         responses={404: {"description": "unknown case"}},
     )
     async def get_case(request: Request, case_id: CaseId, identity: Viewer) -> CaseDetail:
-        service, repo, _ = ctx(request)
+        service, repo, org = ctx(request)
         case = await service.get(case_id)
         timeline = await repo.timeline(case_id)
         reports = await repo.reports(case_id)
         directives = await repo.directives_for(case_id)
-        see = _may_see_reporter(identity, case)
+        see = may_see_reporter(org, identity, case)
         now = service.clock.now()
         return CaseDetail(
             **_summary(case).model_dump(),
@@ -507,10 +534,13 @@ def build_router() -> APIRouter:
         responses={409: {"description": "the case is not new or assigned"}},
     )
     async def acknowledge(
-        request: Request, case_id: CaseId, identity: Officer, body: AcknowledgeRequest | None = None
+        request: Request,
+        case_id: CaseId,
+        identity: CallTaker,
+        body: AcknowledgeRequest | None = None,
     ) -> CaseSummary:
         service, _, org = ctx(request)
-        await writable_case(service, case_id, identity)
+        await writable_case(service, org, case_id, identity, "acknowledge")
         note = body.note if body else None
         return _summary(await service.acknowledge(case_id, actor(org, identity), note))
 
@@ -524,7 +554,7 @@ def build_router() -> APIRouter:
         request: Request, case_id: CaseId, identity: Officer, body: ResolveRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
-        await writable_case(service, case_id, identity)
+        await writable_case(service, org, case_id, identity, "resolve")
         return _summary(await service.resolve(case_id, actor(org, identity), body.outcome))
 
     @router.post(
@@ -556,12 +586,23 @@ def build_router() -> APIRouter:
         "/cases/{case_id}/reassign",
         response_model=CaseSummary,
         tags=["case actions"],
-        summary="Give the case to another unit (its on-call officer) or person",
+        summary="Give the case to another unit (its on-call officer) or person; a call-taker "
+        "forwards a report assigned to them to a unit",
     )
     async def reassign(
-        request: Request, case_id: CaseId, identity: Staff, body: ReassignRequest
+        request: Request, case_id: CaseId, identity: CallTaker, body: ReassignRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
+        if ROLE_RANK[identity.role] < ROLE_RANK["staff"]:
+            # The Staff Office deciding where a report without a rule or a place goes, through
+            # the call-taker who holds it and has just learnt where it happened.
+            await writable_case(service, org, case_id, identity, "forward")
+            if body.person_id is not None:
+                raise HTTPException(
+                    403,
+                    "a call-taker forwards to a unit (unit_id); choosing a person needs "
+                    "the staff role",
+                )
         case = await service.reassign(
             case_id, actor(org, identity), body.reason, body.unit_id, body.person_id
         )
@@ -577,7 +618,7 @@ def build_router() -> APIRouter:
         request: Request, case_id: CaseId, identity: CallTaker, body: NoteRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
-        await writable_case(service, case_id, identity)
+        await writable_case(service, org, case_id, identity, "note")
         return _summary(await service.add_note(case_id, actor(org, identity), body.text))
 
     @router.post(
@@ -590,7 +631,7 @@ def build_router() -> APIRouter:
         request: Request, case_id: CaseId, identity: CallTaker, body: CallbackDoneRequest
     ) -> CaseSummary:
         service, _, org = ctx(request)
-        await writable_case(service, case_id, identity)
+        await writable_case(service, org, case_id, identity, "callback_done")
         case = await service.callback_done(case_id, actor(org, identity), body.reached, body.note)
         return _summary(case)
 
@@ -625,7 +666,7 @@ def build_router() -> APIRouter:
         body: DirectiveReportRequest,
     ) -> DirectiveOut:
         service, _, org = ctx(request)
-        await writable_case(service, case_id, identity)
+        await writable_case(service, org, case_id, identity, "report_directive")
         doc = await service.report_directive(case_id, directive_id, actor(org, identity), body.text)
         return _directive(doc, service.clock.now())
 
@@ -820,21 +861,77 @@ def text_query(q: str, identity: ApiIdentity) -> dict[str, Any]:
     }
 
 
-def _officer_owns(identity: ApiIdentity, case: dict[str, Any]) -> bool:
+# --------------------------------------------------------------------------- permissions
+
+CaseAction = Literal[
+    "acknowledge", "note", "resolve", "callback_done", "report_directive", "correct", "forward"
+]
+# What a holder of a case below the staff role may do on it (see `holds`). Call-takers take
+# reports and forward them (`forward`: reassign to a unit); what was done about a report is for
+# the unit that handled it or the Staff Office leader to record.
+HOLDER_ACTIONS: dict[str, frozenset[str]] = {
+    "officer": frozenset(
+        {"acknowledge", "note", "resolve", "callback_done", "report_directive", "correct"}
+    ),
+    "call_taker": frozenset({"acknowledge", "note", "forward"}),
+}
+# What any call-taker may do on any callback task: the desk shares the ringing back.
+CALLBACK_ACTIONS = frozenset({"note", "callback_done"})
+
+
+def holds(org: Organisation, identity: ApiIdentity, case: dict[str, Any]) -> bool:
+    """Whether the case is the caller's to answer for: it is assigned to them or they are on
+    its escalation chain (`assignment.on_chain`, the rule for acknowledging by a reply), or,
+    for officers, it is their unit's. A call-taker's unit (the Staff Office) gives them none of
+    its cases: only those assigned to them."""
+    unit = str(case.get("responsible_unit"))
+    if identity.role == "officer" and identity.unit is not None and unit == identity.unit:
+        return True
     assignee = (case.get("assignee") or {}).get("person_id")
-    return assignee == identity.id or (
-        identity.unit is not None and case.get("responsible_unit") == identity.unit
-    )
+    return on_chain(org, unit, assignee, identity.id)
 
 
-def _may_see_reporter(identity: ApiIdentity, case: dict[str, Any]) -> bool:
-    """Staff and above see who reported; officers only on their unit's cases; call-takers on
-    callback tasks (they ring the caller back); viewers never."""
+def refusal(
+    org: Organisation, identity: ApiIdentity, case: dict[str, Any], action: CaseAction
+) -> str | None:
+    """Why the caller may not do `action` on `case`, or None when they may.
+
+    Staff and above may do anything; below, the role's holder actions on a case they hold
+    (`holds`), and for call-takers the callback actions on any callback task.
+    """
+    if ROLE_RANK[identity.role] >= ROLE_RANK["staff"]:
+        return None
+    mine = holds(org, identity, case)
+    if action in HOLDER_ACTIONS.get(identity.role, ()) and mine:
+        if action == "forward" and case.get("kind") != "report":
+            return "a callback task stays with the call desk; reassigning it needs the staff role"
+        return None
+    if identity.role == "call_taker":
+        if action in CALLBACK_ACTIONS and case.get("kind") == "callback":
+            return None
+        if action == "forward":
+            return "a call-taker may reassign only a report assigned to them (to a unit)"
+        return "call-takers may act only on callback tasks and on cases assigned to them"
+    if identity.role == "officer":
+        if action == "forward":
+            return "reassigning is for the Staff Office (staff role and above)"
+        return (
+            f"officers may act only on cases of their own unit ({identity.unit}) "
+            "or assigned to them"
+        )
+    return f"role {identity.role} may not act on cases"
+
+
+def may_see_reporter(org: Organisation, identity: ApiIdentity, case: dict[str, Any]) -> bool:
+    """Who reported (contact, and phone numbers in the texts): staff and above; officers and
+    call-takers on cases they hold; call-takers on every callback task (they ring the caller
+    back); viewers never. The people on a case's escalation chain hold it, which is why the
+    dispatch decision marks them `may_see_reporter` (and the informed units' people not)."""
     if ROLE_RANK[identity.role] >= ROLE_RANK["staff"]:
         return True
-    if identity.role == "call_taker":
-        return case.get("kind") == "callback"
-    return identity.role == "officer" and _officer_owns(identity, case)
+    if identity.role == "call_taker" and case.get("kind") == "callback":
+        return True
+    return identity.role in HOLDER_ACTIONS and holds(org, identity, case)
 
 
 def _summary(doc: dict[str, Any]) -> CaseSummary:

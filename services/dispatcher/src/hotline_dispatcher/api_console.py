@@ -25,6 +25,7 @@ from hotline.contracts.events import Actor
 from hotline.contracts.labels import Category, Channel, District, Priority
 from hotline.privacy import mask_text
 from hotline_dispatcher.api import (
+    CASE_ID_PATTERN,
     ROLE_RANK,
     CallTaker,
     CaseId,
@@ -34,10 +35,10 @@ from hotline_dispatcher.api import (
     ReporterOut,
     Staff,
     Viewer,
-    _officer_owns,
     _person,
     _reporter,
     _summary,
+    refusal,
     text_query,
 )
 from hotline_dispatcher.cases import CaseState
@@ -116,7 +117,7 @@ class CorrectionOut(BaseModel):
 
 
 class MergeRequest(BaseModel):
-    into: str = Field(pattern=r"^[A-Z]{2,6}-\d{8}-\d{4,}$", description="the case that stays")
+    into: str = Field(pattern=CASE_ID_PATTERN, description="the case that stays")
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -175,12 +176,15 @@ class BoardOut(BaseModel):
 # --------------------------------------------------------------------------- shaping
 
 
-def may_see_message(identity: ApiIdentity, doc: dict[str, Any]) -> bool:
-    """As for cases: staff and above; officers for their unit; call-takers for callbacks."""
+def may_see_message(
+    identity: ApiIdentity, doc: dict[str, Any], held: frozenset[str] = frozenset()
+) -> bool:
+    """As for cases (`api.may_see_reporter`): staff and above; officers for their unit;
+    call-takers for callbacks and for the cases assigned to them (`held`)."""
     if ROLE_RANK[identity.role] >= ROLE_RANK["staff"]:
         return True
     if identity.role == "call_taker":
-        return doc.get("action") == "callback"
+        return doc.get("action") == "callback" or doc.get("case_id") in held
     return (
         identity.role == "officer"
         and identity.unit is not None
@@ -188,8 +192,10 @@ def may_see_message(identity: ApiIdentity, doc: dict[str, Any]) -> bool:
     )
 
 
-def message_out(doc: dict[str, Any], identity: ApiIdentity) -> MessageOut:
-    see = may_see_message(identity, doc)
+def message_out(
+    doc: dict[str, Any], identity: ApiIdentity, held: frozenset[str] = frozenset()
+) -> MessageOut:
+    see = may_see_message(identity, doc, held)
     text = doc.get("text")
     summary = summary_of(doc)
     return MessageOut(
@@ -208,6 +214,13 @@ def message_out(doc: dict[str, Any], identity: ApiIdentity) -> MessageOut:
         reporter=_reporter(doc["reporter"], see) if doc.get("reporter") else None,
         logged_by=doc.get("logged_by"),
     )
+
+
+async def held_cases(repo: Repository, identity: ApiIdentity) -> frozenset[str]:
+    """A call-taker's cases (whose messages they see unmasked); nobody else needs the read."""
+    if identity.role != "call_taker":
+        return frozenset()
+    return frozenset(await repo.case_ids_assigned_to(identity.id))
 
 
 def correction_out(doc: dict[str, Any]) -> CorrectionOut:
@@ -315,7 +328,8 @@ def build_console_router() -> APIRouter:
         if q and q.strip():
             query.update(text_query(q, identity))
         docs = await repo.recent_decisions(query, limit)
-        return MessageList(items=[message_out(d, identity) for d in docs])
+        held = await held_cases(repo, identity)
+        return MessageList(items=[message_out(d, identity, held) for d in docs])
 
     @router.get(
         "/messages/{event_id}",
@@ -328,7 +342,7 @@ def build_console_router() -> APIRouter:
         doc = await repo.get_decision(event_id)
         if doc is None:
             raise HTTPException(404, f"no message {event_id} (yet)")
-        return message_out(doc, identity)
+        return message_out(doc, identity, await held_cases(repo, identity))
 
     @router.post(
         "/messages/{event_id}/logged",
@@ -337,9 +351,9 @@ def build_console_router() -> APIRouter:
         summary="Attribute a call logged at the desk to the caller of this endpoint",
     )
     async def log_call(request: Request, event_id: EventId, identity: CallTaker) -> MessageOut:
-        service, _, org = ctx(request)
+        service, repo, org = ctx(request)
         doc = await service.log_call(event_id, actor(org, identity))
-        return message_out(doc, identity)
+        return message_out(doc, identity, await held_cases(repo, identity))
 
     @router.post(
         "/messages/{event_id}/triage",
@@ -368,8 +382,9 @@ def build_console_router() -> APIRouter:
     ) -> CaseSummary:
         service, _, org = ctx(request)
         case = await service.get(case_id)
-        if identity.role == "officer" and not _officer_owns(identity, case):
-            raise HTTPException(403, "officers may correct only their own unit's cases")
+        why = refusal(org, identity, case, "correct")
+        if why is not None:
+            raise HTTPException(403, why)
         who = actor(org, identity)
         doc = await service.correct_triage(case_id, who, body.changes(), body.reason)
         return _summary(doc)

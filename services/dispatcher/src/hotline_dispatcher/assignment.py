@@ -112,6 +112,26 @@ def escalation_chain(
     return levels
 
 
+def on_chain(org: Organisation, unit_id: str, assignee_id: str | None, person_id: str) -> bool:
+    """Whether a person is on the escalation chain of a case of `unit_id` assigned to
+    `assignee_id`: its assignee, the unit's commander, a Staff Office duty leader, the Director.
+
+    The one definition of "the people who answer for a case": who may acknowledge it by a
+    reply, and (in the ops API) who below the staff role may act on it and see its reporter.
+    """
+    if assignee_id is not None and person_id == assignee_id:
+        return True
+    person = org.people.get(person_id)
+    if person is None:
+        return False
+    unit = org.units.get(unit_id)
+    return (
+        (unit is not None and person.id == unit.commander_id)
+        or person.id == org.routing.director_id
+        or (person.unit_id == org.routing.staff_office_id and person.role == Role.STAFF_LEADER)
+    )
+
+
 def _assignee_role(person: Person) -> Role:
     return Role.CALL_TAKER if person.role == Role.CALL_TAKER else Role.OFFICER
 

@@ -5,8 +5,12 @@ event or with a whole poll's worth (see `handlers.BatchRunner`). Per batch:
 
 1. claim `dispatch:<event id>` for every event (one insert): a lost claim is a redelivery, whose
    stored decision is re-published (and its writes re-applied, in case the earlier attempt died
-   between the decision and the case writes); a claim whose decision is missing means the
-   earlier attempt died before deciding, so the event is decided afresh;
+   between the decision and the case writes); a claim whose decision is missing is decided
+   afresh once the earlier attempt is surely over: it was this process's own (it failed here),
+   or the claim is older than the lease and this process takes it over. A younger claim of
+   another consumer (a rebalance, two replicas on one partition) may still be being decided:
+   the batch fails as `Transient` and the runner retries until that decision is stored (and is
+   re-published) or the lease has run out — never two different decisions for one event;
 2. decide every fresh event in order, in memory (routing, roster, merging, load), later events
    seeing earlier ones through an `IndexView`;
 3. allocate case numbers, claim daily courtesy replies, apply officers' acknowledgements;
@@ -47,6 +51,7 @@ from hotline.contracts.topics import TopicNames
 from hotline.ids import stable_id
 from hotline.kafka import Outgoing
 from hotline.logging import get_logger
+from hotline.runner import Transient
 from hotline_dispatcher import metrics
 from hotline_dispatcher.assignment import (
     choose,
@@ -69,6 +74,9 @@ log = get_logger(__name__)
 DISPATCHER_ACTOR = Actor(id="dispatcher", role="service")
 SUMMARY_TEXT_LIMIT = 160
 DECISION_TEXT_LIMIT = 4000
+CLAIM_LEASE_S = 30.0
+# Event ids this process claimed and has not decided yet; more means they moved elsewhere.
+OWN_CLAIMS_LIMIT = 50_000
 _PLACEHOLDER = re.compile(r"~[0-9a-f-]{36}")
 
 AcknowledgeFn = Callable[[str, Person, str, datetime], Awaitable[tuple[CaseEvent | None, str]]]
@@ -189,6 +197,7 @@ class Dispatcher:
         topics: TopicNames,
         working: WorkingSet,
         acknowledge: AcknowledgeFn | None = None,
+        claim_lease_s: float = CLAIM_LEASE_S,
     ) -> None:
         self.org = org
         self.repo = repo
@@ -197,6 +206,10 @@ class Dispatcher:
         self.working = working
         # CaseService.acknowledge_from_reply, set by the app builder (ops imports this module)
         self.acknowledge = acknowledge
+        self.claim_lease_s = claim_lease_s
+        # Claims this process holds for events it has not decided yet (an attempt that failed
+        # here): a retry decides them at once, whatever their age.
+        self._own_claims: dict[str, None] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -211,14 +224,18 @@ class Dispatcher:
         now = self.clock.now()
         unique: list[TriagedEvent] = list({e.event_id: e for e in events}.values())
         won = await self.repo.claim_many([f"dispatch:{e.event_id}" for e in unique], now)
+        self._hold([e.event_id for e in unique if f"dispatch:{e.event_id}" in won])
         repeated = [e.event_id for e in unique if f"dispatch:{e.event_id}" not in won]
         stored: dict[str, dict[str, Any]] = {}
         recovered: dict[str, dict[str, Any]] = {}
         if repeated:
             stored = await self.repo.load_decisions(repeated)
-            # Claimed but never decided: the earlier attempt died; it may have opened the case.
+            # Claimed but never decided: once the earlier attempt is over (`_resume`), decide
+            # again; it may have opened the case.
             missing = [eid for eid in repeated if eid not in stored]
-            recovered = await self.repo.cases_opened_by(missing) if missing else {}
+            if missing:
+                await self._resume(missing, now)
+                recovered = await self.repo.cases_opened_by(missing)
             log.info(
                 "redelivered events",
                 extra={"count": len(repeated), "decided": len(stored), "cases": len(recovered)},
@@ -286,6 +303,8 @@ class Dispatcher:
             self.repo.record_priority_raises(raised),
         )
         await self.repo.insert_decisions(docs)
+        for event in unique:
+            self._own_claims.pop(event.event_id, None)
 
         view.commit()
         self.working.loads.update(loads)
@@ -298,6 +317,48 @@ class Dispatcher:
             else:
                 out[item.event.event_id] = outputs_by_event[item.event.event_id]
         return out
+
+    def _hold(self, event_ids: list[str]) -> None:
+        self._own_claims.update(dict.fromkeys(event_ids))
+        while len(self._own_claims) > OWN_CLAIMS_LIMIT:
+            del self._own_claims[next(iter(self._own_claims))]
+
+    async def _resume(self, event_ids: list[str], now: datetime) -> None:
+        """Make sure no other attempt is still deciding these claimed, undecided events.
+
+        This process's own claims are over (their attempt failed here). Another consumer's
+        claim is taken over once it is older than the lease (its owner died; a live attempt
+        takes milliseconds, and Kafka hands a dead consumer's partitions on only after its
+        session timeout, about as long); a younger one may still be running, and deciding it
+        here too could open a second case and publish a different decision. Then: `Transient`,
+        so the runner retries (the decision is stored by then and re-published, or the lease
+        has run out).
+        """
+        foreign = [eid for eid in event_ids if eid not in self._own_claims]
+        if not foreign:
+            return
+        times = await self.repo.claim_times([f"dispatch:{eid}" for eid in foreign])
+        busy: list[tuple[str, float]] = []
+        for eid in foreign:
+            key = f"dispatch:{eid}"
+            at = times.get(key)
+            age = (now - ensure_utc(at)).total_seconds() if at is not None else None
+            if age is not None and age < self.claim_lease_s:
+                busy.append((eid, age))
+            elif await self.repo.take_over(key, at, now):
+                log.warning(
+                    "took over a stale dispatch claim",
+                    extra={"event_id": eid, "age_s": None if age is None else round(age, 1)},
+                )
+                self._hold([eid])
+            else:
+                busy.append((eid, 0.0))  # another consumer took it over just now
+        if busy:
+            eid, age = busy[0]
+            raise Transient(
+                f"{len(busy)} event(s) claimed by another consumer and not decided yet "
+                f"(e.g. {eid}, claimed {age:.1f} s ago; lease {self.claim_lease_s:g} s)"
+            )
 
     def _adopt(self, plan: Plan, case: dict[str, Any]) -> None:
         """Redo a decision whose case an earlier, interrupted attempt already opened."""

@@ -88,7 +88,13 @@ def build(
     working = WorkingSet()
     cases = CaseService(org, repo, clock, topics, publisher, working)
     dispatcher = Dispatcher(
-        org, repo, clock, topics, working, acknowledge=cases.acknowledge_from_reply
+        org,
+        repo,
+        clock,
+        topics,
+        working,
+        acknowledge=cases.acknowledge_from_reply,
+        claim_lease_s=settings.claim_lease_s,
     )
     lifecycle = Lifecycle()
     keep = max(org.routing.merge.window, org.routing.merge.followup_window)
@@ -258,7 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         # The Kafka clients are created inside the event loop that runs them.
         serve_built(
-            lambda: build(settings, org).app, settings.host, settings.port, settings.log_level
+            lambda: build(settings, org).app,
+            settings.host,
+            settings.port,
+            settings.log_level,
+            trusted_proxies=settings.trusted_proxy_networks,
         )
 
 

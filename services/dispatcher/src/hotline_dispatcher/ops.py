@@ -26,7 +26,6 @@ from hotline.contracts.events import (
     DirectiveIssuer,
     Recipient,
     Reporter,
-    Role,
 )
 from hotline.contracts.labels import Category, Channel, District, InboundKind, Priority
 from hotline.contracts.topics import TopicNames
@@ -39,6 +38,7 @@ from hotline_dispatcher.assignment import (
     duty_for,
     escalation_chain,
     on_call,
+    on_chain,
     recipient,
 )
 from hotline_dispatcher.cases import (
@@ -238,16 +238,7 @@ class CaseService:
 
     def _on_chain(self, case: dict[str, Any], person: Person) -> bool:
         assignee = (case.get("assignee") or {}).get("person_id")
-        unit = self.org.units.get(str(case.get("responsible_unit")))
-        return (
-            person.id == assignee
-            or (unit is not None and person.id == unit.commander_id)
-            or person.id == self.org.routing.director_id
-            or (
-                person.unit_id == self.org.routing.staff_office_id
-                and person.role == Role.STAFF_LEADER
-            )
-        )
+        return on_chain(self.org, str(case.get("responsible_unit")), assignee, person.id)
 
     async def resolve(self, case_id: str, actor: Actor, outcome: str) -> dict[str, Any]:
         at = self.clock.now()

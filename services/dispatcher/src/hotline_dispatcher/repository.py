@@ -131,6 +131,20 @@ class Repository:
         doc = await self.db[CLAIMS].find_one({"_id": key}, projection={"at": 1})
         return doc.get("at") if doc else None
 
+    async def claim_times(self, keys: Sequence[str]) -> dict[str, datetime]:
+        """When each of these claims was made (claims that do not exist are left out)."""
+        cursor = self.db[CLAIMS].find({"_id": {"$in": list(keys)}}, projection={"at": 1})
+        return {str(d["_id"]): d["at"] async for d in cursor}
+
+    async def take_over(self, key: str, stale_at: datetime | None, now: datetime) -> bool:
+        """Replace a claim made at `stale_at` (None: it is gone) by one made now; False when
+        another process replaced or made it first."""
+        if stale_at is not None:
+            result = await self.db[CLAIMS].delete_one({"_id": key, "at": stale_at})
+            if result.deleted_count != 1:
+                return False
+        return bool(await self.claim_many([key], now))
+
     async def expire_claims(self, prefix: str, before: datetime) -> int:
         result = await self.db[CLAIMS].delete_many(
             {"_id": {"$regex": f"^{prefix}"}, "at": {"$lt": before}}
@@ -214,6 +228,11 @@ class Repository:
         items = [d async for d in cursor]
         total = await self.db[CASES].count_documents(dict(query))
         return items, total
+
+    async def case_ids_assigned_to(self, person_id: str) -> set[str]:
+        """The cases assigned to a person now (a call-taker's in the message feed)."""
+        cursor = self.db[CASES].find({"assignee.person_id": person_id}, projection={"_id": 1})
+        return {str(d["_id"]) async for d in cursor}
 
     async def update_case(
         self, case_id: str, version: int, fields: Mapping[str, Any], at: datetime

@@ -55,6 +55,12 @@ class DispatcherSettings(HotlineSettings):
     maintenance_interval_s: float = Field(default=15.0, gt=0)
     index_refresh_s: float = Field(default=60.0, gt=0)
     claims_retention_days: int = Field(default=15, gt=0)
+    claim_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a triaged event claimed by another consumer and not decided by then is "
+        "decided here (before, its redelivery is retried)",
+    )
     publish_timeout_s: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=500, gt=0)
 
