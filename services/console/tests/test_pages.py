@@ -22,7 +22,7 @@ from hotline_console.settings import ConsoleSettings
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
 from hotline_dispatcher.settings import DEV_TOKENS
-from hotline_dispatcher.testing import settings_for, triaged
+from hotline_dispatcher.testing import MISSED_CALL, settings_for, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -300,16 +300,7 @@ async def test_board_override_and_today(setup: Setup) -> None:
 
 
 async def test_missed_calls_are_returned_from_the_desk(setup: Setup) -> None:
-    case_id = await setup.open_case(
-        "",
-        category="other",
-        priority="P2",
-        location=None,
-        kind="call_missed",
-        channel="voice",
-        phone="+84912345678",
-        user_id=None,
-    )
+    case_id = await setup.open_case("", **MISSED_CALL)
     async with setup.browser() as client:
         csrf = await sign_in(client, CALL_TAKER)
         desk = await client.get("/desk")

@@ -18,7 +18,7 @@ from hotline.testing.kafka import read_topic
 from hotline_dispatcher import metrics
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
-from hotline_dispatcher.testing import local, settings_for, triaged
+from hotline_dispatcher.testing import MISSED_CALL, local, settings_for, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -346,16 +346,7 @@ async def test_directives_with_report_back_deadlines_and_reminders(
 
 
 async def test_callback_done(api: Api) -> None:
-    case_id = await api.open_case(
-        "",
-        category="other",
-        priority="P2",
-        location=None,
-        kind="call_missed",
-        channel="voice",
-        phone="+84912345678",
-        user_id=None,
-    )
+    case_id = await api.open_case("", **MISSED_CALL)
     r = await api.http.post(
         f"/api/v1/cases/{case_id}/callback-done",
         headers=STAFF,
@@ -404,16 +395,7 @@ async def test_daily_statistics_as_the_director_reports_them(api: Api) -> None:
         triaged(
             "Trộm xe ở Lăng Cô", category="theft", priority="P2", location="phu_loc", user_id="r3"
         ),
-        triaged(
-            "",
-            category="other",
-            priority="P2",
-            location=None,
-            kind="call_missed",
-            channel="voice",
-            phone="+84912345678",
-            user_id=None,
-        ),
+        triaged("", **MISSED_CALL),
         triaged("Chào buổi tối", **hello, user_id="g3", at=local(2024, 1, 25, 0, 5)),  # type: ignore[arg-type]
     ]
     await api.components.dispatcher.dispatch_many(events)

@@ -21,7 +21,7 @@ from hotline.testing.kafka import read_topic
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
 from hotline_dispatcher.settings import DEV_TOKENS, ApiIdentity, ApiRole
-from hotline_dispatcher.testing import local, settings_for, triaged
+from hotline_dispatcher.testing import MISSED_CALL, local, settings_for, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -104,16 +104,7 @@ async def api(
 
 
 async def test_call_takers_record_callbacks_but_not_act_on_others_reports(api: Api) -> None:
-    missed = await api.open_case(
-        "",
-        category="other",
-        priority="P2",
-        location=None,
-        kind="call_missed",
-        channel="voice",
-        phone="+84912345678",
-        user_id=None,
-    )
+    missed = await api.open_case("", **MISSED_CALL)
     fire = await api.open_case(phone="+84905123456", user_id=None, channel="sms")
     me = await api.get("/me", CALL_TAKER)
     assert me["role"] == "call_taker" and me["id"] == "pv01-ct1"
@@ -218,16 +209,7 @@ async def test_the_call_taker_holding_a_report_without_a_place_acts_on_it_and_fo
     )
     assert r.status_code == 403
     # A callback task of theirs stays with the call desk.
-    missed = await api.open_case(
-        "",
-        category="other",
-        priority="P2",
-        location=None,
-        kind="call_missed",
-        channel="voice",
-        phone="+84912345678",
-        user_id=None,
-    )
+    missed = await api.open_case("", **MISSED_CALL)
     r = await api.http.post(
         f"/api/v1/cases/{missed}/reassign",
         headers=ON_DUTY_CALL_TAKER,

@@ -28,7 +28,7 @@ from hotline_dispatcher.flows import CLAIM_LEASE_S, Dispatcher
 from hotline_dispatcher.ops import CaseService
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.state import WorkingSet
-from hotline_dispatcher.testing import local, triaged
+from hotline_dispatcher.testing import MISSED_CALL, local, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -381,16 +381,7 @@ async def test_a_flood_limited_sender_gets_no_case_below_p1_but_an_emergency_goe
 
 
 async def test_a_missed_call_becomes_a_callback_task_for_the_call_taker(env: Env) -> None:
-    call = triaged(
-        "",
-        category="other",
-        priority="P2",
-        location=None,
-        kind="call_missed",
-        channel="voice",
-        phone="+84912345678",
-        user_id=None,
-    )
+    call = triaged("", **MISSED_CALL)
     [decision] = decisions(await env.dispatcher.dispatch_many([call]))
     assert decision.action == DispatchAction.CALLBACK
     assert decision.responsible_unit == "pv01"

@@ -17,6 +17,18 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> da
     return datetime(year, month, day, hour, minute, tzinfo=LOCAL_TZ)
 
 
+MISSED_CALL: dict[str, Any] = {
+    "category": "other",
+    "priority": "P2",
+    "location": None,
+    "kind": "call_missed",
+    "channel": "voice",
+    "phone": "+84912345678",
+    "user_id": None,
+}
+"""`triaged("", **MISSED_CALL)`: a missed call from a number, as the classifier passes it on."""
+
+
 def triaged(
     text: str = "Có người đánh nhau bằng dao ở chợ Đông Ba, cứu với",
     *,
