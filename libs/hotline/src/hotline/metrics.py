@@ -51,7 +51,8 @@ CONSUMED = Counter(
 )
 PROCESSING_SECONDS = Histogram(
     "hotline_consumer_processing_seconds",
-    "Time to process one batch of messages (handler, produce and commit)",
+    "Time to process one poll's batch of messages (handler and produce); for a pipelined "
+    "runner (key_concurrency > 1: the notifier), one message",
     ["service", "topic"],
     buckets=LATENCY_BUCKETS,
 )

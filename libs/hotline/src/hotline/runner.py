@@ -18,22 +18,34 @@ partition in order, so one citizen's messages (same key) keep their order. A ser
 handler waits on the network for most of its time (the notifier calls providers) sets
 `key_concurrency` > 1: messages of one partition with *different* keys then run concurrently
 (at most that many keys at once in the whole runner), while messages with the same key still
-run one after the other in offset order. The outputs of a key keep their order; the commit
-still waits for the whole batch.
+run one after the other in offset order. The outputs of a key keep their order.
+
+Such a runner is also *pipelined*: it does not wait for a poll's records to finish before it
+polls again. A record starts as soon as it is fetched, once the previous record of its key (in
+its partition) has finished and its outputs were acknowledged; each record's outputs are
+published when it finishes; a partition's offset advances past a record only when it and every
+record before it have finished, so a crash redelivers from the oldest unfinished one. At most
+`batch_size` records are in flight. A slow record therefore delays only the records of its own
+key, not everything fetched after it (a poll-at-a-time runner made every alert wait for the
+slowest of the batch in hand: the notifier's share of the pipeline's latency). Before its
+partitions are revoked in a rebalance, the runner finishes what it holds of them and commits,
+so the next owner never runs a record this one is still running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
@@ -162,6 +174,18 @@ class Runner(Generic[M]):
         self._key_slots = asyncio.Semaphore(max(1, config.key_concurrency))
         self._pending: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
+        # Pipelined mode (key_concurrency > 1): the records in flight per partition, in offset
+        # order, each [offset, finished]; the last task of each (partition, key); a wake-up for
+        # the poll loop when a record finishes; the first error of the runner itself.
+        self._in_flight: dict[TopicPartition, deque[list[int]]] = {}
+        self._key_tails: dict[tuple[TopicPartition, bytes | None], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._finished = asyncio.Event()
+        self._failure: BaseException | None = None
+
+    @property
+    def pipelined(self) -> bool:
+        return self.config.key_concurrency > 1
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, and return from `run`."""
@@ -172,6 +196,9 @@ class Runner(Generic[M]):
         return self._stopping.is_set()
 
     async def run(self) -> None:
+        if self.pipelined:
+            await self._run_pipelined()
+            return
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(
@@ -220,6 +247,113 @@ class Runner(Generic[M]):
             # The group rebalanced under us, or the consumer is stopping: the next owner
             # re-reads from the last commit and the idempotent handlers make the repeat harmless.
             log.warning("commit failed, batch will be redelivered", extra={"error": str(exc)})
+
+    # ------------------------------------------------------------------ pipelined mode
+
+    async def _run_pipelined(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                if self._failure is not None:
+                    raise self._failure
+                room = self.config.batch_size - self.in_flight
+                if room <= 0:
+                    self._finished.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._finished.wait(), 1.0)
+                    continue
+                batches = await self.consumer.getmany(
+                    timeout_ms=self.config.poll_timeout_ms, max_records=room
+                )
+                if not batches:
+                    await self.commit_pending()
+                    continue
+                for tp, records in batches.items():
+                    for record in records:
+                        self._start(tp, record)
+                self.stats.batches += 1
+                if asyncio.get_running_loop().time() - self._last_commit >= (
+                    self.config.commit_interval_s
+                ):
+                    await self.commit_pending()
+        finally:
+            await self.finish()
+            await self.commit_pending()
+
+    @property
+    def in_flight(self) -> int:
+        """Records fetched and not finished yet (pipelined mode)."""
+        return sum(len(queue) for queue in self._in_flight.values())
+
+    def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        entry = [record.offset, 0]
+        self._in_flight.setdefault(tp, deque()).append(entry)
+        key = (tp, record.key)
+        task = asyncio.create_task(self._run_record(tp, record, entry, self._key_tails.get(key)))
+        self._key_tails[key] = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._key_tails.get(key) is finished:
+                del self._key_tails[key]
+            failed = not finished.cancelled() and finished.exception() is not None
+            if failed and self._failure is None and not self._stopping.is_set():
+                self._failure = finished.exception()
+            self._finished.set()
+
+        task.add_done_callback(done)
+
+    async def _run_record(
+        self,
+        tp: TopicPartition,
+        record: ConsumerRecord[bytes, bytes],
+        entry: list[int],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None:
+            # The same key's previous record first (its outcome is its own business: a record
+            # that could not finish leaves its offset uncommitted, which redelivers this too).
+            await asyncio.wait([previous])
+        started = asyncio.get_running_loop().time()
+        async with self._key_slots:
+            outputs = await self._process_record(record)
+            await self._publish_with_retry(outputs)
+        PROCESSING_SECONDS.labels(self.config.service, self._topic_label).observe(
+            asyncio.get_running_loop().time() - started
+        )
+        entry[1] = 1
+        queue = self._in_flight[tp]
+        while queue and queue[0][1]:
+            self._pending[tp] = queue.popleft()[0] + 1
+        highwater = self.consumer.highwater(tp)
+        if highwater is not None and tp in self._pending:
+            CONSUMER_LAG.labels(self.config.service, self._topic_label, str(tp.partition)).set(
+                max(0, highwater - self._pending[tp])
+            )
+
+    async def finish(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Wait for the records in flight (of `partitions`, or all) to finish (pipelined)."""
+        wanted = None if partitions is None else set(partitions)
+        while True:
+            tasks = [
+                task
+                for (tp, _), task in list(self._key_tails.items())
+                if wanted is None or tp in wanted
+            ]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
+
+    async def on_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """Before a rebalance takes partitions away: finish their records and commit them."""
+        partitions = set(revoked)
+        if not self.pipelined or not partitions:
+            return
+        await self.finish(partitions)
+        await self.commit_pending()
+        for tp in partitions:
+            self._in_flight.pop(tp, None)
+            self._pending.pop(tp, None)
 
     async def _process_partition(
         self, records: list[ConsumerRecord[bytes, bytes]]
@@ -426,11 +560,12 @@ class ConsumerWorker(Generic[M]):
         self.consumer = make_consumer(
             bootstrap_servers,
             group_id,
-            [config.topic],
+            [],
             client_id=f"{config.service}-{group_id}",
             **consumer_overrides,
         )
         self.runner: Runner[M] = Runner(self.consumer, publisher, model, handler, config)
+        self.consumer.subscribe([config.topic], listener=_FinishBeforeRevoke(self.runner))
         self._started = False
 
     async def start(self) -> None:
@@ -451,3 +586,17 @@ class ConsumerWorker(Generic[M]):
         lifecycle.on_startup(self.start)
         lifecycle.run_in_background(self.run)
         lifecycle.on_shutdown(self.stop)
+
+
+class _FinishBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A pipelined runner finishes and commits what it holds of the partitions a rebalance
+    takes away before they go (aiokafka awaits this before it rejoins the group)."""
+
+    def __init__(self, runner: Runner[Any]) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.runner.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
