@@ -18,30 +18,22 @@ from aiokafka import ConsumerRecord
 from hotline.contracts import InboundEvent, example
 from hotline.kafka import Outgoing
 from hotline.runner import Message, Runner, RunnerConfig
+from hotline.testing.kafka import consumer_record
 
 EXAMPLE = example("InboundEvent")
 
 
 def _records(keys: list[bytes]) -> list[ConsumerRecord[bytes, bytes]]:
-    out = []
-    for offset, key in enumerate(keys):
-        value = dict(EXAMPLE, text=f"{key.decode()}#{offset}")
-        out.append(
-            ConsumerRecord(
-                topic="in",
-                partition=0,
-                offset=offset,
-                timestamp=0,
-                timestamp_type=0,
-                key=key,
-                value=json.dumps(value).encode(),
-                checksum=None,
-                serialized_key_size=len(key),
-                serialized_value_size=0,
-                headers=(),
-            )
+    return [
+        consumer_record(
+            "in",
+            0,
+            offset,
+            key,
+            json.dumps(dict(EXAMPLE, text=f"{key.decode()}#{offset}")).encode(),
         )
-    return out
+        for offset, key in enumerate(keys)
+    ]
 
 
 class Recorder:

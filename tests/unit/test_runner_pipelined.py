@@ -7,8 +7,9 @@ the real broker is covered in tests/integration/test_runner.py and by the notifi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -16,6 +17,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from hotline.contracts import InboundEvent, example
 from hotline.kafka import Outgoing
 from hotline.runner import Message, Runner, RunnerConfig
+from hotline.testing.kafka import consumer_record
 
 EXAMPLE = example("InboundEvent")
 TP0, TP1 = TopicPartition("in", 0), TopicPartition("in", 1)
@@ -23,19 +25,7 @@ TP0, TP1 = TopicPartition("in", 0), TopicPartition("in", 1)
 
 def record(tp: TopicPartition, offset: int, key: bytes) -> ConsumerRecord[bytes, bytes]:
     value = dict(EXAMPLE, text=f"{key.decode()}#{tp.partition}.{offset}")
-    return ConsumerRecord(
-        topic=tp.topic,
-        partition=tp.partition,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=json.dumps(value).encode(),
-        checksum=None,
-        serialized_key_size=len(key),
-        serialized_value_size=0,
-        headers=(),
-    )
+    return consumer_record(tp.topic, tp.partition, offset, key, json.dumps(value).encode())
 
 
 class ScriptedConsumer:
@@ -106,13 +96,21 @@ def pipelined(consumer: Any, handler: Any, published: Any, **config: Any) -> Run
     )
 
 
-async def run_until(runner: Runner[InboundEvent], done: Any, timeout_s: float = 5.0) -> None:
+async def until(done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not done():
+            await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def running(runner: Runner[InboundEvent], handler: Handler) -> AsyncIterator[None]:
+    """The runner's loop in the background; on the way out every held record is let go, so
+    the runner can finish what it holds and stop."""
     task = asyncio.create_task(runner.run())
     try:
-        async with asyncio.timeout(timeout_s):
-            while not done():
-                await asyncio.sleep(0.005)
+        yield
     finally:
+        handler.release.set()
         runner.stop()
         await task
 
@@ -128,7 +126,8 @@ async def test_a_slow_record_delays_only_its_own_key() -> None:
     )
     handler, published = Handler(slow=frozenset({"a#0.0"})), Published()
     runner = pipelined(consumer, handler, published)
-    await run_until(runner, lambda: len(handler.finished) == 4)
+    async with running(runner, handler):
+        await until(lambda: len(handler.finished) == 4)
     assert handler.finished.index("c#0.2") < handler.finished.index("a#0.0")
     assert handler.finished.index("a#0.0") < handler.finished.index("a#0.3")
     assert [v for v in published.values if v.startswith("a#")] == ["a#0.0", "a#0.3"]
@@ -142,25 +141,16 @@ async def test_offsets_never_pass_an_unfinished_record() -> None:
     handler, published = Handler(), Published()
     handler.release.clear()
     runner = pipelined(consumer, handler, published)
-    task = asyncio.create_task(runner.run())
-    try:
-        async with asyncio.timeout(5):
-            while len(handler.finished) < 2:
-                await asyncio.sleep(0.005)
+    async with running(runner, handler):
+        await until(lambda: len(handler.finished) >= 2)
         await runner.commit_pending()
         # b and c are done, the record before them is not: nothing may be committed yet.
         assert all(TP0 not in commit for commit in consumer.commits)
         assert runner.in_flight == 3  # finished records stay queued behind the held one
         handler.release.set()
-        async with asyncio.timeout(5):
-            while runner.in_flight:
-                await asyncio.sleep(0.005)
+        await until(lambda: not runner.in_flight)
         await runner.commit_pending()
         assert consumer.commits[-1] == {TP0: 3}
-    finally:
-        handler.release.set()
-        runner.stop()
-        await task
 
 
 async def test_in_flight_records_are_bounded_by_the_batch_size() -> None:
@@ -169,19 +159,12 @@ async def test_in_flight_records_are_bounded_by_the_batch_size() -> None:
     handler, published = Handler(), Published()
     handler.release.clear()
     runner = pipelined(consumer, handler, published, batch_size=4)
-    task = asyncio.create_task(runner.run())
-    try:
+    async with running(runner, handler):
         await asyncio.sleep(0.2)
         assert runner.in_flight == 4
         assert all(asked <= 4 for asked in consumer.asked)
         handler.release.set()
-        async with asyncio.timeout(5):
-            while len(handler.finished) < 6:
-                await asyncio.sleep(0.005)
-    finally:
-        handler.release.set()
-        runner.stop()
-        await task
+        await until(lambda: len(handler.finished) >= 6)
     assert consumer.commits[-1] == {TP0: 6}
 
 
@@ -190,11 +173,8 @@ async def test_a_revoked_partition_is_finished_and_committed_before_it_goes() ->
     handler, published = Handler(), Published()
     handler.release.clear()
     runner = pipelined(consumer, handler, published)
-    task = asyncio.create_task(runner.run())
-    try:
-        async with asyncio.timeout(5):
-            while "x#1.0" not in handler.finished:
-                await asyncio.sleep(0.005)
+    async with running(runner, handler):
+        await until(lambda: "x#1.0" in handler.finished)
         revoking = asyncio.create_task(runner.on_revoked([TP0]))
         await asyncio.sleep(0.05)
         assert not revoking.done()  # waits for the record it still runs of that partition
@@ -203,10 +183,6 @@ async def test_a_revoked_partition_is_finished_and_committed_before_it_goes() ->
         assert "held#0.0" in handler.finished
         assert consumer.commits[-1][TP0] == 1
         assert TP0 not in runner._in_flight  # nothing of it is kept
-    finally:
-        handler.release.set()
-        runner.stop()
-        await task
 
 
 async def test_a_failure_of_the_runner_itself_ends_run() -> None:

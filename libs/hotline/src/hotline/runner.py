@@ -255,9 +255,9 @@ class Runner(Generic[M]):
             while not self._stopping.is_set():
                 if self._failure is not None:
                     raise self._failure
+                self._finished.clear()  # before counting: a record finishing now sets it again
                 room = self.config.batch_size - self.in_flight
                 if room <= 0:
-                    self._finished.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._finished.wait(), 1.0)
                     continue

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from hotline.settings import HotlineSettings
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConsoleSettings(HotlineSettings):
@@ -65,14 +61,6 @@ class ConsoleSettings(HotlineSettings):
     )
     http_timeout_s: float = Field(default=5.0, gt=0, description="calls to dispatcher/ingest")
     sign_in_per_minute: int = Field(default=10, gt=0, description="sign-in attempts per address")
-    trusted_proxies: str = Field(
-        default="127.0.0.1,::1",
-        description=(
-            "comma-separated addresses or CIDR ranges of the reverse proxies (the ingress "
-            "controller) whose X-Forwarded-For names the real client; the sign-in limiter keys "
-            "on that client when the peer is one of them, else on the peer"
-        ),
-    )
 
     @field_validator("dispatcher_url", "ingest_url")
     @classmethod
@@ -81,25 +69,6 @@ class ConsoleSettings(HotlineSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                try:
-                    ipaddress.ip_network(part.strip(), strict=False)
-                except ValueError as exc:
-                    raise ValueError(f"{part.strip()!r} is not an address or CIDR range") from exc
-        return value
-
-    @property
-    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
-        return tuple(
-            ipaddress.ip_network(part.strip(), strict=False)
-            for part in self.trusted_proxies.split(",")
-            if part.strip()
-        )
 
     @property
     def secure_cookies(self) -> bool:

@@ -11,6 +11,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from hotline.kafka import read_to_end as read_to_end  # re-exported for the tests
 
 
+def consumer_record(
+    topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+) -> ConsumerRecord[bytes, bytes]:
+    """A record as a poll hands it to the runner, built by hand for broker-less tests."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value or b""),
+        headers=(),
+    )
+
+
 async def read_topic(
     bootstrap: str,
     topic: str,
