@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,13 +19,14 @@ from hotline.contracts.events import (
     DispatchAction,
     DispatchDecision,
 )
+from hotline.contracts.labels import Channel
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import Outgoing
 from hotline.mongo import MotorDatabase
 from hotline.runner import Transient
 from hotline_dispatcher.config import Organisation, load_organisation
 from hotline_dispatcher.flows import CLAIM_LEASE_S, Dispatcher
-from hotline_dispatcher.ops import CaseService
+from hotline_dispatcher.ops import CaseService, case_reporters
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.state import WorkingSet
 from hotline_dispatcher.testing import MISSED_CALL, local, triaged
@@ -204,6 +205,31 @@ async def test_a_similar_report_joins_the_case_without_a_new_alert(env: Env) -> 
     assert opened.case_id in joined[0]["data"]["detail"]
     reporters = await env.cases.reporters(str(opened.case_id))
     assert [r.address for r in reporters] == ["citizen-1", "citizen-2"]
+    # When each last wrote: the closure goes as free text only within WhatsApp's 24 hours.
+    assert [r.last_message_at for r in reporters] == [
+        local(2024, 1, 24, 8, 42),
+        local(2024, 1, 24, 8, 50),
+    ]
+
+
+def test_a_citizens_last_message_is_their_latest_report_on_the_channel_they_are_answered_on() -> (
+    None
+):
+    def report(channel: str, at: datetime, key: str = "tel:+84905000111") -> dict[str, Any]:
+        reporter = {"channel": channel, "phone": "+84905000111", "address": "+84905000111"}
+        return {"reporter_key": key, "reporter": reporter, "channel": channel, "at": at}
+
+    first, later, latest = (local(2024, 1, 24, h) for h in (8, 9, 10))
+    [citizen] = case_reporters(
+        [report("whatsapp", first), report("whatsapp", later), report("sms", latest)]
+    )
+    # Answered on WhatsApp, where they wrote first; their SMS an hour later opens no window.
+    assert citizen.channel == Channel.WHATSAPP and citizen.last_message_at == later
+    [stored] = case_reporters(
+        [{**report("viber", first), "at": first.astimezone(UTC).replace(tzinfo=None)}]
+    )
+    assert stored.last_message_at == first  # naive datetimes from the database read as UTC
+    assert case_reporters([{"reporter_key": "x", "channel": "sms", "at": first}]) == []
 
 
 async def test_reports_that_must_not_merge_open_their_own_cases(env: Env) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from hotline.clock import ManualClock
 from hotline.contracts import example
 from hotline.contracts.events import CaseEvent, Contact, DeliveryPurpose, Recipient, Reporter
 from hotline.contracts.labels import Channel, Language
@@ -189,6 +190,31 @@ def test_each_kind_is_composed_with_exactly_its_templates_parameters(kind: Messa
         assert set(n.template_params.values()) <= {CASE_ID}
 
 
+@pytest.mark.parametrize(
+    ("wrote_ago", "as_text"),
+    [(timedelta(hours=23), True), (timedelta(hours=25), False), (None, False)],
+)
+def test_a_reply_about_a_case_is_text_only_within_24_hours_of_the_citizens_last_message(
+    wrote_ago: timedelta | None, as_text: bool
+) -> None:
+    composer = Composer(Templates.load(DEFAULT_TEMPLATES), "http://notifier.test")
+    reporter = Reporter(
+        channel=Channel.WHATSAPP,
+        address=CITIZEN_PHONE,
+        last_message_at=NOW - wrote_ago if wrote_ago else None,
+    )
+    n = composer.for_citizen(
+        source_id="evt-closure",
+        purpose=DeliveryPurpose.CITIZEN_CLOSURE,
+        reporter=reporter,
+        case_id=CASE_ID,
+        now=NOW,
+        received_at=None,
+    )
+    assert n.within_session is as_text
+    assert n.received_at is None  # no report answered: not an end-to-end latency sample
+
+
 def test_officer_parameters_are_the_alerts_facts() -> None:
     alert = notification(MessageKind.ALERT).template_params
     assert alert["case_id"] == CASE_ID and alert["priority"] == "KHẨN CẤP"
@@ -297,7 +323,7 @@ async def test_a_message_whose_parameters_are_not_its_kinds_is_never_sent(
 
 @pytest.mark.integration
 async def test_overdue_directives_and_closures_use_their_own_templates(
-    make_notifier: NotifierFactory, sandbox: SandboxHandle
+    make_notifier: NotifierFactory, sandbox: SandboxHandle, clock: ManualClock
 ) -> None:
     """Through the handlers: an overdue report-back is a REMINDER purpose, like a case
     reminder, but must go out as the directive reminder; a closure notice outside the 24-hour
@@ -329,9 +355,29 @@ async def test_overdue_directives_and_closures_use_their_own_templates(
             "reporters": [{"channel": "whatsapp", "address": CITIZEN_PHONE, "language": "vi"}],
         }
     )
+    # Another citizen wrote on WhatsApp an hour ago: inside the window, the closure is text.
+    recent = CaseEvent.model_validate(
+        {
+            **event,
+            "event_id": "evt-resolved-recent",
+            "case_id": "HUE-20240124-0002",
+            "type": "resolved",
+            "data": {},
+            "reporters": [
+                {
+                    "channel": "whatsapp",
+                    "address": "+84905000111",
+                    "language": "vi",
+                    "last_message_at": (clock.now() - timedelta(hours=1)).isoformat(),
+                }
+            ],
+        }
+    )
     await n.handlers.handle_case_event(due)
     await n.handlers.handle_case_event(resolved)
-    reminder, closure = sandbox.sandbox.store.messages(provider="whatsapp")
+    await n.handlers.handle_case_event(recent)
+    reminder, closure, in_window = sandbox.sandbox.store.messages(provider="whatsapp")
+    assert in_window.kind == "text" and "HUE-20240124-0002" in in_window.body["text"]["body"]
     assert reminder.body["template"]["name"] == "hotline_directive_reminder"
     assert sent_params(reminder.body) == [
         CASE_ID,

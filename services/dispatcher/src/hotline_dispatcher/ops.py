@@ -825,7 +825,7 @@ class CaseService:
         chain = escalation_chain(self.org, unit_id, person, priority, at)
         # The reporter travels with the events: the notifier's alert shows their (masked)
         # contact, and a corrected greeting's citizen gets the receipt they never had.
-        reporters = [Reporter.model_validate(report["reporter"])] if report.get("reporter") else []
+        reporters = case_reporters([report])
         opened = self._event(
             CaseEventType.OPENED,
             doc,
@@ -1086,14 +1086,8 @@ class CaseService:
     # ------------------------------------------------------------------ helpers
 
     async def reporters(self, case_id: str) -> list[Reporter]:
-        """Every citizen who reported on the case, once each."""
-        seen: dict[str, Reporter] = {}
-        for doc in await self.repo.reports(case_id):
-            key = str(doc.get("reporter_key"))
-            reporter = doc.get("reporter")
-            if reporter and key not in seen:
-                seen[key] = Reporter.model_validate(reporter)
-        return list(seen.values())
+        """Every citizen who reported on the case, once each (see `case_reporters`)."""
+        return case_reporters(await self.repo.reports(case_id))
 
     def _assignee_of(self, case: dict[str, Any]) -> Person | None:
         pid = (case.get("assignee") or {}).get("person_id")
@@ -1232,3 +1226,26 @@ def directive_issuer(directive: dict[str, Any]) -> DirectiveIssuer:
     if "issued_by" in directive:
         return DirectiveIssuer.read(directive["issued_by"])
     return DirectiveIssuer.of(str((directive.get("by") or {}).get("role", "")))
+
+
+def case_reporters(reports: Sequence[dict[str, Any]]) -> list[Reporter]:
+    """Every citizen among these stored reports (decision documents), once each, in order.
+
+    A citizen is answered on the channel of their first report; `last_message_at` is their
+    latest report on that channel (WhatsApp takes free text only within 24 h of it, so a
+    closure days later goes as the approved template and one within the day as text).
+    """
+    seen: dict[str, Reporter] = {}
+    for doc in reports:
+        raw = doc.get("reporter")
+        if not raw:
+            continue
+        key = str(doc.get("reporter_key"))
+        reporter = seen.get(key) or Reporter.model_validate(raw)
+        seen[key] = reporter
+        at = doc.get("at")
+        if at is not None and doc.get("channel") == reporter.channel.value:
+            at = ensure_utc(at)
+            if reporter.last_message_at is None or at > reporter.last_message_at:
+                reporter.last_message_at = at
+    return list(seen.values())

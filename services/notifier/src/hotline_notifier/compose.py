@@ -177,7 +177,12 @@ class Composer:
         now: datetime,
         received_at: datetime | None,
     ) -> Notification:
-        """A receipt, courtesy reply or closure notice on the citizen's own channel."""
+        """A receipt, courtesy reply or closure notice on the citizen's own channel.
+
+        `received_at` is the report being answered (for the end-to-end latency); a reply about
+        a case (receipt after a correction, closure) has none, and WhatsApp's 24-hour window
+        then runs from the citizen's last message on the case (`Reporter.last_message_at`).
+        """
         kind = {
             DeliveryPurpose.CITIZEN_RECEIPT: MessageKind.CITIZEN_RECEIPT,
             DeliveryPurpose.CITIZEN_COURTESY: MessageKind.CITIZEN_COURTESY,
@@ -201,9 +206,14 @@ class Composer:
             language=lang,
             # The case number only: a template's wording is fixed, never the rendered text.
             template_params=template_params(kind, fields),
-            within_session=received_at is not None and now - received_at < WHATSAPP_WINDOW,
+            within_session=within_window(received_at or reporter.last_message_at, now),
             received_at=received_at,
         )
+
+
+def within_window(last_message_at: datetime | None, now: datetime) -> bool:
+    """Free text allowed: the citizen wrote less than 24 hours ago (WhatsApp's session)."""
+    return last_message_at is not None and now - last_message_at < WHATSAPP_WINDOW
 
 
 def citizen_contacts(reporter: Reporter) -> list[Contact]:

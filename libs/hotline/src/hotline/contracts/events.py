@@ -188,6 +188,13 @@ class Reporter(Contract):
     phone: str | None = None
     display_name: str | None = None
     language: Language = Language.VI
+    last_message_at: AwareDatetime | None = Field(
+        default=None,
+        description=(
+            "when this citizen last wrote on `channel` about the case (case events only): "
+            "WhatsApp allows free text within 24 h of it, a template otherwise"
+        ),
+    )
 
 
 class DispatchAction(StrEnum):
