@@ -18,7 +18,7 @@ AUTOSCALED = ("ingest", "classifier", "dispatcher", "notifier")
 """The pipeline's services that the autoscalers own in prod (no fixed `replicas`)."""
 SERVICES = (*AUTOSCALED, "console")
 """Every deployed service: one Dockerfile target, one Deployment and one Service each. The
-console is not autoscaled (its sessions live in memory): prod pins its replicas."""
+console is not autoscaled (each replica reads the whole live feed): prod pins its replicas."""
 DEV_SERVICES = ("sandbox",)
 """Deployed in dev clusters only, never in prod: the provider sandbox (services/sandbox, its own
 Dockerfile target, deploy/k8s/components/provider-sandbox). It plays the providers the notifier

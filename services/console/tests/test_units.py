@@ -1,5 +1,5 @@
-"""Pure parts of the console: cookies and sessions, CSRF, roles, queue order, charts, words,
-the live signals and their coalescing."""
+"""Pure parts of the console: CSRF, the sign-in limiter, roles, queue order, charts, words,
+the live signals and their coalescing. (Sessions and their cookies: test_sessions.py.)"""
 
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ from hotline_console import charts, i18n
 from hotline_console.auth import (
     AttemptLimiter,
     Identity,
-    SessionStore,
     case_permissions,
     client_address,
     csrf_ok,
-    sign,
     signin_csrf,
-    unsign,
 )
 from hotline_console.live import Broadcaster, Signal, signal_from, stream
 from hotline_console.queue import (
@@ -41,38 +38,7 @@ SECRET = b"test-secret"
 TEMPLATES = Path(__file__).resolve().parents[1] / "src" / "hotline_console" / "templates"
 
 
-# --------------------------------------------------------------------------- cookies, sessions
-
-
-def test_signed_cookies_reject_tampering() -> None:
-    signed = sign(SECRET, "abc")
-    assert unsign(SECRET, signed) == "abc"
-    assert unsign(b"other-secret", signed) is None
-    assert unsign(SECRET, "abd" + signed[3:]) is None
-    assert unsign(SECRET, "abc") is None and unsign(SECRET, None) is None
-    assert unsign(SECRET, "") is None
-
-
-def test_sessions_expire_when_idle_and_after_their_maximum_age() -> None:
-    now = [1000.0]
-    store = SessionStore(idle_s=60, max_age_s=300, max_sessions=3, now=lambda: now[0])
-    who = Identity(id="pv01-leader", role="staff", unit="pv01")
-    session = store.create("dev-staff-token", who)
-    assert "dev-staff-token" not in repr(session)  # never in a log line by accident
-    now[0] += 59
-    assert store.get(session.sid) is session  # seen: the idle clock restarts
-    now[0] += 59
-    assert store.get(session.sid) is session
-    now[0] += 61
-    assert store.get(session.sid) is None  # idle too long
-    other = store.create("t", who)
-    for _ in range(5):
-        now[0] += 50
-        assert store.get(other.sid) is other
-    now[0] += 51
-    assert store.get(other.sid) is None  # older than max_age_s although active
-    ids = [store.create("t", who).sid for _ in range(5)]
-    assert len(store) == 3 and store.get(ids[0]) is None and store.get(ids[-1]) is not None
+# --------------------------------------------------------------------------- CSRF, sign-in
 
 
 def test_csrf_tokens() -> None:

@@ -9,13 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from hotline.clock import Clock
 from hotline.contracts.topics import CASE_EVENTS, DELIVERIES, DISPATCHED
 from hotline.kafka import ensure_topics
 from hotline.logging import get_logger
 from hotline.service import Lifecycle, create_app
 from hotline_console import i18n
 from hotline_console import live as live_view
-from hotline_console.auth import AttemptLimiter, SessionStore
+from hotline_console.auth import AttemptLimiter, Sessions
 from hotline_console.clients import ApiError, DispatcherClient, IngestClient
 from hotline_console.live import Broadcaster, LiveFeed
 from hotline_console.settings import ConsoleSettings
@@ -25,9 +26,11 @@ from hotline_console.web import (
     Console,
     CsrfRejected,
     SecurityHeaders,
+    SessionCookies,
     SignInRequired,
     api_error_message,
     current_session,
+    end_session,
     lang_of,
     not_signed_in,
     render,
@@ -50,8 +53,10 @@ def build(
     dispatcher_http: httpx.AsyncClient | None = None,
     ingest_http: httpx.AsyncClient | None = None,
     live: bool = True,
+    clock: Clock | None = None,
 ) -> Components:
-    """The console app. `live=False` leaves the Kafka consumer out (tests of pages alone)."""
+    """The console app. `live=False` leaves the Kafka consumer out (tests of pages alone);
+    `clock` judges the sessions' ages (tests move it)."""
     timeout = httpx.Timeout(settings.http_timeout_s)
     dispatcher_http = dispatcher_http or httpx.AsyncClient(
         base_url=settings.dispatcher_url, timeout=timeout
@@ -73,18 +78,26 @@ def build(
         if live
         else None
     )
+    secret = settings.session_secret.get_secret_value().encode()
+    previous = settings.session_secret_previous
+    previous_secret = previous.get_secret_value().encode() if previous else None
     console = Console(
         settings=settings,
         dispatcher=DispatcherClient(dispatcher_http),
         ingest=IngestClient(ingest_http, settings.desk_token.get_secret_value()),
-        sessions=SessionStore(
+        sessions=Sessions(
+            secret,
+            previous=[previous_secret] if previous_secret else [],
             idle_s=settings.session_idle_minutes * 60,
             max_age_s=settings.session_max_hours * 3600,
-            max_sessions=settings.max_sessions,
+            refresh_s=settings.session_refresh_s,
+            max_signed_out=settings.max_signed_out,
+            clock=clock,
         ),
         broadcaster=broadcaster,
         live=feed,
-        secret=settings.session_secret.get_secret_value().encode(),
+        secret=secret,
+        previous_secret=previous_secret,
     )
     lifecycle = Lifecycle()
 
@@ -119,6 +132,7 @@ def build(
     app.state.console = console
     app.state.sign_in_limiter = AttemptLimiter(settings.sign_in_per_minute)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SessionCookies, console=console)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for router in routers():
         app.include_router(router)
@@ -143,7 +157,7 @@ def build(
         session = current_session(request)
         if exc.status == 401 and session is not None:
             # The token was revoked or changed: the session is of no use any more.
-            console.sessions.delete(session.sid)
+            end_session(request, session)
             return RedirectResponse("/sign-in", status_code=303)
         message = api_error_message(exc, lang_of(request))
         status = exc.status if 400 <= exc.status < 600 else 502

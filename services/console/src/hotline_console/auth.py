@@ -1,13 +1,18 @@
 """Sign-in, sessions, CSRF and what each role may do in the console.
 
 * A person signs in with their ops API token. The console asks the dispatcher who it is
-  (`GET /api/v1/me`) and keeps the token in a server-side session; the browser only holds a
-  random session id signed with `CONSOLE_SESSION_SECRET`, in an HttpOnly, SameSite=Strict
-  cookie (Secure in production). Every page and action calls the ops API with the person's own
-  token, so the dispatcher decides what they may see and do, and puts them on the timeline.
-* Sessions are in this replica's memory: a restart signs everyone out, and several replicas
-  need sticky sessions (cookie affinity at the ingress). They expire when idle and after
-  `CONSOLE_SESSION_MAX_HOURS`.
+  (`GET /api/v1/me`) and gives the browser a session cookie that carries the token, who they
+  are, the session's CSRF token and its times, encrypted and authenticated with AES-256-GCM
+  under a key derived from `CONSOLE_SESSION_SECRET` (`Sessions`, `SealedCookie`). HttpOnly,
+  SameSite=Strict, Secure in production. Every page and action calls the ops API with the
+  person's own token, so the dispatcher decides what they may see and do, and puts them on the
+  timeline.
+* Nothing of a session is kept on the server, so every replica reads every session and a
+  restart or a rolling deploy signs nobody out. Sessions expire when idle
+  (`CONSOLE_SESSION_IDLE_MINUTES`) and after `CONSOLE_SESSION_MAX_HOURS`, judged from the times
+  inside the cookie. Signing out clears the cookie and refuses that session on this replica;
+  a token revoked at the dispatcher ends it on any replica at its next call to the ops API.
+* `CONSOLE_SESSION_SECRET_PREVIOUS` (optional) still opens cookies sealed before a rotation.
 * CSRF: every form carries the session's token (htmx sends it as `X-CSRF-Token`); the sign-in
   form, which has no session yet, carries an HMAC of a random pre-session cookie.
 """
@@ -18,12 +23,23 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
+import math
+import os
+import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeGuard
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from hotline.clock import Clock, SystemClock
 
 Role = Literal["viewer", "call_taker", "officer", "staff", "director", "admin"]
 
@@ -37,10 +53,23 @@ ROLE_RANK: dict[str, int] = {
 }
 
 SESSION_COOKIE = "hotline_session"
+FLASH_COOKIE = "hotline_flash"
 PRESESSION_COOKIE = "hotline_signin"
 LANG_COOKIE = "hotline_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+
+COOKIE_VERSION = "v1"
+"""The sealed cookies' format; a new format gets a new prefix (and old cookies read as
+signed out)."""
+NONCE_BYTES = 12  # AES-GCM's 96-bit nonce, random per cookie
+TAG_BYTES = 16
+BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
+MAX_COOKIE_CHARS = 4000  # a browser keeps about 4096 bytes per cookie; anything longer is not ours
+MAX_NAME_CHARS = 120
+FLASH_TTL_S = 60
+MAX_FLASH_MESSAGES = 3
+MAX_FLASH_CHARS = 200
 
 
 # --------------------------------------------------------------------------- identity and roles
@@ -112,22 +141,65 @@ def may_override_shifts(identity: Identity) -> bool:
     return identity.at_least("staff")
 
 
-# --------------------------------------------------------------------------- cookie signing
+# --------------------------------------------------------------------------- sealed cookies
 
 
-def sign(secret: bytes, value: str) -> str:
-    mac = hmac.new(secret, value.encode(), hashlib.sha256).digest()
-    return f"{value}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+def cookie_key(secret: bytes, purpose: str) -> bytes:
+    """The 256-bit AES key of one kind of cookie (`session`, `flash`), derived from
+    `CONSOLE_SESSION_SECRET` with HKDF-SHA256 and a purpose label: the secret may be any length,
+    and a key of one purpose opens no other cookie."""
+    info = f"hotline-console {purpose} cookie {COOKIE_VERSION}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
 
 
-def unsign(secret: bytes, signed: str | None) -> str | None:
-    """The value of a signed cookie, or None when it is missing or was tampered with."""
-    if not signed or "." not in signed:
+class SealedCookie:
+    """A small JSON object in a cookie, encrypted and authenticated with AES-256-GCM.
+
+    The value is `v1.` and base64url(96-bit random nonce ‖ ciphertext ‖ 128-bit tag); the
+    version and the purpose are authenticated too (associated data). `secret` seals and opens;
+    `previous` (the secret before a rotation) only opens.
+    """
+
+    def __init__(self, secret: bytes, purpose: str, previous: Sequence[bytes] = ()) -> None:
+        self._ciphers = [AESGCM(cookie_key(s, purpose)) for s in (secret, *previous)]
+        self._aad = f"hotline-console {purpose} {COOKIE_VERSION}".encode()
+
+    def seal(self, payload: Mapping[str, object]) -> str:
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = nonce + self._ciphers[0].encrypt(nonce, data, self._aad)
+        return f"{COOKIE_VERSION}.{_b64(sealed)}"
+
+    def open(self, value: str | None) -> dict[str, Any] | None:
+        """The payload, or None when the value is missing, of another version, truncated,
+        tampered with, sealed with an unknown key, or not a JSON object."""
+        if not value or len(value) > MAX_COOKIE_CHARS:
+            return None
+        version, _, body = value.partition(".")
+        if version != COOKIE_VERSION or not BASE64URL.fullmatch(body):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:  # binascii.Error: truncated to a length base64 cannot have
+            return None
+        if len(raw) < NONCE_BYTES + TAG_BYTES or _b64(raw) != body:
+            return None  # too short, or a non-canonical spelling (unused bits in the last char)
+        nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+        for cipher in self._ciphers:
+            try:
+                data = cipher.decrypt(nonce, sealed, self._aad)
+            except InvalidTag:
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError:  # cannot happen with our own cookies; never a 500 either
+                return None
+            return payload if isinstance(payload, dict) else None
         return None
-    value, _, _ = signed.rpartition(".")
-    if hmac.compare_digest(sign(secret, value), signed):
-        return value
-    return None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def signin_csrf(secret: bytes, nonce: str) -> str:
@@ -140,65 +212,197 @@ def signin_csrf(secret: bytes, nonce: str) -> str:
 
 @dataclass
 class Session:
+    """A signed-in person, as their session cookie carries it.
+
+    `flash` is not in that cookie: it holds the messages this request leaves for the next page,
+    which travel in their own short-lived cookie (`FLASH_COOKIE`)."""
+
     sid: str
     token: str = field(repr=False)
     identity: Identity
     csrf: str = field(repr=False)
-    created: float
-    seen: float
-    flash: list[tuple[str, str]] = field(default_factory=list)
+    created: int
+    seen: int
+    flash: list[tuple[str, str]] = field(default_factory=list, compare=False)
 
 
-class SessionStore:
-    """Sessions in memory, oldest dropped beyond `max_sessions`; ids are 256-bit random."""
+class SignedOut:
+    """Session ids signed out on this replica, each kept until its cookie would have expired
+    anyway; beyond `limit` the oldest are forgotten (a copied cookie of theirs is accepted
+    again here until it expires)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, sid: str, until: float, now: float) -> None:
+        self._until[sid] = until
+        self._until.move_to_end(sid)
+        if len(self._until) > self.limit:
+            for old in [s for s, t in self._until.items() if t <= now]:
+                del self._until[old]
+        while len(self._until) > self.limit:
+            self._until.popitem(last=False)
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
+class Sessions:
+    """Sessions carried by the browser in an encrypted, authenticated cookie.
+
+    The cookie holds the person's ops API token, who they are (as `/me` said at sign-in), the
+    session's CSRF token, a random session id and two times: created and last seen. Nothing is
+    kept on the server but the ids signed out here, so any replica with the same secret reads
+    any session, and a restart or a rolling deploy signs nobody out.
+
+    * Expiry is judged from the authenticated times: idle longer than `idle_s` since last seen,
+      or older than `max_age_s`, is signed out.
+    * Last seen is moved (and the cookie re-issued) at most every `refresh_s` seconds, so the
+      htmx re-fetches and polls do not rewrite the cookie on every request; idle expiry is thus
+      exact to within `refresh_s`.
+    * A cookie that is missing, truncated, tampered with, sealed with an unknown key, expired
+      or signed out here reads as None: signed out, never an error.
+    """
 
     def __init__(
         self,
+        secret: bytes,
+        *,
+        previous: Sequence[bytes] = (),
         idle_s: float,
         max_age_s: float,
-        max_sessions: int,
-        now: Callable[[], float] | None = None,
+        refresh_s: float,
+        max_signed_out: int,
+        clock: Clock | None = None,
     ) -> None:
         self.idle_s = idle_s
         self.max_age_s = max_age_s
-        self.max_sessions = max_sessions
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._now = now or time.time
+        self.refresh_s = refresh_s
+        self.signed_out = SignedOut(max_signed_out)
+        self._session = SealedCookie(secret, "session", previous)
+        self._flash = SealedCookie(secret, "flash", previous)
+        self._clock = clock or SystemClock()
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
     def create(self, token: str, identity: Identity) -> Session:
-        now = self._now()
-        session = Session(
-            sid=secrets.token_urlsafe(32),
+        now = int(self._now())
+        if identity.name is not None and len(identity.name) > MAX_NAME_CHARS:
+            # Shown, never compared: shortened so the cookie stays far below 4 KB.
+            identity = replace(identity, name=identity.name[:MAX_NAME_CHARS])
+        return Session(
+            sid=secrets.token_urlsafe(16),
             token=token,
             identity=identity,
             csrf=secrets.token_urlsafe(32),
             created=now,
             seen=now,
         )
-        self._sessions[session.sid] = session
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
-        return session
 
-    def get(self, sid: str | None) -> Session | None:
-        if sid is None:
-            return None
-        session = self._sessions.get(sid)
-        if session is None:
+    def cookie(self, session: Session) -> str:
+        """The session cookie's value (a fresh nonce each time)."""
+        who = session.identity
+        return self._session.seal(
+            {
+                "sid": session.sid,
+                "tok": session.token,
+                "id": who.id,
+                "role": who.role,
+                "unit": who.unit,
+                "name": who.name,
+                "csrf": session.csrf,
+                "iat": session.created,
+                "seen": session.seen,
+            }
+        )
+
+    def read(self, cookie: str | None) -> Session | None:
+        """The session in a cookie, or None (signed out): see the class's docstring."""
+        payload = self._session.open(cookie)
+        session = _session_of(payload) if payload is not None else None
+        if session is None or session.sid in self.signed_out:
             return None
         now = self._now()
         if now - session.seen > self.idle_s or now - session.created > self.max_age_s:
-            self._sessions.pop(sid, None)
             return None
-        session.seen = now
-        self._sessions.move_to_end(sid)
         return session
 
-    def delete(self, sid: str) -> None:
-        self._sessions.pop(sid, None)
+    def touch(self, session: Session) -> bool:
+        """Record activity: True when last seen moved, i.e. the cookie is to be re-issued."""
+        now = int(self._now())
+        if now - session.seen < self.refresh_s:
+            return False
+        session.seen = now
+        return True
 
-    def __len__(self) -> int:
-        return len(self._sessions)
+    def max_age(self, session: Session) -> int:
+        """The cookie's Max-Age: what is left of the session's maximum age."""
+        return max(1, math.ceil(session.created + self.max_age_s - self._now()))
+
+    def end(self, session: Session) -> None:
+        """Sign out: this replica refuses the session's cookie from now on (a copy included)."""
+        self.signed_out.add(session.sid, session.created + self.max_age_s, self._now())
+
+    def flash_cookie(self, session: Session) -> str:
+        """The flash cookie's value: the session's pending messages, for its next page."""
+        messages = [[k, m[:MAX_FLASH_CHARS]] for k, m in session.flash[-MAX_FLASH_MESSAGES:]]
+        return self._flash.seal({"sid": session.sid, "at": int(self._now()), "m": messages})
+
+    def read_flash(self, cookie: str | None, session: Session) -> list[tuple[str, str]]:
+        """The messages of a flash cookie left for this session in the last FLASH_TTL_S
+        seconds (any other: none)."""
+        payload = self._flash.open(cookie)
+        if payload is None or payload.get("sid") != session.sid:
+            return []
+        at = payload.get("at")
+        if not _is_time(at) or self._now() - at > FLASH_TTL_S:
+            return []
+        messages = payload.get("m")
+        if not isinstance(messages, list):
+            return []
+        return [
+            (m[0], m[1])
+            for m in messages
+            if isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
+        ]
+
+
+def _is_time(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _session_of(payload: dict[str, Any]) -> Session | None:
+    """The session of an opened cookie, or None if it is not one (only an older format could
+    be: the payload is authenticated)."""
+    texts = [payload.get(k) for k in ("sid", "tok", "id", "role", "csrf")]
+    optional = [payload.get(k) for k in ("unit", "name")]
+    created, seen = payload.get("iat"), payload.get("seen")
+    if (
+        not all(isinstance(v, str) and v for v in texts)
+        or not all(v is None or isinstance(v, str) for v in optional)
+        or payload.get("role") not in ROLE_RANK
+        or not _is_time(created)
+        or not _is_time(seen)
+    ):
+        return None
+    return Session(
+        sid=payload["sid"],
+        token=payload["tok"],
+        identity=Identity(
+            id=payload["id"],
+            role=payload["role"],
+            unit=payload.get("unit"),
+            name=payload.get("name"),
+        ),
+        csrf=payload["csrf"],
+        created=int(created),
+        seen=int(seen),
+    )
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

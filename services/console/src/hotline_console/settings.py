@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hotline.settings import HotlineSettings
@@ -32,11 +32,35 @@ class ConsoleSettings(HotlineSettings):
     )
     session_secret: SecretStr = Field(
         default=SecretStr("dev-console-session-secret"),
-        description="signs the session cookie and the sign-in form's CSRF token",
+        description=(
+            "encrypts and authenticates the session cookie (AES-256-GCM, key derived with "
+            "HKDF) and signs the sign-in form's CSRF token; the same on every replica"
+        ),
+    )
+    session_secret_previous: SecretStr | None = Field(
+        default=None,
+        description=(
+            "the secret before a rotation: still opens cookies (and sign-in forms) it sealed, "
+            "never seals; remove it once CONSOLE_SESSION_MAX_HOURS have passed"
+        ),
     )
     session_idle_minutes: int = Field(default=12 * 60, gt=0, description="sign out when idle")
     session_max_hours: int = Field(default=24, gt=0, description="sign out after a day anyway")
-    max_sessions: int = Field(default=5000, gt=0, description="oldest sessions dropped beyond")
+    session_refresh_s: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description=(
+            "the session cookie is re-issued (last seen moved) at most this often, not on "
+            "every request; idle expiry is exact to within it"
+        ),
+    )
+    max_signed_out: int = Field(
+        default=10_000,
+        gt=0,
+        description="signed-out session ids each replica refuses until they expire; oldest "
+        "forgotten beyond",
+    )
     cookie_secure: bool | None = Field(
         default=None, description="Secure cookies; default: on when HOTLINE_ENV=production"
     )
@@ -61,6 +85,21 @@ class ConsoleSettings(HotlineSettings):
     )
     http_timeout_s: float = Field(default=5.0, gt=0, description="calls to dispatcher/ingest")
     sign_in_per_minute: int = Field(default=10, gt=0, description="sign-in attempts per address")
+
+    @field_validator("session_secret_previous", mode="before")
+    @classmethod
+    def _no_previous_secret(cls, value: object) -> object:
+        # An empty variable (a Secret key left blank after a rotation) means none, not a
+        # placeholder to refuse.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _refresh_within_idle(self) -> ConsoleSettings:
+        if self.session_refresh_s >= self.session_idle_minutes * 60:
+            raise ValueError("session_refresh_s must be shorter than session_idle_minutes")
+        return self
 
     @field_validator("dispatcher_url", "ingest_url")
     @classmethod

@@ -3,6 +3,11 @@
 Pages are rendered on the server (Jinja2); htmx swaps fragments and listens to the SSE stream.
 Forms post to the console, which calls the ops API with the person's token and redirects back
 (post/redirect/get), so everything also works without JavaScript.
+
+Sessions and flash messages live in sealed cookies (`auth.Sessions`). A request reads its
+session once (`current_session`); what it changes (a session started, re-issued or ended, a
+message for the next page, a message shown) is noted on the request and written as Set-Cookie
+headers by `SessionCookies` when the response starts, whichever view or error handler answers.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotline.clock import LOCAL_TZ, ensure_utc
@@ -26,12 +32,15 @@ from hotline_console import i18n, metrics
 from hotline_console.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
+    FLASH_COOKIE,
+    FLASH_TTL_S,
     LANG_COOKIE,
+    MAX_FLASH_MESSAGES,
     SESSION_COOKIE,
     Session,
-    SessionStore,
+    Sessions,
     csrf_ok,
-    unsign,
+    signin_csrf,
 )
 from hotline_console.clients import ApiError, DispatcherClient, IngestClient
 from hotline_console.live import Broadcaster, LiveFeed
@@ -56,10 +65,11 @@ class Console:
     settings: ConsoleSettings
     dispatcher: DispatcherClient
     ingest: IngestClient
-    sessions: SessionStore
+    sessions: Sessions
     broadcaster: Broadcaster
     live: LiveFeed | None
     secret: bytes
+    previous_secret: bytes | None = None
     templates: Environment = field(init=False)
     _units: tuple[float, list[dict[str, Any]]] | None = None
 
@@ -73,6 +83,12 @@ class Console:
             units: list[dict[str, Any]] = await self.dispatcher.get("/units", token)
             self._units = (now, units)
         return self._units[1]
+
+    def signin_csrf_ok(self, nonce: str, given: str) -> bool:
+        """The sign-in form's token, made by any replica (with the previous secret too, during
+        a rotation)."""
+        accepted = [self.secret] + ([self.previous_secret] if self.previous_secret else [])
+        return any(csrf_ok(signin_csrf(secret, nonce), given) for secret in accepted)
 
 
 def console_of(request: Request) -> Console:
@@ -130,8 +146,8 @@ def render(
     console = console_of(request)
     lang = lang_of(request)
     flash: list[tuple[str, str]] = []
-    if session is not None and session.flash and not template.startswith("_"):
-        flash, session.flash = session.flash, []
+    if session is not None and not template.startswith("_"):
+        flash = take_flash(request, session)
     values = {
         "request": request,
         "lang": lang,
@@ -166,17 +182,132 @@ class CsrfRejected(Exception):
     """A form without the session's CSRF token."""
 
 
-def current_session(request: Request) -> Session | None:
-    console = console_of(request)
-    sid = unsign(console.secret, request.cookies.get(SESSION_COOKIE))
-    return console.sessions.get(sid)
+@dataclass
+class CookieChanges:
+    """What one request does to the session and flash cookies (see `SessionCookies`)."""
+
+    read: bool = False
+    session: Session | None = None
+    issue: bool = False  # set the session cookie (signed in, or last seen moved)
+    end: bool = False  # clear it (signed out, or the token is no longer valid)
+    clear_flash: bool = False  # the pending messages were shown
 
 
-def require_session(request: Request) -> Session:
-    session = current_session(request)
+COOKIE_CHANGES = "hotline_console_cookies"
+
+
+def cookie_changes(request: Request) -> CookieChanges:
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    changes: CookieChanges = state.setdefault(COOKIE_CHANGES, CookieChanges())
+    return changes
+
+
+def current_session(request: Request, *, refresh: bool = True) -> Session | None:
+    """The request's session from its cookie (read once per request), or None.
+
+    With `refresh`, a request counts as activity: when last seen is older than
+    `CONSOLE_SESSION_REFRESH_S`, it moves and the cookie is re-issued on the response. The live
+    stream reads without it (see `views.queue.events`)."""
+    changes = cookie_changes(request)
+    sessions = console_of(request).sessions
+    if not changes.read:
+        changes.read = True
+        changes.session = sessions.read(request.cookies.get(SESSION_COOKIE))
+    session = changes.session
+    if session is not None and refresh and not changes.end and sessions.touch(session):
+        changes.issue = True
+    return session
+
+
+def require_session(request: Request, *, refresh: bool = True) -> Session:
+    session = current_session(request, refresh=refresh)
     if session is None:
         raise SignInRequired()
     return session
+
+
+def start_session(request: Request, session: Session) -> None:
+    """Signed in: the response carries the new session's cookie."""
+    changes = cookie_changes(request)
+    changes.read, changes.session, changes.issue, changes.end = True, session, True, False
+
+
+def end_session(request: Request, session: Session) -> None:
+    """Signed out (or the token was refused): the response clears the cookies, and this
+    replica refuses the session from now on, a copy of the cookie included. Other replicas
+    accept a copy until it expires, unless the token is revoked at the dispatcher."""
+    console_of(request).sessions.end(session)
+    changes = cookie_changes(request)
+    changes.end, changes.issue = True, False
+    changes.clear_flash = FLASH_COOKIE in request.cookies
+
+
+def take_flash(request: Request, session: Session) -> list[tuple[str, str]]:
+    """The messages for this page: those the previous request left in the flash cookie and
+    those of this request; shown once (the cookie is cleared)."""
+    changes = cookie_changes(request)
+    shown: list[tuple[str, str]] = []
+    if not changes.clear_flash and FLASH_COOKIE in request.cookies:
+        shown = console_of(request).sessions.read_flash(request.cookies[FLASH_COOKIE], session)
+        changes.clear_flash = True
+    shown, session.flash = shown + session.flash, []
+    return shown
+
+
+class SessionCookies:
+    """Writes what a request changed in its session and flash cookies (`CookieChanges`) as
+    Set-Cookie headers when its response starts, with the attributes of every console cookie:
+    HttpOnly, SameSite=Strict, Path=/, Secure in production."""
+
+    def __init__(self, app: ASGIApp, console: Console) -> None:
+        self.app = app
+        self.console = console
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        changes = CookieChanges()
+        scope.setdefault("state", {})[COOKIE_CHANGES] = changes
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                cookies = self.set_cookies(changes)
+                if cookies:
+                    headers = MutableHeaders(scope=message)
+                    for value in cookies:
+                        headers.append("set-cookie", value)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def set_cookies(self, changes: CookieChanges) -> list[str]:
+        """The Set-Cookie values for these changes (Starlette's own cookie formatting)."""
+        out = Response()
+        secure = self.console.settings.secure_cookies
+        attrs: dict[str, Any] = {"httponly": True, "samesite": "strict", "secure": secure}
+        session, sessions = changes.session, self.console.sessions
+        if changes.end:
+            out.delete_cookie(SESSION_COOKIE, path="/", **attrs)
+        elif changes.issue and session is not None:
+            out.set_cookie(
+                SESSION_COOKIE,
+                sessions.cookie(session),
+                max_age=sessions.max_age(session),
+                path="/",
+                **attrs,
+            )
+        if session is not None and session.flash and not changes.end:
+            out.set_cookie(
+                FLASH_COOKIE,
+                sessions.flash_cookie(session),
+                max_age=FLASH_TTL_S,
+                path="/",
+                **attrs,
+            )
+        elif changes.clear_flash:
+            out.delete_cookie(FLASH_COOKIE, path="/", **attrs)
+        return [v.decode("latin-1") for k, v in out.raw_headers if k == b"set-cookie"]
 
 
 async def form_with_csrf(request: Request, session: Session) -> dict[str, str]:
@@ -192,8 +323,9 @@ async def form_with_csrf(request: Request, session: Session) -> dict[str, str]:
 
 
 def flash(session: Session, kind: str, message: str) -> None:
+    """A message for the next page the person sees (it travels in the flash cookie)."""
     session.flash.append((kind, message))
-    del session.flash[:-5]
+    del session.flash[:-MAX_FLASH_MESSAGES]
 
 
 def back(request: Request, fallback: str) -> RedirectResponse:
@@ -234,7 +366,7 @@ async def ops_post(
     except ApiError as exc:
         metrics.ACTIONS.labels(action, "rejected" if exc.status < 500 else "error").inc()
         if exc.status == 401:
-            console_of(request).sessions.delete(session.sid)
+            end_session(request, session)
             return None, RedirectResponse("/sign-in", status_code=303)
         flash(session, "error", api_error_message(exc, lang_of(request)))
         return None, RedirectResponse(back, status_code=303)

@@ -100,8 +100,17 @@ async def log_call(request: Request) -> Response:
         # from the event itself, whether or not this page stays open.
         "logged_for": session.identity.id,
     }
+    console = console_of(request)
     try:
-        receipt = await console_of(request).ingest.call_summary(body)
+        # The call goes to ingest with the console's desk token, so the person's own token is
+        # checked first: one revoked at the dispatcher logs no call (whichever replica holds a
+        # copy of the session cookie). An unreachable dispatcher does not stop the desk.
+        await console.dispatcher.get("/me", session.token)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise  # the session ends (see app.api_error)
+    try:
+        receipt = await console.ingest.call_summary(body)
     except ApiError as exc:
         metrics.ACTIONS.labels("log_call", "rejected" if exc.status < 500 else "error").inc()
         message = (

@@ -170,8 +170,12 @@ async def correct_message(request: Request, event_id: str = EventId) -> Response
 @router.get("/events")
 async def events(request: Request, case: str | None = None) -> Response:
     """Server-sent events: `changed` (queue, board, today) or `case` (one case page, delivery
-    outcomes included)."""
-    require_session(request)
+    outcomes included).
+
+    The stream never re-issues the session cookie (`refresh=False`): it reconnects by itself
+    every few minutes, which is not the person's activity, and its headers go out once for a
+    long-lived response. The fragments it triggers re-fetch with the cookie and count."""
+    require_session(request, refresh=False)
     console = console_of(request)
     settings = console.settings
     body = stream(

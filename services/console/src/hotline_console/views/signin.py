@@ -13,24 +13,23 @@ from hotline_console.auth import (
     LANG_COOKIE,
     PRESESSION_COOKIE,
     ROLE_RANK,
-    SESSION_COOKIE,
     AttemptLimiter,
     Identity,
     client_address,
-    csrf_ok,
-    sign,
     signin_csrf,
 )
 from hotline_console.clients import ApiError
 from hotline_console.web import (
     console_of,
     current_session,
+    end_session,
     form_with_csrf,
     lang_of,
     new_nonce,
     render,
     require_session,
     safe_next,
+    start_session,
 )
 
 log = get_logger(__name__)
@@ -83,7 +82,7 @@ async def sign_in(
     console = console_of(request)
     lang = lang_of(request)
     nonce = request.cookies.get(PRESESSION_COOKIE)
-    if not nonce or not csrf_ok(signin_csrf(console.secret, nonce), csrf_token):
+    if not nonce or not console.signin_csrf_ok(nonce, csrf_token):
         metrics.SIGN_INS.labels("csrf").inc()
         metrics.CSRF_REJECTED.inc()
         return render(request, "error.html", {"message": i18n.text("error.csrf", lang)}, status=403)
@@ -115,33 +114,32 @@ async def sign_in(
     if role not in ROLE_RANK:
         metrics.SIGN_INS.labels("invalid").inc()
         return _form(request, next, i18n.text("signin.invalid", lang), status=403)
-    identity = Identity(id=str(me["id"]), role=role, unit=me.get("unit"), name=me.get("name"))  # type: ignore[arg-type]
+    unit, name = me.get("unit"), me.get("name")
+    identity = Identity(
+        id=str(me["id"]),
+        role=role,  # type: ignore[arg-type]
+        unit=None if unit is None else str(unit),
+        name=None if name is None else str(name),
+    )
     session = console.sessions.create(token, identity)
+    start_session(request, session)  # the session cookie goes out with the response
     metrics.SIGN_INS.labels("ok").inc()
     log.info("signed in", extra={"person_id": identity.id, "role": identity.role})
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        sign(console.secret, session.sid),
-        max_age=console.settings.session_max_hours * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=console.settings.secure_cookies,
-        path="/",
-    )
     response.delete_cookie(PRESESSION_COOKIE)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    session = require_session(request)
+    """Clears the session cookie and refuses the session on this replica from now on (a copy of
+    the cookie included). A copy still works on another replica until it expires: revoking the
+    token at the dispatcher is what ends it everywhere."""
+    session = require_session(request, refresh=False)
     await form_with_csrf(request, session)
-    console_of(request).sessions.delete(session.sid)
+    end_session(request, session)
     log.info("signed out", extra={"person_id": session.identity.id})
-    response = RedirectResponse("/sign-in", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+    return RedirectResponse("/sign-in", status_code=303)
 
 
 @router.get("/lang/{code}")
