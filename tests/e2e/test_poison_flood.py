@@ -309,7 +309,12 @@ async def test_a_flooding_sender_is_limited_without_slowing_the_others(
 
     flood_task = asyncio.create_task(flood())
     await asyncio.sleep(0.1)  # the flood is on
-    during = await _others(samples, provider, 40, 0.06)
+    # The others post through a client of their own: sharing the flooder's 64-connection pool,
+    # they queued in the test's own client behind the flood's requests whenever ingest's answer
+    # to the flood took more than 64/150 s (a test artefact: the others' median read 180-300 ms
+    # in about half the runs, while ingest answered a separate client in 10-150 ms).
+    async with ProviderClient(pipeline.url("ingest")) as others:
+        during = await _others(samples, others, 40, 0.06)
     assert not flood_task.done(), "the other senders must be measured while the flood runs"
     others_done.set()
     spam, flood_s = await flood_task
@@ -337,23 +342,26 @@ async def test_a_flooding_sender_is_limited_without_slowing_the_others(
     assert all(a.published for a in baseline + during), [a for a in during if not a.published]
     base = [a.first_latency_s for a in baseline]
     flood_lat = [a.first_latency_s for a in during]
+    spam_lat = [a.first_latency_s for a in spam]
     measured(
         f"flood: {len(spam)} messages from one sender in {flood_s:.1f} s, all published, "
         f"{flagged_count} flagged flood_limited; other senders' "
         f"accept latency p50/p95/max before {statistics.median(base) * 1000:.0f}/"
         f"{_p(base, 0.95) * 1000:.0f}/{max(base) * 1000:.0f} ms, during "
         f"{statistics.median(flood_lat) * 1000:.0f}/{_p(flood_lat, 0.95) * 1000:.0f}/"
-        f"{max(flood_lat) * 1000:.0f} ms"
+        f"{max(flood_lat) * 1000:.0f} ms; the flooder's own p50/max "
+        f"{statistics.median(spam_lat) * 1000:.0f}/{max(spam_lat) * 1000:.0f} ms"
     )
     # A flood item costs ingest what any message costs (a claim and a publish, batched with
     # the others'): the others' typical answer stays as fast, and the slowest stay far below
     # any provider's webhook timeout (5-15 s).
     # Bounds generous enough for a loaded 2-core CI machine (this is a behaviour test, the
     # figures are the benchmark's job): a starved sender would wait for seconds, not these.
-    # Measured 2026-12-01, here and at the commit before that day's changes alike: in about
-    # half the runs the others' median is 13-27 ms during the flood, in the rest 180-300 ms for
-    # the whole flood (cause not found yet; the p95 stays under 1.1 s). The median bound
-    # (1 s) separates that from starvation; it was 3 x the baseline + 0.1 s and failed CI.
+    # Measured 2026-12-01 with their own client: the others' median 10-150 ms during the flood
+    # (ingest itself slows when the flood, ~150 msgs/s through every service, meets the whole
+    # pipeline's capacity on 2 cores: `make bench` sustains 100-150/s), the flooder's own
+    # 10-380 ms. The median bound (1 s) separates that from starvation; it was 3 x the
+    # baseline + 0.1 s and failed CI.
     assert statistics.median(flood_lat) <= 1.0
     assert _p(flood_lat, 0.95) <= 2.0
 
