@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -21,7 +21,7 @@ from .analysis import Analyser, Analysis
 from .features import signal_features, signal_names
 from .gazetteer import Gazetteer
 from .labels import Category, District, Language, Priority
-from .model import TriageModel
+from .model import TriageModel, message_features
 from .priority import DANGER_SIGNALS, decide_priority
 
 # A message is only called a greeting when the model is fairly sure, because dropping an
@@ -51,6 +51,10 @@ INCIDENT_CUES: Final = frozenset(
         "impersonation",
     }
 )
+
+
+ItemKey = tuple[str | None, str | None, str | None, datetime | None, timedelta | None]
+"""What a triage depends on: text, channel, kind, received_at and its UTC offset."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,21 +139,19 @@ class TriageEngine:
         received_ats = received_ats if received_ats is not None else [None] * n
         if not len(channels) == len(kinds) == len(received_ats) == n:
             raise ValueError("texts, channels, kinds and received_ats must have equal lengths")
-        prepared = [
-            self.analyser.analyse(t, c, k, r)
+        # Identical items (a message sent twice, a burst of "alo") are analysed and scored
+        # once: the result is a pure function of the item. Equal aware times can differ in
+        # their local hour, so the UTC offset is part of the key.
+        first: dict[ItemKey, int] = {}
+        slots = [
+            first.setdefault((t, c, k, r, r.utcoffset() if r is not None else None), len(first))
             for t, c, k, r in zip(texts, channels, kinds, received_ats, strict=True)
         ]
-        todo = [i for i, p in enumerate(prepared) if p.rule is None]
-        results: list[TriageResult | None] = [None] * n
-        for i, p in enumerate(prepared):
-            if p.rule is not None:
-                results[i] = self._rule_result(p)
-        if todo:
-            for i, result in zip(
-                todo, self._model_results([prepared[i] for i in todo]), strict=True
-            ):
-                results[i] = result
-        return [r for r in results if r is not None]
+        prepared = [self.analyser.analyse(t, c, k, r) for t, c, k, r, _ in first]
+        to_score = [p for p in prepared if p.rule is None]
+        scored = iter(self._model_results(to_score) if to_score else ())
+        unique = [self._rule_result(p) if p.rule is not None else next(scored) for p in prepared]
+        return [unique[slot] for slot in slots]
 
     # ------------------------------------------------------------------ internals
 
@@ -169,46 +171,55 @@ class TriageEngine:
 
     def _model_results(self, batch: Sequence[Analysis]) -> list[TriageResult]:
         model = self.model
-        cat_text, pri_text = model.table.scores([p.feature_parts() for p in batch])
+        cat_text, pri_text = model.table.scores(
+            [
+                (message_features(p.norm, p.lexicon, p.signals), p.norm.text, p.norm.ascii)
+                for p in batch
+            ]
+        )
         cat_probs = model.category.probabilities(cat_text + model.category.intercept)
-        chosen: list[int] = []
-        for row, p in zip(cat_probs, batch, strict=True):
-            best = int(np.argmax(row))
+        chosen: list[int] = cat_probs.argmax(axis=1).tolist()
+        greeting = self._greeting
+        for i, p in enumerate(batch):
+            if chosen[i] != greeting:
+                continue
+            row = cat_probs[i]
             floor = (
                 GREETING_MIN_PROBABILITY_OTHER
                 if p.norm.language == "other"
                 else GREETING_MIN_PROBABILITY
             )
-            if best == self._greeting and self._names_incident(p):
+            if self._names_incident(p):
                 floor = max(floor, GREETING_WITH_INCIDENT_MIN_PROBABILITY)
-            if best == self._greeting and row[best] < floor:
+            if row[greeting] < floor:
                 masked = row.copy()
-                masked[self._greeting] = -1.0
-                best = int(np.argmax(masked))
-            chosen.append(best)
+                masked[greeting] = -1.0
+                chosen[i] = int(np.argmax(masked))
         categories = [self._categories[c] for c in chosen]
         signal_rows = [
             signal_features(cat, signal_names(p.signals))
             for cat, p in zip(categories, batch, strict=True)
         ]
         pri_probs = model.priority.probabilities(
-            model.priority_scores(pri_text, model.signal_matrix(signal_rows))
+            model.priority_scores(pri_text, model.signal_scores(signal_rows))
         )
+        # Python floats once per batch (the same values ``float()`` gives element by element).
+        cat_rows: list[list[float]] = cat_probs.tolist()
+        pri_rows: list[list[float]] = pri_probs.tolist()
+        priorities = self._priorities
+        version = model.version
         out: list[TriageResult] = []
         for p, category, c_index, c_row, p_row in zip(
-            batch, categories, chosen, cat_probs, pri_probs, strict=True
+            batch, categories, chosen, cat_rows, pri_rows, strict=True
         ):
             priority, priority_reasons = decide_priority(
-                category,
-                dict(zip(self._priorities, map(float, p_row), strict=True)),
-                p.signals,
-                p.lexicon,
+                category, dict(zip(priorities, p_row, strict=True)), p.signals, p.lexicon
             )
-            reasons = [f"category: {category} ({float(c_row[c_index]):.2f})"]
+            confidence = c_row[c_index]
+            reasons = [f"category: {category} ({confidence:.2f})"]
             reasons.extend(priority_reasons)
             reasons.extend(p.extra_reasons)
             reasons.extend(p.location.reasons)
-            confidence = float(c_row[c_index])
             out.append(
                 TriageResult(
                     category=category,
@@ -218,7 +229,7 @@ class TriageEngine:
                     language=p.norm.language,
                     confidence=round(confidence, 4) if math.isfinite(confidence) else 0.0,
                     reasons=tuple(reasons),
-                    model_version=model.version,
+                    model_version=version,
                 )
             )
         return out

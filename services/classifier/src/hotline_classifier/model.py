@@ -18,14 +18,17 @@ import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise, repeat
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from .features import FEATURE_VERSION, Parts, Word, bigram_features, word_features
+from .cues import Cues
+from .features import CUE_REPEAT, FEATURE_VERSION, Word, bigram_features, word_features
+from .normalize import Normalized
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -91,6 +94,36 @@ class Vectorizer:
         return sparse.csr_matrix((data, (rows, cols)), shape=(len(documents), self.size))
 
 
+TextDoc = tuple[list[str], str, str]
+"""A document for :meth:`ScoreTable.scores`: its message-level features
+(:func:`message_features`), its model text (``Normalized.text``: words separated by single
+spaces) and that text without diacritics (``Normalized.ascii``)."""
+
+
+def message_features(norm: Normalized, lexicon: Cues, signals: Cues) -> list[str]:
+    """The message-level features of ``features.feature_parts`` (shape, lexicon, signals),
+    without splitting the text into word and bigram features.
+
+    A copy, because features.py cannot change without changing model_version
+    (``train.digest`` hashes the feature modules' source): fold it back into
+    ``feature_parts`` at the next retrain. tests/test_engine.py checks that the two agree.
+    """
+    # ``text`` is words joined by single spaces, so this is ``len(norm.text.split())``.
+    n = norm.text.count(" ") + 1 if norm.text else 0
+    size = 0 if n == 0 else 1 if n <= 3 else 2 if n <= 8 else 3 if n <= 20 else 4
+    out = [f"f:len{size}"]
+    if norm.has_emoji:
+        out.append("f:emoji")
+    if norm.language != "vi":
+        out.append("f:lang_" + norm.language)
+    out.extend(["k:" + name for name in lexicon.found for _ in range(CUE_REPEAT)])
+    out.extend("k:not_" + name for name in lexicon.negated)
+    out.extend(["u:" + name for name in signals.found for _ in range(CUE_REPEAT)])
+    if signals.negated:
+        out.append("u:negated")
+    return out
+
+
 class ScoreTable:
     """Each feature's and each word's precomputed share of both heads' text scores.
 
@@ -115,7 +148,9 @@ class ScoreTable:
         self._columns = {name: column + 1 for name, column in vectorizer.vocabulary.items()}
         self._width = weights.shape[1]
         self._categories = category_coef.shape[1]
-        self._cached: dict[Word | str, int] = {}
+        # A word (its diacritic-free twin follows from it) or a "first second" bigram → its
+        # row in ``_rows``. Words never contain a space, so the two kinds cannot collide.
+        self._cached: dict[str, int] = {}
         self._rows = np.zeros((1024, self._width))
         self._lock = threading.Lock()
 
@@ -130,8 +165,9 @@ class ScoreTable:
     def _row(self, key: Word | str) -> int | None:
         """Cached row of a word or bigram, made on first use; None once the cache is full
         (rows are never recycled, so concurrent readers can never see a row change)."""
+        name = key if isinstance(key, str) else key[0]
         with self._lock:
-            row = self._cached.get(key)
+            row = self._cached.get(name)
             if row is not None:
                 return row
             if len(self._cached) >= _CACHE_LIMIT:
@@ -142,13 +178,18 @@ class ScoreTable:
                 grown[: len(self._rows)] = self._rows
                 self._rows = grown
             self._rows[row] = self._vector(key)
-            self._cached[key] = row
+            self._cached[name] = row
             return row
 
-    def scores(self, parts: Sequence[Parts]) -> tuple[FloatArray, FloatArray]:
+    def scores(self, docs: Sequence[TextDoc]) -> tuple[FloatArray, FloatArray]:
         """(category scores, priority text-block scores) without intercepts, one row per
-        document given as ``features.feature_parts`` output."""
-        if not parts:
+        document: its message-level features (:func:`message_features`) and its words
+        (``Normalized.text`` and ``.ascii``).
+
+        The batch is assembled with C-level ``map`` look-ups; Python loops over words only
+        run for words and bigrams seen for the first time.
+        """
+        if not docs:
             empty = np.zeros((0, 0), dtype=np.float32)
             return empty, empty
         get = self._columns.get
@@ -158,21 +199,20 @@ class ScoreTable:
         static_starts: list[int] = []
         dynamic_starts: list[int] = []
         uncached: list[tuple[int, Word | str]] = []
-        for doc, (features, words, bigrams) in enumerate(parts):
+        for doc, (features, text, plain) in enumerate(docs):
             static_starts.append(len(static_ids))
             static_ids.append(0)
-            static_ids.extend([get(f, 0) for f in features])
+            static_ids.extend(map(get, features, repeat(0)))
+            words = text.split()
+            # Words first, then bigrams: the order (and so the float sums) of feature_parts.
+            keys = words + [f"{a} {b}" for a, b in pairwise(words)]
             dynamic_starts.append(len(dynamic_ids))
             dynamic_ids.append(0)
-            keys: list[Word | str] = [*words, *bigrams]
-            for key in keys:
-                row = cached(key)
-                if row is None:
-                    row = self._row(key)
-                    if row is None:
-                        uncached.append((doc, key))
-                        continue
-                dynamic_ids.append(row)
+            rows = list(map(cached, keys))
+            if None in rows:
+                dynamic_ids.extend(self._fill(doc, keys, len(words), plain, rows, uncached))
+            else:
+                dynamic_ids.extend(cast(list[int], rows))
         totals = np.add.reduceat(self._static[static_ids], static_starts) + np.add.reduceat(
             self._rows[dynamic_ids], dynamic_starts
         )
@@ -183,6 +223,29 @@ class ScoreTable:
         scaled = totals[:, :-1] / scale[:, None]
         k = self._categories
         return scaled[:, :k].astype(np.float32), scaled[:, k:].astype(np.float32)
+
+    def _fill(
+        self,
+        doc: int,
+        keys: list[str],
+        n_words: int,
+        plain: str,
+        rows: list[int | None],
+        uncached: list[tuple[int, Word | str]],
+    ) -> list[int]:
+        """Rows of a document with first-seen words or bigrams: made (and cached) in text
+        order, or queued in ``uncached`` once the cache is full."""
+        plains = plain.split()
+        out: list[int] = []
+        for i, (key, row) in enumerate(zip(keys, rows, strict=True)):
+            if row is None:
+                item: Word | str = (key, plains[i]) if i < n_words else key
+                row = self._row(item)
+                if row is None:
+                    uncached.append((doc, item))
+                    continue
+            out.append(row)
+        return out
 
 
 @dataclass(slots=True)
@@ -220,10 +283,14 @@ class TriageModel:
     signal_names: tuple[str, ...]
     manifest: dict[str, Any] = field(default_factory=dict)
     _signal_index: dict[str, int] = field(init=False, repr=False, default_factory=dict)
+    _signal_coef: FloatArray = field(init=False, repr=False)
     _table: ScoreTable | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self._signal_index = {name: i for i, name in enumerate(self.signal_names)}
+        # The signal block's coefficients plus a zero row (padding in :meth:`signal_scores`).
+        block = self.priority.coef[self.vectorizer.size :]
+        self._signal_coef = np.vstack([block, np.zeros((1, block.shape[1]), dtype=block.dtype)])
         self._table: ScoreTable | None = None
 
     @property
@@ -234,28 +301,31 @@ class TriageModel:
             self._table = ScoreTable(self.vectorizer, self.category.coef, self.priority.coef[:size])
         return self._table
 
-    def signal_matrix(self, rows: Sequence[Sequence[str]]) -> sparse.csr_matrix:
-        """Binary matrix of the signal block for each document's active signal features."""
-        index = self._signal_index
-        r: list[int] = []
-        c: list[int] = []
-        for i, active in enumerate(rows):
-            cols = {index[a] for a in active if a in index}
-            c.extend(cols)
-            r.extend([i] * len(cols))
-        return sparse.csr_matrix(
-            (np.ones(len(c), dtype=np.float32), (r, c)),
-            shape=(len(rows), len(self.signal_names)),
-            dtype=np.float32,
-        )
+    def signal_scores(self, rows: Sequence[Sequence[str]]) -> FloatArray:
+        """The signal block's share of the raw priority scores, given each document's active
+        signal features (``features.signal_features``).
 
-    def priority_scores(
-        self, text_scores: FloatArray, signal_matrix: sparse.csr_matrix
-    ) -> FloatArray:
+        Bit for bit what the binary CSR matrix product computed before (float32, every
+        document's rows added to zero one by one in column order), without building a
+        sparse matrix per batch.
+        """
+        index = self._signal_index
+        coef = self._signal_coef
+        padding = len(coef) - 1  # the zero row: adding it changes nothing
+        columns = [sorted({index[a] for a in active if a in index}) for active in rows]
+        width = max(map(len, columns), default=0)
+        padded = np.array(
+            [c + [padding] * (width - len(c)) for c in columns], dtype=np.intp
+        ).reshape(len(rows), width)
+        out: FloatArray = np.zeros((len(rows), coef.shape[1]), dtype=np.float32)
+        for j in range(width):
+            out += coef[padded[:, j]]
+        return out
+
+    def priority_scores(self, text_scores: FloatArray, signal_scores: FloatArray) -> FloatArray:
         """Raw priority scores: text-block scores (see :class:`ScoreTable`) plus the signal
-        block."""
-        coef = self.priority.coef[self.vectorizer.size :]
-        raw = text_scores + np.asarray(signal_matrix @ coef, dtype=np.float32)
+        block (:meth:`signal_scores`)."""
+        raw = text_scores + signal_scores
         out: FloatArray = raw + self.priority.intercept
         return out
 

@@ -68,10 +68,18 @@ MINOR_INJURY_RULES_OUT: Final = frozenset(
     {"blood", "stab_or_crash", "weapon", "attack", "animal_attack", "cry_for_help"}
 )
 
+# The signals quoted as reasons for each priority (see :func:`signal_reasons`).
+SUPPORTING_SIGNALS: Final[Mapping[Priority, frozenset[str]]] = {
+    "P1": URGENT_SIGNALS,
+    "P2": NOW_SIGNALS | URGENT_SIGNALS,
+    "P3": PAST_SIGNALS | CALM_SIGNALS,
+    "P4": frozenset(),
+}
+
 
 def danger_now(category: Category, signals: Cues) -> str | None:
     """The phrase that makes this a P1 by rule (see ``DANGER_SIGNALS``), if any."""
-    if signals.negated or any(signals.has(s) for s in STATE_OVER_SIGNALS):
+    if signals.negated or not STATE_OVER_SIGNALS.isdisjoint(signals.found):
         return None
     wanted = DANGER_SIGNALS if category in DANGER_CATEGORIES else None
     if category == "drugs":
@@ -148,12 +156,7 @@ def decide_priority(
 
 def signal_reasons(priority: Priority, signals: Cues, limit: int = 3) -> list[str]:
     """Human-readable signals that support ``priority``, at most ``limit``."""
-    wanted = {
-        "P1": URGENT_SIGNALS,
-        "P2": NOW_SIGNALS | URGENT_SIGNALS,
-        "P3": PAST_SIGNALS | CALM_SIGNALS,
-        "P4": frozenset(),
-    }[priority]
+    wanted = SUPPORTING_SIGNALS[priority]
     reasons: list[str] = []
     for name, phrase in signals.found.items():
         if name not in wanted:
