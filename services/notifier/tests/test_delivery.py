@@ -237,3 +237,23 @@ async def test_a_database_blip_after_sending_does_not_send_again(
     assert alert.status == DeliveryStatus.SENT
     assert len(sandbox.sandbox.store.messages()) == 1  # not sent twice, no lease wait
     assert await n.repo.get_claim(f"res:{alert.delivery_id}") is not None
+
+
+async def test_the_citizens_receipt_does_not_wait_for_the_officers_provider(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    """The alert and the citizen's reply of one decision go out together: a provider that
+    makes the officer's alert wait (Zalo's Retry-After) does not hold the citizen's receipt."""
+    n = await make_notifier(backoff_initial_s=0.0, backoff_max_s=0.0)
+    sandbox.sandbox.inject("zalo", "rate_limit", count=1, retry_after=1)
+    citizen = {"channel": "viber", "address": "aB3dE5fG7hI9jK1l=="}
+    outs = await n.handlers.handle_decision(decision(reporter=citizen))
+    providers = [m.provider for m in sandbox.sandbox.store.messages()]
+    assert sorted(providers) == ["twilio", "viber", "zalo"]
+    assert providers.index("viber") < providers.index("zalo"), providers
+    # The outputs keep the decision's order whatever finished first.
+    assert [(o.purpose.value, o.status.value) for o in outcomes(outs)] == [
+        ("alert", "sent"),
+        ("inform", "sent"),
+        ("citizen_receipt", "sent"),
+    ]
