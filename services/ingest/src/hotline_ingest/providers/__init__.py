@@ -3,13 +3,20 @@ parser from the verified raw body to normalised inbound events. No I/O here."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hotline_ingest.normalize import Invalid
+from hotline.contracts.labels import Channel, InboundKind
+from hotline_ingest.normalize import EventContext, Invalid, Parsed
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Lenient(BaseModel):
+    """A provider's request model: fields it adds later are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 def load_json(model: type[M], body: bytes) -> M:
@@ -18,3 +25,20 @@ def load_json(model: type[M], body: bytes) -> M:
         return model.model_validate_json(body)
     except ValidationError as exc:
         raise Invalid.from_validation(exc) from None
+
+
+def one_message(
+    ctx: EventContext, channel: Channel, provider: str, message_id: str, **fields: Any
+) -> Parsed:
+    """A request that carries one citizen message: its event (fields as for `ctx.event`)."""
+    return Parsed(
+        events=[
+            ctx.event(
+                channel=channel,
+                kind=InboundKind.MESSAGE,
+                provider=provider,
+                provider_message_id=message_id,
+                **fields,
+            )
+        ]
+    )

@@ -6,10 +6,10 @@ address is the chat id; the phone number is known only when the user shared thei
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hotline.contracts.events import Attachment, Sender
-from hotline.contracts.labels import Channel, InboundKind
+from hotline.contracts.labels import Channel
 from hotline_ingest.normalize import (
     EventContext,
     IdStr,
@@ -21,7 +21,7 @@ from hotline_ingest.normalize import (
     require_id,
     to_e164,
 )
-from hotline_ingest.providers import load_json
+from hotline_ingest.providers import Lenient, load_json, one_message
 
 PROVIDER = "telegram"
 
@@ -42,11 +42,7 @@ IGNORED_UPDATES = frozenset(
 FILE_KINDS = ("document", "audio", "voice", "video", "video_note", "sticker", "animation")
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class TgUser(_Lenient):
+class TgUser(Lenient):
     id: IdStr
     is_bot: bool = False
     first_name: str | None = None
@@ -55,24 +51,24 @@ class TgUser(_Lenient):
     language_code: str | None = None
 
 
-class TgChat(_Lenient):
+class TgChat(Lenient):
     id: IdStr
     type: str | None = None
 
 
-class TgContact(_Lenient):
+class TgContact(Lenient):
     phone_number: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     user_id: IdStr | None = None
 
 
-class TgLocation(_Lenient):
+class TgLocation(Lenient):
     latitude: float | None = None
     longitude: float | None = None
 
 
-class TgFile(_Lenient):
+class TgFile(Lenient):
     file_id: str | None = None
     file_unique_id: str | None = None
     file_name: str | None = None
@@ -80,7 +76,7 @@ class TgFile(_Lenient):
     file_size: int | None = None
 
 
-class TgMessage(_Lenient):
+class TgMessage(Lenient):
     message_id: IdStr
     from_: TgUser | None = Field(default=None, alias="from")
     chat: TgChat
@@ -100,7 +96,7 @@ class TgMessage(_Lenient):
     animation: TgFile | None = None
 
 
-class TgUpdate(_Lenient):
+class TgUpdate(Lenient):
     """A Telegram `Update`; `message` and `edited_message` are citizen messages."""
 
     model_config = ConfigDict(
@@ -165,29 +161,25 @@ def parse(body: bytes, ctx: EventContext) -> Parsed:
     if message.contact is not None and user is not None and message.contact.user_id == user.id:
         phone = to_e164(message.contact.phone_number)  # the user shared their own number
     name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else ""
-    return Parsed(
-        events=[
-            ctx.event(
-                channel=Channel.TELEGRAM,
-                kind=InboundKind.MESSAGE,
-                provider=PROVIDER,
-                provider_message_id=update_id,
-                provider_ids={
-                    "update_id": update_id,
-                    "message_id": message.message_id,
-                    "chat_id": chat_id,
-                    "from_id": user.id if user else None,
-                    "chat_type": message.chat.type,
-                    "edited": "true" if update.message is None else None,
-                },
-                sender=Sender(phone=phone, user_id=chat_id, display_name=clean_short(name)),
-                text=message.text if message.text is not None else message.caption,
-                attachments=_media(message),
-                location=geo(message.location.latitude, message.location.longitude)
-                if message.location
-                else None,
-                language_hint=clean_short(user.language_code, 16) if user else None,
-                occurred_at=from_epoch(message.edit_date or message.date, 1.0),
-            )
-        ]
+    return one_message(
+        ctx,
+        Channel.TELEGRAM,
+        PROVIDER,
+        update_id,
+        provider_ids={
+            "update_id": update_id,
+            "message_id": message.message_id,
+            "chat_id": chat_id,
+            "from_id": user.id if user else None,
+            "chat_type": message.chat.type,
+            "edited": "true" if update.message is None else None,
+        },
+        sender=Sender(phone=phone, user_id=chat_id, display_name=clean_short(name)),
+        text=message.text if message.text is not None else message.caption,
+        attachments=_media(message),
+        location=geo(message.location.latitude, message.location.longitude)
+        if message.location
+        else None,
+        language_hint=clean_short(user.language_code, 16) if user else None,
+        occurred_at=from_epoch(message.edit_date or message.date, 1.0),
     )

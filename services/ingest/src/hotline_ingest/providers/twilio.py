@@ -25,6 +25,7 @@ from hotline_ingest.normalize import (
     size_of,
     to_e164,
 )
+from hotline_ingest.providers import one_message
 
 PROVIDER = "twilio"
 MAX_FIELDS = 500
@@ -122,25 +123,21 @@ def parse_sms(pairs: list[tuple[str, str]], ctx: EventContext) -> Parsed:
         mime = fields.get(f"MediaContentType{i}")
         major = (mime or "file").split("/", 1)[0]
         media.append(attachment(major, url=fields.get(f"MediaUrl{i}"), mime=mime))
-    return Parsed(
-        events=[
-            ctx.event(
-                channel=Channel.SMS,
-                kind=InboundKind.MESSAGE,
-                provider=PROVIDER,
-                provider_message_id=sid,
-                provider_ids={
-                    "account_sid": fields.get("AccountSid"),
-                    "messaging_service_sid": fields.get("MessagingServiceSid"),
-                    "to": fields.get("To"),
-                    "num_segments": fields.get("NumSegments"),
-                },
-                sender=_sender(fields.get("From")),
-                text=fields.get("Body"),
-                attachments=media,
-                # Twilio sends no time with an inbound SMS: our arrival time stands in.
-            )
-        ]
+    return one_message(
+        ctx,
+        Channel.SMS,
+        PROVIDER,
+        sid,
+        provider_ids={
+            "account_sid": fields.get("AccountSid"),
+            "messaging_service_sid": fields.get("MessagingServiceSid"),
+            "to": fields.get("To"),
+            "num_segments": fields.get("NumSegments"),
+        },
+        sender=_sender(fields.get("From")),
+        text=fields.get("Body"),
+        attachments=media,
+        # Twilio sends no time with an inbound SMS: our arrival time stands in.
     )
 
 

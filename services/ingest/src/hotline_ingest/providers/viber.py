@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hotline.contracts.events import Sender
-from hotline.contracts.labels import Channel, InboundKind
+from hotline.contracts.labels import Channel
 from hotline_ingest.normalize import (
     EventContext,
     IdStr,
@@ -17,7 +17,7 @@ from hotline_ingest.normalize import (
     geo,
     require_id,
 )
-from hotline_ingest.providers import load_json
+from hotline_ingest.providers import Lenient, load_json, one_message
 
 PROVIDER = "viber"
 
@@ -36,11 +36,7 @@ IGNORED_EVENTS = frozenset(
 MEDIA_TYPES = frozenset({"picture", "video", "file", "sticker", "url"})
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class ViberSender(_Lenient):
+class ViberSender(Lenient):
     id: str
     name: str | None = None
     avatar: str | None = None
@@ -49,17 +45,17 @@ class ViberSender(_Lenient):
     api_version: int | None = None
 
 
-class ViberLocation(_Lenient):
+class ViberLocation(Lenient):
     lat: float | None = None
     lon: float | None = None
 
 
-class ViberContact(_Lenient):
+class ViberContact(Lenient):
     name: str | None = None
     phone_number: str | None = None
 
 
-class ViberMessage(_Lenient):
+class ViberMessage(Lenient):
     type: str = "text"
     text: str | None = None
     media: str | None = None
@@ -72,7 +68,7 @@ class ViberMessage(_Lenient):
     sticker_id: IdStr | None = None
 
 
-class ViberCallback(_Lenient):
+class ViberCallback(Lenient):
     """A Viber callback; `event=message` is a citizen message, the rest are acknowledged."""
 
     model_config = ConfigDict(
@@ -127,28 +123,24 @@ def parse(body: bytes, ctx: EventContext) -> Parsed:
     location = None
     if message.location is not None:
         location = geo(message.location.lat, message.location.lon)
-    return Parsed(
-        events=[
-            ctx.event(
-                channel=Channel.VIBER,
-                kind=InboundKind.MESSAGE,
-                provider=PROVIDER,
-                provider_message_id=token,
-                provider_ids={
-                    "message_token": token,
-                    "message_type": message.type,
-                    "chat_hostname": callback.chat_hostname,
-                    "tracking_data": message.tracking_data,
-                },
-                sender=Sender(
-                    user_id=sender_id,
-                    display_name=clean_short(sender.name) if sender else None,
-                ),
-                text=message.text,
-                attachments=attachments,
-                location=location,
-                language_hint=clean_short(sender.language, 16) if sender else None,
-                occurred_at=from_epoch(callback.timestamp, 1e-3),
-            )
-        ]
+    return one_message(
+        ctx,
+        Channel.VIBER,
+        PROVIDER,
+        token,
+        provider_ids={
+            "message_token": token,
+            "message_type": message.type,
+            "chat_hostname": callback.chat_hostname,
+            "tracking_data": message.tracking_data,
+        },
+        sender=Sender(
+            user_id=sender_id,
+            display_name=clean_short(sender.name) if sender else None,
+        ),
+        text=message.text,
+        attachments=attachments,
+        location=location,
+        language_hint=clean_short(sender.language, 16) if sender else None,
+        occurred_at=from_epoch(callback.timestamp, 1e-3),
     )

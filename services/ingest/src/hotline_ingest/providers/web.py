@@ -19,7 +19,7 @@ from hotline_ingest.normalize import (
     geo,
     to_e164,
 )
-from hotline_ingest.providers import load_json
+from hotline_ingest.providers import load_json, one_message
 
 IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
@@ -115,20 +115,16 @@ def parse_web(body: bytes, ctx: EventContext) -> Parsed:
         phone = to_e164(report.phone)
         if phone is None:
             raise Invalid.field(("phone",), "not a phone number (e.g. 0912345678)")
-    return Parsed(
-        events=[
-            ctx.event(
-                channel=Channel.WEB,
-                kind=InboundKind.MESSAGE,
-                provider="web_form",
-                provider_message_id=report.submission_id or ctx.new_id(),
-                sender=Sender(phone=phone, display_name=clean_short(report.name)),
-                text=report.text,
-                place=clean_short(report.place, 500),
-                location=geo(report.latitude, report.longitude),
-                language_hint=clean_short(report.language, 16),
-            )
-        ]
+    return one_message(
+        ctx,
+        Channel.WEB,
+        "web_form",
+        report.submission_id or ctx.new_id(),
+        sender=Sender(phone=phone, display_name=clean_short(report.name)),
+        text=report.text,
+        place=clean_short(report.place, 500),
+        location=geo(report.latitude, report.longitude),
+        language_hint=clean_short(report.language, 16),
     )
 
 

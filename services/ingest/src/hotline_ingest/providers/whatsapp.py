@@ -6,7 +6,7 @@ One POST may batch several entries, changes and messages: every message becomes 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hotline.contracts.events import Attachment, Sender
 from hotline.contracts.labels import Channel, InboundKind
@@ -20,7 +20,7 @@ from hotline_ingest.normalize import (
     require_id,
     to_e164,
 )
-from hotline_ingest.providers import load_json
+from hotline_ingest.providers import Lenient, load_json
 
 PROVIDER = "whatsapp_cloud"
 
@@ -28,15 +28,11 @@ MEDIA_TYPES = ("image", "audio", "video", "document", "sticker", "voice")
 TEXT_TYPES = frozenset({"text", "button", "interactive", "location", "contacts", *MEDIA_TYPES})
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class WaText(_Lenient):
+class WaText(Lenient):
     body: str | None = None
 
 
-class WaMedia(_Lenient):
+class WaMedia(Lenient):
     id: str | None = None
     mime_type: str | None = None
     caption: str | None = None
@@ -44,39 +40,39 @@ class WaMedia(_Lenient):
     file_size: int | None = None
 
 
-class WaLocation(_Lenient):
+class WaLocation(Lenient):
     latitude: float | None = None
     longitude: float | None = None
     name: str | None = None
     address: str | None = None
 
 
-class WaButton(_Lenient):
+class WaButton(Lenient):
     text: str | None = None
     payload: str | None = None
 
 
-class WaReply(_Lenient):
+class WaReply(Lenient):
     id: str | None = None
     title: str | None = None
     description: str | None = None
 
 
-class WaInteractive(_Lenient):
+class WaInteractive(Lenient):
     type: str | None = None
     button_reply: WaReply | None = None
     list_reply: WaReply | None = None
 
 
-class WaContactName(_Lenient):
+class WaContactName(Lenient):
     formatted_name: str | None = None
 
 
-class WaSharedContact(_Lenient):
+class WaSharedContact(Lenient):
     name: WaContactName | None = None
 
 
-class WaMessage(_Lenient):
+class WaMessage(Lenient):
     from_: str = Field(alias="from", description="the sender's wa_id (international, no +)")
     id: str = Field(description="wamid…")
     timestamp: str | int | None = Field(default=None, description="epoch seconds, as a string")
@@ -94,21 +90,21 @@ class WaMessage(_Lenient):
     contacts: list[WaSharedContact] = Field(default_factory=list)
 
 
-class WaProfile(_Lenient):
+class WaProfile(Lenient):
     name: str | None = None
 
 
-class WaContact(_Lenient):
+class WaContact(Lenient):
     profile: WaProfile | None = None
     wa_id: str | None = None
 
 
-class WaMetadata(_Lenient):
+class WaMetadata(Lenient):
     display_phone_number: str | None = None
     phone_number_id: str | None = None
 
 
-class WaValue(_Lenient):
+class WaValue(Lenient):
     messaging_product: str | None = None
     metadata: WaMetadata | None = None
     contacts: list[WaContact] = Field(default_factory=list)
@@ -116,17 +112,17 @@ class WaValue(_Lenient):
     statuses: list[dict[str, object]] = Field(default_factory=list)
 
 
-class WaChange(_Lenient):
+class WaChange(Lenient):
     field: str
     value: WaValue | None = None
 
 
-class WaEntry(_Lenient):
+class WaEntry(Lenient):
     id: str
     changes: list[WaChange] = Field(default_factory=list)
 
 
-class WaNotification(_Lenient):
+class WaNotification(Lenient):
     """A WhatsApp Cloud API webhook notification."""
 
     model_config = ConfigDict(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from hotline.contracts.events import Sender
-from hotline.contracts.labels import Channel, InboundKind
+from hotline.contracts.labels import Channel
 from hotline_ingest.normalize import (
     EventContext,
     IdStr,
@@ -20,7 +20,7 @@ from hotline_ingest.normalize import (
     geo,
     require_id,
 )
-from hotline_ingest.providers import load_json
+from hotline_ingest.providers import Lenient, load_json, one_message
 
 PROVIDER = "zalo_oa"
 
@@ -46,20 +46,16 @@ IGNORED_EVENTS = frozenset(
 )
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class ZaloUser(_Lenient):
+class ZaloUser(Lenient):
     id: IdStr | None = None
 
 
-class ZaloCoordinates(_Lenient):
+class ZaloCoordinates(Lenient):
     latitude: float | str | None = None
     longitude: float | str | None = None
 
 
-class ZaloAttachmentPayload(_Lenient):
+class ZaloAttachmentPayload(Lenient):
     url: str | None = None
     thumbnail: str | None = None
     name: str | None = None
@@ -68,19 +64,19 @@ class ZaloAttachmentPayload(_Lenient):
     coordinates: ZaloCoordinates | None = None
 
 
-class ZaloAttachment(_Lenient):
+class ZaloAttachment(Lenient):
     type: str = "file"
     payload: ZaloAttachmentPayload | None = None
 
 
-class ZaloMessage(_Lenient):
+class ZaloMessage(Lenient):
     msg_id: IdStr | None = None
     text: str | None = None
     quote_msg_id: IdStr | None = None
     attachments: list[ZaloAttachment] = Field(default_factory=list)
 
 
-class ZaloEvent(_Lenient):
+class ZaloEvent(Lenient):
     """A Zalo OA webhook event (`user_send_*` events are citizen messages)."""
 
     model_config = ConfigDict(
@@ -157,25 +153,21 @@ def parse(body: bytes, ctx: EventContext) -> Parsed:
                 mime=payload.type if item.type == "file" else None,
             )
         )
-    return Parsed(
-        events=[
-            ctx.event(
-                channel=Channel.ZALO,
-                kind=InboundKind.MESSAGE,
-                provider=PROVIDER,
-                provider_message_id=message_id,
-                provider_ids={
-                    "app_id": event.app_id,
-                    "oa_id": event.recipient.id if event.recipient else None,
-                    "user_id_by_app": event.user_id_by_app,
-                    "event_name": event.event_name,
-                    "quote_msg_id": message.quote_msg_id,
-                },
-                sender=Sender(user_id=sender_id),
-                text=message.text,
-                attachments=attachments,
-                location=location,
-                occurred_at=from_epoch(event.timestamp, 1e-3),
-            )
-        ]
+    return one_message(
+        ctx,
+        Channel.ZALO,
+        PROVIDER,
+        message_id,
+        provider_ids={
+            "app_id": event.app_id,
+            "oa_id": event.recipient.id if event.recipient else None,
+            "user_id_by_app": event.user_id_by_app,
+            "event_name": event.event_name,
+            "quote_msg_id": message.quote_msg_id,
+        },
+        sender=Sender(user_id=sender_id),
+        text=message.text,
+        attachments=attachments,
+        location=location,
+        occurred_at=from_epoch(event.timestamp, 1e-3),
     )
