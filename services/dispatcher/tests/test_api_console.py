@@ -5,7 +5,7 @@ board, and the Director's extra daily figures."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,12 +16,11 @@ import pytest
 from hotline.clock import ManualClock
 from hotline.contracts.events import CaseEvent, DispatchDecision, Role
 from hotline.contracts.topics import TopicNames
-from hotline.mongo import MotorDatabase
 from hotline.testing.kafka import read_topic
 from hotline_dispatcher.config import load_organisation
-from hotline_dispatcher.main import Components, build
+from hotline_dispatcher.main import Components
 from hotline_dispatcher.settings import DEV_TOKENS, ApiIdentity, ApiRole
-from hotline_dispatcher.testing import MISSED_CALL, local, settings_for, triaged
+from hotline_dispatcher.testing import MISSED_CALL, local, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -75,32 +74,15 @@ class Api:
 
 
 @pytest.fixture
-async def api(
-    kafka_bootstrap: str,
-    mongo_uri: str,
-    mongo_db: MotorDatabase,
-    topics: TopicNames,
-    namespace: str,
-) -> AsyncIterator[Api]:
+async def api(serve_api: Callable[..., Any], topics: TopicNames) -> AsyncIterator[Api]:
     tokens = {t.get_secret_value(): i.model_dump() for t, i in DEV_TOKENS.items()}
     org = load_organisation()
     for p in org.people.values():
         who = ApiIdentity(id=p.id, role=API_ROLE[p.role], unit=p.unit_id)
         tokens[f"person-{p.id}"] = who.model_dump()
-    settings = settings_for(
-        kafka=kafka_bootstrap,
-        mongo_uri=mongo_uri,
-        database=mongo_db.name,
-        namespace=namespace,
-        api_tokens=tokens,
-    )
     clock = ManualClock(local(2024, 1, 24, 8, 43))
-    components = build(settings, org, clock, consumers=False, maintenance=False)
-    app = components.app
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://dispatcher") as http:
-            yield Api(http, components, clock, topics)
+    async with serve_api(tokens, org, clock) as (components, http):
+        yield Api(http, components, clock, topics)
 
 
 async def test_call_takers_record_callbacks_but_not_act_on_others_reports(api: Api) -> None:

@@ -93,18 +93,15 @@ def test_merge_and_no_merge_decisions() -> None:
     assert _find(view, "chay nha kiet 5 le loi", location=None) is None
 
 
+VAGUE = {"category": Category.OTHER, "priority": Priority.P3, "location": None}
+"""The triage of a message that names no incident and no place ("thanks", "anyone there?")."""
+
+
 def test_the_same_citizens_additions_follow_up_on_their_own_case() -> None:
     index = OpenCaseIndex()
     index.put(_case("HUE-20240124-0001", "Cháy nhà ở kiệt 5 Lê Lợi"))
     view = IndexView(index)
-    match = _find(
-        view,
-        "mọi người ra ngoài hết rồi",
-        reporter_key="tel:84900000001",
-        category=Category.OTHER,
-        priority=Priority.P3,
-        location=None,
-    )
+    match = _find(view, "mọi người ra ngoài hết rồi", reporter_key="tel:84900000001", **VAGUE)
     assert match is not None and match.reason == "followup"
     same = _find(view, "lửa lan sang nhà bên", reporter_key="tel:84900000001")
     assert same is not None and same.reason == "followup"
@@ -123,6 +120,22 @@ THEFT_KIM_LONG = {
 CITIZEN = "tel:84900000001"
 
 
+def _citizens_match_on_theft(
+    text: str, category: Category, priority: Priority, location: str | None
+) -> MergeMatch | None:
+    """What CITIZEN's message matches while their theft case at Kim Long is open."""
+    index = OpenCaseIndex()
+    index.put(_case("HUE-20240124-0001", "Trộm xe máy ở Kim Long", **THEFT_KIM_LONG))
+    return _find(
+        IndexView(index),
+        text,
+        reporter_key=CITIZEN,
+        category=category,
+        priority=priority,
+        location=District(location) if location else None,
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "category", "priority", "location"),
     [
@@ -134,16 +147,7 @@ CITIZEN = "tel:84900000001"
 def test_a_follow_up_is_about_the_same_incident(
     text: str, category: Category, priority: Priority, location: str | None
 ) -> None:
-    index = OpenCaseIndex()
-    index.put(_case("HUE-20240124-0001", "Trộm xe máy ở Kim Long", **THEFT_KIM_LONG))
-    match = _find(
-        IndexView(index),
-        text,
-        reporter_key=CITIZEN,
-        category=category,
-        priority=priority,
-        location=District(location) if location else None,
-    )
+    match = _citizens_match_on_theft(text, category, priority, location)
     assert match is not None and match.reason == "followup"
     assert match.case.case_id == "HUE-20240124-0001"
 
@@ -166,16 +170,7 @@ def test_a_follow_up_is_about_the_same_incident(
 def test_a_new_incident_from_the_same_citizen_is_not_a_follow_up(
     text: str, category: Category, priority: Priority, location: str | None
 ) -> None:
-    index = OpenCaseIndex()
-    index.put(_case("HUE-20240124-0001", "Trộm xe máy ở Kim Long", **THEFT_KIM_LONG))
-    match = _find(
-        IndexView(index),
-        text,
-        reporter_key=CITIZEN,
-        category=category,
-        priority=priority,
-        location=District(location) if location else None,
-    )
+    match = _citizens_match_on_theft(text, category, priority, location)
     assert match is None
 
 
@@ -204,14 +199,7 @@ def test_a_citizen_with_several_open_cases_follows_up_on_the_matching_one() -> N
     fire = _find(view, "đã cứu được người ra", reporter_key=CITIZEN, location=District.PHU_LOC)
     assert fire is not None and fire.case.case_id == "~fire"
     # An addition that names nothing goes to the latest reported case.
-    other = _find(
-        view,
-        "cảm ơn các anh",
-        reporter_key=CITIZEN,
-        category=Category.OTHER,
-        priority=Priority.P3,
-        location=None,
-    )
+    other = _find(view, "cảm ơn các anh", reporter_key=CITIZEN, **VAGUE)
     assert other is not None and other.case.case_id == "~fire"
 
 
@@ -241,14 +229,7 @@ def test_a_missed_call_joins_only_the_callers_callback_task() -> None:
     again = _find(view, "", **missed)
     assert again is not None and again.case.case_id == "~callback"
     # ... and a written report never joins a callback task.
-    text = _find(
-        view,
-        "em vừa gọi mà không ai nghe",
-        reporter_key=CITIZEN,
-        category=Category.OTHER,
-        priority=Priority.P3,
-        location=None,
-    )
+    text = _find(view, "em vừa gọi mà không ai nghe", reporter_key=CITIZEN, **VAGUE)
     assert text is not None and text.case.case_id == "HUE-20240124-0001"
 
 

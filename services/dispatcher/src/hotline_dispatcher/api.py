@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.types import DecoratedCallable
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from hotline.clock import ensure_utc
@@ -390,46 +392,71 @@ def case_id_path(
 CaseId = Annotated[str, Depends(case_id_path)]
 
 
+# --------------------------------------------------------------------------- endpoint helpers
+
+
+def ctx(request: Request) -> tuple[CaseService, Repository, Organisation]:
+    """What `main.build` put on the app: the case service, the repository, the organisation."""
+    state = request.app.state
+    return state.cases, state.repo, state.org
+
+
+def actor(org: Organisation, identity: ApiIdentity) -> Actor:
+    """The caller as recorded on the timeline (named from the organisation if the token isn't)."""
+    person = org.people.get(identity.id)
+    return Actor(
+        id=identity.id,
+        role=identity.role,
+        name=identity.name or (person.name if person else None),
+    )
+
+
+async def writable_case(
+    service: CaseService,
+    org: Organisation,
+    case_id: str,
+    identity: ApiIdentity,
+    action: CaseAction,
+) -> dict[str, Any]:
+    """The case, if the caller may do `action` on it (404 for an unknown case, 403 with the
+    reason from `refusal` otherwise)."""
+    case = await service.get(case_id)
+    why = refusal(org, identity, case, action)
+    if why is not None:
+        raise HTTPException(403, why)
+    return case
+
+
+async def acting(
+    request: Request, case_id: str, identity: ApiIdentity, action: CaseAction
+) -> tuple[CaseService, Actor]:
+    """The case service and the caller as actor, once `writable_case` lets them do `action`."""
+    service, _, org = ctx(request)
+    await writable_case(service, org, case_id, identity, action)
+    return service, actor(org, identity)
+
+
+def case_action(
+    router: APIRouter, path: str, summary: str, **extra: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """`router.post` for an action on a case that answers the case: `CaseSummary`, tagged
+    "case actions"; `extra` as for `router.post` (status_code, responses)."""
+    return router.post(
+        path, response_model=CaseSummary, tags=["case actions"], summary=summary, **extra
+    )
+
+
 # --------------------------------------------------------------------------- the router
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    def ctx(request: Request) -> tuple[CaseService, Repository, Organisation]:
-        state = request.app.state
-        return state.cases, state.repo, state.org
-
-    def actor(org: Organisation, identity: ApiIdentity) -> Actor:
-        person = org.people.get(identity.id)
-        return Actor(
-            id=identity.id,
-            role=identity.role,
-            name=identity.name or (person.name if person else None),
-        )
-
-    async def writable_case(
-        service: CaseService,
-        org: Organisation,
-        case_id: str,
-        identity: ApiIdentity,
-        action: CaseAction,
-    ) -> dict[str, Any]:
-        case = await service.get(case_id)
-        why = refusal(org, identity, case, action)
-        if why is not None:
-            raise HTTPException(403, why)
-        return case
-
     @router.get("/me", response_model=Me, tags=["auth"], summary="Who this token is")
     async def me(request: Request, identity: Viewer) -> Me:
         _, _, org = ctx(request)
-        person = org.people.get(identity.id)
         return Me(
-            id=identity.id,
-            role=identity.role,
-            unit=identity.unit,
-            name=identity.name or (person.name if person else None),
+            id=identity.id, role=identity.role, unit=identity.unit, name=actor(org, identity).name
         )
 
     @router.get("/cases", response_model=CaseList, tags=["cases"], summary="List and filter cases")
@@ -526,11 +553,10 @@ def build_router() -> APIRouter:
             directives=[_directive(d, now) for d in directives],
         )
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/acknowledge",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Acknowledge a case (stops the escalation)",
+        "Acknowledge a case (stops the escalation)",
         responses={409: {"description": "the case is not new or assigned"}},
     )
     async def acknowledge(
@@ -539,30 +565,22 @@ def build_router() -> APIRouter:
         identity: CallTaker,
         body: AcknowledgeRequest | None = None,
     ) -> CaseSummary:
-        service, _, org = ctx(request)
-        await writable_case(service, org, case_id, identity, "acknowledge")
+        service, who = await acting(request, case_id, identity, "acknowledge")
         note = body.note if body else None
-        return _summary(await service.acknowledge(case_id, actor(org, identity), note))
+        return _summary(await service.acknowledge(case_id, who, note))
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/resolve",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Resolve a case with an outcome note (every reporter is told)",
+        "Resolve a case with an outcome note (every reporter is told)",
     )
     async def resolve(
         request: Request, case_id: CaseId, identity: Officer, body: ResolveRequest
     ) -> CaseSummary:
-        service, _, org = ctx(request)
-        await writable_case(service, org, case_id, identity, "resolve")
-        return _summary(await service.resolve(case_id, actor(org, identity), body.outcome))
+        service, who = await acting(request, case_id, identity, "resolve")
+        return _summary(await service.resolve(case_id, who, body.outcome))
 
-    @router.post(
-        "/cases/{case_id}/close",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Close a resolved case",
-    )
+    @case_action(router, "/cases/{case_id}/close", "Close a resolved case")
     async def close(
         request: Request, case_id: CaseId, identity: Staff, body: CloseRequest | None = None
     ) -> CaseSummary:
@@ -570,11 +588,10 @@ def build_router() -> APIRouter:
         note = body.note if body else None
         return _summary(await service.close(case_id, actor(org, identity), note))
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/reopen",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Reopen a resolved or closed case (its chain is alerted again)",
+        "Reopen a resolved or closed case (its chain is alerted again)",
     )
     async def reopen(
         request: Request, case_id: CaseId, identity: Staff, body: ReopenRequest
@@ -582,11 +599,10 @@ def build_router() -> APIRouter:
         service, _, org = ctx(request)
         return _summary(await service.reopen(case_id, actor(org, identity), body.reason))
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/reassign",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Give the case to another unit (its on-call officer) or person; a call-taker "
+        "Give the case to another unit (its on-call officer) or person; a call-taker "
         "forwards a report assigned to them to a unit",
     )
     async def reassign(
@@ -608,32 +624,21 @@ def build_router() -> APIRouter:
         )
         return _summary(case)
 
-    @router.post(
-        "/cases/{case_id}/notes",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Add a note to the timeline",
-    )
+    @case_action(router, "/cases/{case_id}/notes", "Add a note to the timeline")
     async def add_note(
         request: Request, case_id: CaseId, identity: CallTaker, body: NoteRequest
     ) -> CaseSummary:
-        service, _, org = ctx(request)
-        await writable_case(service, org, case_id, identity, "note")
-        return _summary(await service.add_note(case_id, actor(org, identity), body.text))
+        service, who = await acting(request, case_id, identity, "note")
+        return _summary(await service.add_note(case_id, who, body.text))
 
-    @router.post(
-        "/cases/{case_id}/callback-done",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Record that a missed call was called back",
+    @case_action(
+        router, "/cases/{case_id}/callback-done", "Record that a missed call was called back"
     )
     async def callback_done(
         request: Request, case_id: CaseId, identity: CallTaker, body: CallbackDoneRequest
     ) -> CaseSummary:
-        service, _, org = ctx(request)
-        await writable_case(service, org, case_id, identity, "callback_done")
-        case = await service.callback_done(case_id, actor(org, identity), body.reached, body.note)
-        return _summary(case)
+        service, who = await acting(request, case_id, identity, "callback_done")
+        return _summary(await service.callback_done(case_id, who, body.reached, body.note))
 
     @router.post(
         "/cases/{case_id}/directives",
@@ -665,9 +670,8 @@ def build_router() -> APIRouter:
         identity: Officer,
         body: DirectiveReportRequest,
     ) -> DirectiveOut:
-        service, _, org = ctx(request)
-        await writable_case(service, org, case_id, identity, "report_directive")
-        doc = await service.report_directive(case_id, directive_id, actor(org, identity), body.text)
+        service, who = await acting(request, case_id, identity, "report_directive")
+        doc = await service.report_directive(case_id, directive_id, who, body.text)
         return _directive(doc, service.clock.now())
 
     @router.get(

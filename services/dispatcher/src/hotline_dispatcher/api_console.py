@@ -38,14 +38,16 @@ from hotline_dispatcher.api import (
     _person,
     _reporter,
     _summary,
-    refusal,
+    acting,
+    actor,
+    case_action,
+    ctx,
     text_query,
 )
 from hotline_dispatcher.cases import CaseState
 from hotline_dispatcher.config import Organisation
 from hotline_dispatcher.corrections import export_jsonl
 from hotline_dispatcher.flows import summary_of
-from hotline_dispatcher.ops import CaseService
 from hotline_dispatcher.overrides import InvalidOverride
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.settings import ApiIdentity
@@ -293,15 +295,6 @@ def board_counts(
 def build_console_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    def ctx(request: Request) -> tuple[CaseService, Repository, Organisation]:
-        state = request.app.state
-        return state.cases, state.repo, state.org
-
-    def actor(org: Organisation, identity: ApiIdentity) -> Actor:
-        person = org.people.get(identity.id)
-        name = identity.name or (person.name if person else None)
-        return Actor(id=identity.id, role=identity.role, name=name)
-
     @router.get(
         "/messages",
         response_model=MessageList,
@@ -371,21 +364,15 @@ def build_console_router() -> APIRouter:
         doc = await service.correct_message(event_id, who, body.changes(), body.reason)
         return correction_out(doc)
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/triage",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Correct the triage (category, priority, location); kept as training data",
+        "Correct the triage (category, priority, location); kept as training data",
     )
     async def correct_case(
         request: Request, case_id: CaseId, identity: Officer, body: TriageCorrection
     ) -> CaseSummary:
-        service, _, org = ctx(request)
-        case = await service.get(case_id)
-        why = refusal(org, identity, case, "correct")
-        if why is not None:
-            raise HTTPException(403, why)
-        who = actor(org, identity)
+        service, who = await acting(request, case_id, identity, "correct")
         doc = await service.correct_triage(case_id, who, body.changes(), body.reason)
         return _summary(doc)
 
@@ -417,11 +404,10 @@ def build_console_router() -> APIRouter:
         _, repo, _ = ctx(request)
         return [correction_out(d) for d in await repo.corrections()]
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/merge",
-        response_model=CaseSummary,
-        tags=["case actions"],
-        summary="Merge this case into another (reports move, this one is closed)",
+        "Merge this case into another (reports move, this one is closed)",
     )
     async def merge(
         request: Request, case_id: CaseId, identity: Staff, body: MergeRequest
@@ -429,12 +415,11 @@ def build_console_router() -> APIRouter:
         service, _, org = ctx(request)
         return _summary(await service.merge(case_id, body.into, actor(org, identity), body.reason))
 
-    @router.post(
+    @case_action(
+        router,
         "/cases/{case_id}/split",
-        response_model=CaseSummary,
+        "Split one report off into a case of its own (answers the new case)",
         status_code=201,
-        tags=["case actions"],
-        summary="Split one report off into a case of its own (answers the new case)",
     )
     async def split(
         request: Request, case_id: CaseId, identity: Staff, body: SplitRequest
