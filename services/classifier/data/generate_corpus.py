@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline_classifier.gazetteer import Gazetteer
+from hotline_classifier.labels import CATEGORIES, DISTRICTS
 from hotline_classifier.normalize import normalize, strip_diacritics
 from hotline_classifier.phrases import split_phrases
 
@@ -42,22 +43,6 @@ HANDWRITTEN = HERE / "handwritten"
 OUT = HERE / "corpus"
 HELDOUT_PERCENT = 15
 
-CATEGORIES = [
-    "greeting",
-    "traffic",
-    "public_order",
-    "violence",
-    "theft",
-    "drugs",
-    "gambling",
-    "fraud",
-    "fire_rescue",
-    "environment",
-    "officer_conduct",
-    "admin_request",
-    "other",
-]
-DISTRICTS = "hue_city phong_dien quang_dien huong_tra huong_thuy phu_vang phu_loc nam_dong a_luoi"
 CHANNELS = ("sms", "zalo", "viber", "whatsapp", "telegram", "voice", "web", "desk")
 
 # ----------------------------------------------------------------------------- places
@@ -690,7 +675,7 @@ def parse_handwritten(path: Path) -> list[tuple[str, str, str | None, bool, str,
             if flag.startswith("@"):
                 given = True
                 location = None if flag == "@-" else flag[1:]
-                if location is not None and location not in DISTRICTS.split():
+                if location is not None and location not in DISTRICTS:
                     sys.exit(f"{path}:{number}: unknown district {location!r}")
             elif flag in ("en", "other"):
                 language = flag

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hotline.testing.paths import shared_dir
+from hotline_classifier import labels
 
 FIELDS = ["id", "category", "actionable", "priority", "location", "language", "confidence"]
 SAMPLE = shared_dir() / "triage-sample.jsonl"
@@ -196,21 +197,7 @@ def test_eval_json_is_machine_readable() -> None:
         "language_accuracy",
     ):
         assert key in metrics
-    assert set(metrics["category_f1"]) <= {
-        "greeting",
-        "traffic",
-        "public_order",
-        "violence",
-        "theft",
-        "drugs",
-        "gambling",
-        "fraud",
-        "fire_rescue",
-        "environment",
-        "officer_conduct",
-        "admin_request",
-        "other",
-    }
+    assert set(metrics["category_f1"]) <= set(labels.CATEGORIES)
 
 
 def test_eval_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
