@@ -587,7 +587,41 @@ def check_autoscaling(
             for m in hpa_targets["ingest"]["spec"].get("metrics", [])
         ):
             problems.append("[prod] the ingest HPA does not scale on CPU")
+    problems += check_rate_limit_share(r)
     return problems
+
+
+def most_replicas(r: Rendered, deployment: str) -> int:
+    """The most replicas of a Deployment that can run at once: its autoscaler's maximum, or
+    its fixed `replicas`."""
+    for so in r.of_kind("ScaledObject"):
+        if so["spec"]["scaleTargetRef"]["name"] == deployment:
+            return int(so["spec"].get("maxReplicaCount", 100))
+    for hpa in r.of_kind("HorizontalPodAutoscaler"):
+        if hpa["spec"]["scaleTargetRef"]["name"] == deployment:
+            return int(hpa["spec"]["maxReplicas"])
+    dep = r.get("Deployment", deployment)
+    return int(dep["spec"].get("replicas", 1)) if dep is not None else 1
+
+
+def check_rate_limit_share(r: Rendered) -> list[str]:
+    """Each notifier replica enforces 1/NOTIFIER_RATE_LIMIT_REPLICAS of the provider limits: a
+    value below the most replicas that can run lets them together exceed the providers'."""
+    dep = r.get("Deployment", "notifier")
+    if dep is None:
+        return []
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env, _ = container_env(r, container, {})
+    raw = env.get("NOTIFIER_RATE_LIMIT_REPLICAS") or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        return [f"[{r.overlay}] notifier: NOTIFIER_RATE_LIMIT_REPLICAS={raw!r} is not a count"]
+    most = most_replicas(r, "notifier")
+    if int(raw) < most:
+        return [
+            f"[{r.overlay}] notifier: up to {most} replicas but NOTIFIER_RATE_LIMIT_REPLICAS="
+            f"{raw}: together they would send {most / int(raw):g}x the provider rate limits"
+        ]
+    return []
 
 
 # --------------------------------------------------------------------------- monitoring

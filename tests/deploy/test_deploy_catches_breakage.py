@@ -107,6 +107,17 @@ CASES: list[tuple[str, Callable[[Path], None], str, str, tuple[str, ...]]] = [
         ("prod",),
     ),
     (
+        "notifier replicas above their share of the provider rate limits",
+        edit(
+            f"{K8S}/components/autoscaling/kustomization.yaml",
+            "NOTIFIER_RATE_LIMIT_REPLICAS=6",
+            "NOTIFIER_RATE_LIMIT_REPLICAS=2",
+        ),
+        "autoscaling",
+        "up to 6 replicas but NOTIFIER_RATE_LIMIT_REPLICAS=2",
+        ("prod",),
+    ),
+    (
         "KEDA consumer group not the service's",
         edit(
             f"{K8S}/components/autoscaling/scaledobjects.yaml",

@@ -18,8 +18,8 @@ from hotline_notifier.escalation import (
     quiet_end_after,
 )
 from hotline_notifier.models import AlertState, AlertStatus
-from hotline_notifier.ratelimit import RateLimited, RateLimiter
-from hotline_notifier.settings import DEFAULT_TEMPLATES, RateLimit
+from hotline_notifier.ratelimit import RateLimited, RateLimiter, replica_share
+from hotline_notifier.settings import DEFAULT_TEMPLATES, NotifierSettings, RateLimit
 from hotline_notifier.templates import TemplateError, Templates
 from hotline_notifier.tokens import AckTokens, RejectReason, TokenRejected
 
@@ -198,6 +198,36 @@ async def test_rate_limiter_spaces_sends_per_recipient_and_refuses_long_waits() 
     await slow.acquire("viber", "u")
     with pytest.raises(RateLimited):
         await slow.acquire("viber", "u")
+
+
+def test_replicas_share_the_provider_limits() -> None:
+    limits = {
+        "telegram": RateLimit(rate=30, burst=30),
+        "whatsapp:recipient": RateLimit(rate=1 / 6, burst=2),
+    }
+    assert replica_share(limits, 1) == limits
+    share = replica_share(limits, 6)
+    assert share["telegram"] == RateLimit(rate=5, burst=5)
+    # Six replicas together never exceed the provider's 1 message per 6 s to one user...
+    assert share["whatsapp:recipient"].rate * 6 == pytest.approx(1 / 6)
+    # ...and a burst below one token would never let a send start.
+    assert share["whatsapp:recipient"].burst == 1
+    with pytest.raises(ValueError, match="replicas"):
+        replica_share(limits, 0)
+
+
+async def test_each_replica_sends_at_its_share_of_the_limit() -> None:
+    """With NOTIFIER_RATE_LIMIT_REPLICAS=4, a replica spaces one chat's sends 4 times as far."""
+    settings = NotifierSettings(
+        rate_limits={"telegram:recipient": RateLimit(rate=40, burst=1)}, rate_limit_replicas=4
+    )
+    limiter = RateLimiter(
+        replica_share(settings.rate_limits, settings.rate_limit_replicas), max_wait_s=1
+    )
+    started = systime.monotonic()
+    for _ in range(3):
+        await limiter.acquire("telegram", "chat-1")
+    assert systime.monotonic() - started >= 0.19  # 2 waits at 10/s, not 40/s (0.05 s)
 
 
 # ------------------------------------------------------------------ citizens and masking

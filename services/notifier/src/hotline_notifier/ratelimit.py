@@ -1,8 +1,16 @@
 """Token buckets per provider and per (provider, recipient), so sends respect provider limits.
 
-Limits are enforced per process (replica): with N replicas, configure 1/N of the provider's
-limit. This is a throughput control in real time (monotonic clock), not a schedule, so it does
-not take the injectable `Clock`.
+The buckets live in each process. The configured limits are the provider's, for the whole
+deployment: with up to N replicas sending at once (`NOTIFIER_RATE_LIMIT_REPLICAS`, the
+autoscaler's maximum), each replica enforces 1/N of every rate (`replica_share`), so together
+they stay within the provider's limit even when one recipient's sends land on different
+replicas. Decision: a static share rather than a counter shared through MongoDB, which would
+add a database round trip to every send for limits the providers enforce anyway (their 429 and
+`Retry-After` are honoured, delivery.py). With fewer replicas running than N, each stays at its
+share: under-using a quota is safe, exceeding it is not.
+
+This is a throughput control in real time (monotonic clock), not a schedule, so it does not
+take the injectable `Clock`.
 """
 
 from __future__ import annotations
@@ -13,6 +21,17 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from .settings import RateLimit
+
+
+def replica_share(limits: Mapping[str, RateLimit], replicas: int) -> dict[str, RateLimit]:
+    """Each of `replicas` replicas' part of the provider limits: the rate divided by
+    `replicas`, and the burst too (at least 1, or a send could never start)."""
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, not {replicas}")
+    return {
+        key: RateLimit(rate=limit.rate / replicas, burst=max(1.0, limit.burst / replicas))
+        for key, limit in limits.items()
+    }
 
 
 class TokenBucket:

@@ -21,7 +21,7 @@ from .delivery import Deliverer, RetryPolicy
 from .escalation import EscalationEngine, Policy
 from .handlers import Handlers
 from .http_client import ProviderHttp
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, replica_share
 from .repository import Repository
 from .settings import NotifierSettings
 from .templates import Templates
@@ -67,7 +67,9 @@ class Notifier:
             max_retry_after_s=s.max_retry_after_s,
             lease_s=s.step_lease_s,
         )
-        limiter = RateLimiter(s.rate_limits, s.max_rate_wait_s)
+        limiter = RateLimiter(
+            replica_share(s.rate_limits, s.rate_limit_replicas), s.max_rate_wait_s
+        )
         deliverer = Deliverer(
             repo, registry, limiter, clock, policy, max_concurrent_sends=s.max_concurrent_sends
         )

@@ -43,7 +43,8 @@ class RateLimit(BaseModel):
 
 
 def default_rate_limits() -> dict[str, RateLimit]:
-    """Provider limits from ../shared/PROVIDERS.md (per replica; divide by replica count).
+    """Provider limits from ../shared/PROVIDERS.md, for all the notifier's replicas together
+    (each replica enforces its share: `NotifierSettings.rate_limit_replicas`).
 
     Keys are `<provider>` (the whole account or sending number) and `<provider>:recipient`
     (one addressee). Limits PROVIDERS.md does not state are conservative guesses, configurable.
@@ -143,6 +144,14 @@ class NotifierSettings(HotlineSettings):
         default=10.0, description="waiting longer than this for a rate-limit token falls back"
     )
     rate_limits: dict[str, RateLimit] = Field(default_factory=default_rate_limits)
+    rate_limit_replicas: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "how many notifier replicas may send at once (the autoscaler's maximum): each "
+            "enforces 1/N of every limit, so together they stay within the provider's"
+        ),
+    )
     templates_path: Path = DEFAULT_TEMPLATES
 
     # SMS: Twilio first, eSMS.vn as the second provider
