@@ -151,7 +151,7 @@ PORT_ENV = {
 TOOL_HINTS = {
     "java": "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)",
     "mvn": "install Maven (Debian: apt-get install maven)",
-    "go": "install Go 1.22+ (https://go.dev/doc/install or Debian: apt-get install golang)",
+    "go": "install Go 1.24+ (https://go.dev/doc/install; Debian 13: apt-get install golang)",
 }
 
 
