@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +19,16 @@ SAMPLE = shared_dir() / "triage-sample.jsonl"
 HELDOUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "heldout.jsonl"
 
 
-def run(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+MODULE = (sys.executable, "-m", "hotline_classifier.cli")
+# The console script `make install` puts beside the interpreter (the pyproject entry point).
+SCRIPT = Path(sys.executable).parent / "hotline-triage"
+
+
+def run(
+    args: list[str], stdin: str = "", command: Sequence[str] = MODULE
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hotline_classifier.cli", *args],
+        [*command, *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -29,6 +38,24 @@ def run(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     )
 
 
+def contract_lines(
+    proc: subprocess.CompletedProcess[str], ids: list[object]
+) -> list[dict[str, Any]]:
+    """The output lines, after checking each is exactly the contract's fields, in input order."""
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["id"] for o in out] == ids
+    for o in out:
+        assert list(o) == FIELDS
+        assert isinstance(o["actionable"], bool)
+        assert isinstance(o["confidence"], float)
+    return out
+
+
+def jsonl(lines: Sequence[object]) -> str:
+    return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
+
+
 def test_stream_writes_one_line_per_input_in_order() -> None:
     lines = [
         {"id": "a", "text": "Cháy nhà ở Kim Long, còn người bên trong", "channel": "sms"},
@@ -36,14 +63,7 @@ def test_stream_writes_one_line_per_input_in_order() -> None:
         {"id": "c", "text": "", "channel": "voice"},
         {"id": 4, "text": "Someone stole my wallet at Dong Ba market yesterday"},
     ]
-    proc = run([], "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
-    assert proc.returncode == 0, proc.stderr
-    out = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [o["id"] for o in out] == ["a", "b", "c", 4]
-    for o in out:
-        assert list(o) == FIELDS
-        assert isinstance(o["actionable"], bool)
-        assert isinstance(o["confidence"], float)
+    out = contract_lines(run([], jsonl(lines)), ["a", "b", "c", 4])
     assert (out[0]["category"], out[0]["priority"], out[0]["location"]) == (
         "fire_rescue",
         "P1",
@@ -60,6 +80,20 @@ def test_stream_writes_one_line_per_input_in_order() -> None:
         "en",
         "hue_city",
     )
+
+
+def test_the_installed_console_script_speaks_the_same_interface() -> None:
+    """The benchmark runs `hotline-triage` from .venv/bin, not `python -m`: the entry point
+    `make install` writes must exist and answer in the contract's format."""
+    if not SCRIPT.is_file():
+        pytest.fail(f"{SCRIPT} is missing: `make install` should install the console script")
+    lines = [
+        {"id": "s1", "text": "Cháy nhà ở Kim Long, còn người bên trong", "channel": "sms"},
+        {"id": "s2", "text": "Chào anh, hôm nay chưa có gì"},
+    ]
+    out = contract_lines(run([], jsonl(lines), command=[str(SCRIPT)]), ["s1", "s2"])
+    assert (out[0]["category"], out[0]["priority"]) == ("fire_rescue", "P1")
+    assert (out[1]["category"], out[1]["actionable"]) == ("greeting", False)
 
 
 def test_bad_lines_get_error_lines_and_never_stop_the_stream() -> None:
@@ -106,13 +140,9 @@ def test_missing_text_channel_or_kind_is_an_ordinary_empty_message() -> None:
         {"id": "no-text-voice", "channel": "voice"},
         {"id": "missed", "kind": "call_missed"},
     ]
-    proc = run([], "".join(json.dumps(x) + "\n" for x in lines))
-    assert proc.returncode == 0, proc.stderr
+    proc = run([], jsonl(lines))
+    out = contract_lines(proc, [x["id"] for x in lines])
     assert proc.stderr == ""
-    out = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [o["id"] for o in out] == [x["id"] for x in lines]
-    for o in out:
-        assert list(o) == FIELDS
     assert [(o["category"], o["priority"], o["actionable"]) for o in out] == [
         ("greeting", "P4", False),
         ("greeting", "P4", False),

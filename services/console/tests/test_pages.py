@@ -211,6 +211,142 @@ async def test_actions_reach_the_timeline_with_the_person_as_actor(setup: Setup)
     assert case["directives"][0]["issued_by"] == "staff_office"
 
 
+def shown(html: str) -> list[tuple[str, str]]:
+    """The (type, actor) of each entry of a case page's timeline, in order."""
+    return re.findall(r'data-type="([^"]+)" data-actor="([^"]+)"', html)
+
+
+def by_people(case: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The timeline entries the ops API has for a case that no service made: (type, actor,
+    data)."""
+    return [
+        (e["type"], e["actor"]["id"], e["data"])
+        for e in case["timeline"]
+        if e["actor"]["id"] not in ("dispatcher", "classifier")
+    ]
+
+
+async def test_reassign_merge_and_split_reach_the_timeline_with_the_person_as_actor(
+    setup: Setup,
+) -> None:
+    """The Staff Office's actions that move a case or its reports, posted as the case page's
+    forms post them: each reaches the dispatcher with the person's token, is on the timeline
+    with them as the actor, and leaves the cases as the person meant."""
+    first = await setup.open_case(user_id="reshape-a")
+    second = await setup.open_case(
+        "Cướp giật điện thoại ở chợ An Cựu, có dao",
+        category="theft",
+        priority="P1",
+        user_id="reshape-b",
+    )
+    assert first != second
+    [opening] = [r["event_id"] for r in (await setup.ops(f"/cases/{first}"))["reports"]]
+    [moved] = [r["event_id"] for r in (await setup.ops(f"/cases/{second}"))["reports"]]
+    leader = "pv01-leader"
+
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+
+        async def act(case_id: str, action: str, form: dict[str, str]) -> str:
+            r = await client.post(
+                f"/cases/{case_id}/act/{action}", data={**form, "csrf_token": csrf}
+            )
+            assert r.status_code == 303, (action, r.text)
+            page = await client.get(r.headers["location"])
+            assert "Đã thực hiện" in page.text, (action, page.text[:3000])
+            return str(r.headers["location"])
+
+        page = (await client.get(f"/cases/{first}")).text
+        assert 'id="form-reassign"' in page and '<option value="pc07-o2">' in page
+        # To a unit: the person list left at "on call", so the unit's on-call officer.
+        where = await act(
+            first, "reassign", {"unit_id": "ca-phu-vang", "person_id": "", "reason": "sai địa bàn"}
+        )
+        assert where == f"/cases/{first}"
+        case = await setup.ops(f"/cases/{first}")
+        assert case["responsible_unit"] == "ca-phu-vang"
+        on_call = case["assignee"]["person_id"]
+        assert case["assignee"]["unit_id"] == "ca-phu-vang" and on_call.startswith("phu-vang-")
+        # To an officer of another unit: the unit list still shows the case's own unit (as the
+        # page preselects it); the person chosen decides the unit.
+        where = await act(
+            first,
+            "reassign",
+            {"unit_id": "ca-phu-vang", "person_id": "pc07-o2", "reason": "cần PCCC"},
+        )
+        assert where == f"/cases/{first}"
+        case = await setup.ops(f"/cases/{first}")
+        assert case["responsible_unit"] == "pc07" and case["state"] == "assigned"
+        assert (case["assignee"]["person_id"], case["assignee"]["unit_id"]) == ("pc07-o2", "pc07")
+        page = (await client.get(f"/cases/{first}")).text
+        assert case["assignee"]["name"] in page
+
+        # Merge: typed in lower case on the other case's page; the browser lands on the target.
+        assert 'id="form-merge"' in (await client.get(f"/cases/{second}")).text
+        where = await act(second, "merge", {"into": first.lower(), "reason": "cùng một vụ"})
+        assert where == f"/cases/{first}"
+        gone_page = (await client.get(f"/cases/{second}")).text
+        assert 'data-state="closed"' in gone_page and f'href="/cases/{first}"' in gone_page
+        assert 'id="form-merge"' not in gone_page
+        joined = (await setup.ops(f"/cases/{first}"))["reports"]
+        assert sorted(r["event_id"] for r in joined) == sorted([opening, moved])
+
+        # Split: only the report that joined is offered; the browser lands on the new case.
+        page = (await client.get(f"/cases/{first}")).text
+        assert f'name="event_id" value="{moved}"' in page
+        assert f'name="event_id" value="{opening}"' not in page  # the opening report is the case
+        where = await act(first, "split", {"event_id": moved, "reason": "hai vụ khác nhau"})
+        found = re.fullmatch(r"/cases/(HUE-\d{8}-\d{4,})", where)
+        assert found is not None, where
+        new = found.group(1)
+        assert new not in (first, second)
+        pages = {c: (await client.get(f"/cases/{c}")).text for c in (first, second, new)}
+
+    kept, gone, split = [await setup.ops(f"/cases/{c}") for c in (first, second, new)]
+    assert [(t, a) for t, a, _ in by_people(kept)] == [
+        ("reassigned", leader),
+        ("reassigned", leader),
+        ("merged", leader),
+        ("split", leader),
+    ]
+    to_unit, to_officer, merged, split_off = [d for _, _, d in by_people(kept)]
+    assert (to_unit["unit"], to_unit["person"]) == ("ca-phu-vang", on_call)
+    assert (to_officer["unit"], to_officer["person"]) == ("pc07", "pc07-o2")
+    assert (merged["from"], merged["reports"]) == (second, [moved])
+    assert split_off["to"] == new
+    assert [e["text"] for e in kept["timeline"] if e["actor"]["id"] == leader] == [
+        "sai địa bàn",
+        "cần PCCC",
+        "cùng một vụ",
+        "hai vụ khác nhau",
+    ]
+    assert (gone["state"], gone["outcome"]) == ("closed", f"merged into {first}")
+    [(kind, actor, data)] = by_people(gone)
+    assert (kind, actor, data["into"], data["reports"]) == ("merged_into", leader, first, [moved])
+    assert gone["reports"] == []
+    assert [r["event_id"] for r in kept["reports"]] == [opening]  # the moved one went on
+    assert [r["event_id"] for r in split["reports"]] == [moved]
+    assert (split["state"], split["responsible_unit"], split["category"]) == (
+        "assigned",
+        "pc07",  # the unit the case had when it was split
+        "theft",
+    )
+    assert split["text"].startswith("Cướp giật")
+    assert [(t, a) for t, a, _ in by_people(split)] == [
+        ("split_from", leader),
+        ("assigned", leader),
+    ]
+    opened, assigned = [d for _, _, d in by_people(split)]
+    assert opened["from"] == first
+    assert (assigned["unit"], assigned["person"]) == ("pc07", split["assignee"]["person_id"])
+    # The console shows each of those entries, with the person as the actor.
+    for case in (kept, gone, split):
+        page = pages[case["case_id"]]
+        assert [(t, a) for t, a, _ in by_people(case)] == [
+            entry for entry in shown(page) if entry[1] not in ("dispatcher", "classifier")
+        ], case["case_id"]
+
+
 async def test_what_each_role_is_offered_and_may_see(setup: Setup) -> None:
     case_id = await setup.open_case(phone="+84905123456", user_id=None, channel="sms")
     pages: dict[str, str] = {}

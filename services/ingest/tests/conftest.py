@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,34 @@ def make_settings(
         **overrides,
     }
     return IngestSettings(**options)
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+def channel_of(delivery: Delivery) -> str:
+    """The channel label an endpoint's events and metrics carry."""
+    return {
+        "/webhooks/zalo": "zalo",
+        "/webhooks/viber": "viber",
+        "/webhooks/whatsapp": "whatsapp",
+        "/webhooks/telegram": "telegram",
+        "/webhooks/twilio/sms": "sms",
+        "/webhooks/twilio/voice": "voice",
+        "/webhooks/pbx": "voice",
+        "/webhooks/web": "web",
+        "/desk/call-summaries": "desk",
+    }[delivery.path]
+
+
+def tampered(delivery: Delivery, old: bytes, new: bytes) -> Delivery:
+    """The same signature over a changed body: what a forger would send."""
+    assert old in delivery.body
+    return replace(delivery, body=delivery.body.replace(old, new))
+
+
+def without(delivery: Delivery, header: str) -> Delivery:
+    return replace(delivery, headers={k: v for k, v in delivery.headers.items() if k != header})
 
 
 IngestFactory = Callable[..., AbstractAsyncContextManager[Ingest]]

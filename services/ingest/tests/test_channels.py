@@ -4,7 +4,6 @@ forged or unsigned delivery is refused and nothing is published."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +12,7 @@ from hotline import signatures
 from hotline.contracts.events import InboundEvent
 from hotline_ingest.samples import Delivery
 
-from .conftest import Ingest, metric
+from .conftest import Ingest, channel_of, metric, tampered, without
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +21,10 @@ async def exactly_once(ingest: Ingest, delivery: Delivery, status: int = 200) ->
     """Send a delivery twice (a provider retry): one event on the topic, both answered 2xx."""
     first = await ingest.send(delivery)
     assert first.status_code == status, first.text
-    duplicates_before = metric("hotline_ingest_duplicates_total", channel=_channel(delivery))
+    duplicates_before = metric("hotline_ingest_duplicates_total", channel=channel_of(delivery))
     again = await ingest.send(delivery)
     assert again.status_code == status, again.text
-    assert metric("hotline_ingest_duplicates_total", channel=_channel(delivery)) == (
+    assert metric("hotline_ingest_duplicates_total", channel=channel_of(delivery)) == (
         duplicates_before + 1
     )
     assert await ingest.published_count() == 1
@@ -41,37 +40,12 @@ async def exactly_once(ingest: Ingest, delivery: Delivery, status: int = 200) ->
 
 
 async def refused(ingest: Ingest, delivery: Delivery, status: int, reason: str) -> None:
-    channel = _channel(delivery)
+    channel = channel_of(delivery)
     before = metric("hotline_ingest_rejected_total", channel=channel, reason=reason)
     response = await ingest.send(delivery)
     assert response.status_code == status, response.text
     assert response.json()["error"] in ("unauthorized", "forbidden")
     assert metric("hotline_ingest_rejected_total", channel=channel, reason=reason) == before + 1
-
-
-def _channel(delivery: Delivery) -> str:
-    path = delivery.path
-    return {
-        "/webhooks/zalo": "zalo",
-        "/webhooks/viber": "viber",
-        "/webhooks/whatsapp": "whatsapp",
-        "/webhooks/telegram": "telegram",
-        "/webhooks/twilio/sms": "sms",
-        "/webhooks/twilio/voice": "voice",
-        "/webhooks/pbx": "voice",
-        "/webhooks/web": "web",
-        "/desk/call-summaries": "desk",
-    }[path]
-
-
-def tampered(delivery: Delivery, old: bytes, new: bytes) -> Delivery:
-    """The same signature over a changed body: what a forger would send."""
-    assert old in delivery.body
-    return replace(delivery, body=delivery.body.replace(old, new))
-
-
-def without(delivery: Delivery, header: str) -> Delivery:
-    return replace(delivery, headers={k: v for k, v in delivery.headers.items() if k != header})
 
 
 # --------------------------------------------------------------------------- Zalo

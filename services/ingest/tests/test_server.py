@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from hotline import signatures
 from hotline.contracts.events import InboundEvent, decode
 from hotline.testing.kafka import end_offsets, read_topic
 from hotline_ingest.samples import Delivery, Samples
 from hotline_ingest.settings import IngestSettings
 
-from .conftest import server_process
+from .conftest import channel_of, server_process, tampered
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +54,85 @@ async def test_signed_webhook_over_real_http(
         server_settings.kafka_bootstrap_servers, server_settings.topics.inbound
     )
     assert sum(ends.values()) == 1
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signed endpoint: its sample builder, how a forger alters a delivery, the answers."""
+
+    build: Callable[[Samples], Delivery]
+    forge: Callable[[Delivery], Delivery]
+    accepted: int = 200
+    refused: int = 401
+    reason: str = "bad_signature"
+
+
+SIGNED = {
+    # Body-signed schemes: the provider's signature over a body the forger changed.
+    "zalo": Signed(Samples.zalo, lambda d: tampered(d, "hỗ trợ".encode(), b"xx")),
+    "viber": Signed(Samples.viber, lambda d: tampered(d, "khẩn".encode(), b"xx")),
+    "whatsapp": Signed(Samples.whatsapp, lambda d: tampered(d, "trộm".encode(), b"xx")),
+    "sms": Signed(
+        Samples.twilio_sms, lambda d: tampered(d, b"84912345678", b"84987654321"), refused=403
+    ),
+    "twilio_voice": Signed(
+        Samples.twilio_voice, lambda d: tampered(d, b"no-answer", b"completed"), refused=403
+    ),
+    "pbx": Signed(Samples.pbx, lambda d: tampered(d, b'"missed"', b'"answered"')),
+    # Shared-secret headers: a wrong secret.
+    "telegram": Signed(
+        Samples.telegram,
+        lambda d: d.with_headers(**{signatures.TELEGRAM_HEADER: "not-the-secret"}),
+        refused=403,
+    ),
+    "desk": Signed(
+        Samples.desk,
+        lambda d: d.with_headers(Authorization="Bearer not-a-token"),
+        accepted=202,
+        reason="unauthorized",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SIGNED))
+async def test_each_signed_channel_over_real_http_publishes_once_and_refuses_forgeries(
+    server_settings: IngestSettings, tmp_path: Path, name: str
+) -> None:
+    """Through uvicorn and the real broker, per channel: a signed delivery is one event, the
+    provider's retry of it is answered 2xx without a second, and a forged one is refused with
+    nothing published (it is a fresh delivery, so it would be a new event if it got through)."""
+    signed = SIGNED[name]
+    bootstrap, inbound = server_settings.kafka_bootstrap_servers, server_settings.topics.inbound
+
+    async def published() -> int:
+        return sum((await end_offsets(bootstrap, inbound)).values())
+
+    with server_process(server_settings, tmp_path) as server:
+        delivery = signed.build(server.samples)
+        forged = signed.forge(signed.build(server.samples))
+        channel = channel_of(delivery)
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            first = await _send(client, delivery)
+            assert first.status_code == signed.accepted, (first.text, server.log())
+            assert await published() == 1
+            again = await _send(client, delivery)
+            assert again.status_code == signed.accepted, again.text
+            assert await published() == 1
+            denied = await _send(client, forged)
+            assert denied.status_code == signed.refused, denied.text
+            assert await published() == 1
+            metrics = (await client.get("/metrics")).text
+        assert "Traceback" not in server.log()
+    assert f'hotline_ingest_duplicates_total{{channel="{channel}"}} 1.0' in metrics
+    rejected = f'hotline_ingest_rejected_total{{channel="{channel}",reason="{signed.reason}"}}'
+    assert f"{rejected} 1.0" in metrics
+
+    # After the process has stopped: still exactly the one event, on the channel it came in by.
+    records = await read_topic(bootstrap, inbound, expect=1, idle_s=1.0, timeout_s=10)
+    assert len(records) == 1
+    event = decode(InboundEvent, records[0].value or b"")
+    assert event.channel == channel
+    assert records[0].key == event.key.encode()
 
 
 @pytest.mark.parametrize(
