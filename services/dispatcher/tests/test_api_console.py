@@ -280,6 +280,7 @@ async def test_a_desk_call_is_attributed_to_the_person_who_logged_it(api: Api) -
     detail = await api.get(f"/cases/{decision.case_id}")
     logged = [e for e in detail["timeline"] if e["type"] == "call_logged"]
     assert len(logged) == 1 and logged[0]["actor"]["id"] == "pv01-ct1"
+    assert logged[0]["data"]["event_id"] == decision.event_id  # the call, as the pipeline's
     zalo = await api.decide(user_id="someone-else", text="Cháy lớn ở Phú Vang", location="phu_vang")
     r = await api.http.post(f"/api/v1/messages/{zalo.event_id}/logged", headers=CALL_TAKER)
     assert r.status_code == 409
@@ -469,7 +470,10 @@ async def test_merge_and_split(api: Api, kafka_bootstrap: str) -> None:
     assert [x["event_id"] for x in split["reports"]] == [moved]
     assert "Cướp giật" in split["text"]
     assert split["responsible_unit"] == kept["responsible_unit"] == split["assignee"]["unit_id"]
-    assert len((await api.get(f"/cases/{first}"))["reports"]) == 1
+    after = await api.get(f"/cases/{first}")
+    assert len(after["reports"]) == 1
+    [entry] = [e for e in after["timeline"] if e["type"] == "split"]
+    assert entry["data"]["to"] == new and entry["data"]["event_id"] == moved
     records = await read_topic(
         kafka_bootstrap,
         api.topics.case_events,

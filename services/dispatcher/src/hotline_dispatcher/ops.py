@@ -1165,7 +1165,9 @@ class CaseService:
             entry_type,
             event.actor,
             text,
-            {**data, "event_id": event.event_id},
+            # The case event's id, unless the entry is about a report (`event_id` in `data`:
+            # the report split off, the call logged), whose id is the one a reader needs.
+            {"event_id": event.event_id, **data},
         )
         await asyncio.gather(self.repo.insert_timeline([entry]), self.repo.outbox_add([record]))
         if self.publisher is None:
