@@ -1,13 +1,14 @@
-"""`hotline simulate` pieces that need no pipeline: options, recipient matching, progress."""
+"""`hotline simulate` pieces that need no pipeline: options, recipient matching, progress, the
+day's figures."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from hotline.contracts.events import DeliveryOutcome
+from hotline.contracts.events import CaseEvent, DeliveryOutcome, DispatchDecision
 from hotline.privacy import mask_address
 from hotline_cli import simulate
 from hotline_cli.main import main
@@ -168,3 +169,221 @@ def test_each_run_gives_the_scenario_new_citizens_who_stay_themselves_within_it(
     assert len({str(v) for v in after.values()}) == len({str(v) for v in before.values()})
     # The people acting (acks, directives) are not scenario senders: unchanged.
     assert [s for s in fresh.steps if s.act] == [s for s in day.steps if s.act]
+
+
+# --------------------------------------------------------------------------- the day's figures
+
+T0 = datetime(2024, 1, 24, 8, 0, tzinfo=UTC)
+
+
+def decision(n: int, action: str, channel: str, **changes: Any) -> DispatchDecision:
+    """Decision `n` about a report received at T0 + n minutes."""
+    fields: dict[str, Any] = {
+        "decision_id": f"dec-e{n}",
+        "event_id": f"e{n}",
+        "action": action,
+        "category": "greeting",
+        "priority": "P4",
+        "reporter": {"channel": channel, "phone": "+84905123401", "display_name": "Lê Văn Hải"},
+        "received_at": T0 + timedelta(minutes=n),
+        "decided_at": T0 + timedelta(minutes=n, seconds=1),
+    }
+    fields.update(changes)
+    return DispatchDecision.model_validate(fields)
+
+
+def report(
+    n: int,
+    action: str,
+    channel: str,
+    category: str,
+    priority: str,
+    where: str | None,
+    unit: str | None,
+    case: str,
+) -> DispatchDecision:
+    return decision(
+        n,
+        action,
+        channel,
+        category=category,
+        priority=priority,
+        location=where,
+        responsible_unit=unit,
+        case_id=case,
+    )
+
+
+def acked(case: str, after_s: float, *, n: int, priority: str | None = None) -> CaseEvent:
+    """The case opened by report `n` acknowledged `after_s` seconds after that report."""
+    return CaseEvent.model_validate(
+        {
+            "event_id": f"ack-{case}-{after_s}",
+            "case_id": case,
+            "type": "acknowledged",
+            "source": "notifier",
+            "actor": {"id": "hue-city-o1", "role": "officer", "name": "Nguyễn Văn A"},
+            "at": T0 + timedelta(minutes=n, seconds=after_s),
+            "priority": priority,
+        }
+    )
+
+
+def the_day() -> tuple[list[DispatchDecision], list[CaseEvent]]:
+    decisions = [
+        decision(0, "greeting", "zalo"),
+        decision(1, "greeting", "sms"),
+        decision(2, "greeting", "zalo"),
+        report(3, "new_case", "zalo", "violence", "P1", "hue_city", "ca-tp-hue", "C1"),
+        report(4, "new_case", "sms", "fire_rescue", "P1", "phu_vang", "pc07", "C2"),
+        report(5, "merged", "viber", "fire_rescue", "P1", "phu_vang", "pc07", "C2"),
+        report(6, "new_case", "zalo", "theft", "P2", "hue_city", "ca-tp-hue", "C3"),
+        report(7, "new_case", "whatsapp", "fraud", "P2", None, "pc02", "C4"),
+        report(8, "new_case", "sms", "theft", "P2", "huong_thuy", "ca-huong-thuy", "C5"),
+        report(9, "new_case", "viber", "admin_request", "P3", "phong_dien", None, "C6"),
+        report(10, "followup", "zalo", "theft", "P2", "hue_city", "ca-tp-hue", "C3"),
+        report(11, "callback", "voice", "other", "P3", None, "pv01", "C7"),
+        decision(12, "acknowledgement", "zalo", case_id="C3"),
+    ]
+    decisions.append(decisions[4])  # a redelivered decision counts once
+    events = [
+        acked("C1", 90, n=3),
+        acked("C2", 30, n=4),
+        acked("C2", 10, n=4),  # the earliest acknowledgement of a case is its time
+        acked("C3", 20, n=6),
+        acked("C4", 60, n=7),
+        acked("C5", 200, n=8),
+        acked("C7", 5, n=11),  # a callback task: left out
+        acked("OLD-1", 5, n=0),  # a case opened before the run: left out
+    ]
+    return decisions, events
+
+
+def test_the_days_figures_count_rank_and_take_medians() -> None:
+    decisions, events = the_day()
+    figures = simulate.day_figures(decisions, events)
+    # Citizens' messages per channel (the officer's OK apart), largest first, then by name.
+    assert figures.messages_by_channel == [
+        ("zalo", 5),
+        ("sms", 3),
+        ("viber", 2),
+        ("voice", 1),
+        ("whatsapp", 1),
+    ]
+    assert figures.officer_replies == 1
+    # Reports: new cases, merged reports and follow-ups (8), not the callback task.
+    assert figures.reports_by_category == [
+        ("theft", 3),
+        ("fire_rescue", 2),
+        ("admin_request", 1),
+        ("fraud", 1),
+        ("violence", 1),
+    ]
+    assert figures.reports_by_district == [
+        ("hue_city", 3),
+        ("phu_vang", 2),
+        ("huong_thuy", 1),
+        ("phong_dien", 1),
+        ("unknown", 1),
+    ]
+    assert figures.reports_by_unit == [
+        ("ca-tp-hue", 3),
+        ("pc07", 2),
+        ("ca-huong-thuy", 1),
+        ("none", 1),
+        ("pc02", 1),
+    ]
+    # P1: 90 s and 10 s → 50 s; P2: 20, 60, 200 s → 60 s; P3: nothing acknowledged, not shown.
+    assert figures.time_to_acknowledge == [
+        simulate.AckFigures("P1", cases=2, acknowledged=2, median_s=50.0),
+        simulate.AckFigures("P2", cases=3, acknowledged=3, median_s=60.0),
+    ]
+
+
+def test_a_case_counts_under_the_priority_its_acknowledgement_carries() -> None:
+    decisions = [
+        report(0, "new_case", "sms", "theft", "P3", "hue_city", "ca-tp-hue", "C1"),
+        report(1, "new_case", "sms", "theft", "P3", "hue_city", "ca-tp-hue", "C2"),
+    ]
+    events = [acked("C1", 30, n=0, priority="P2")]  # raised by a merged report
+    figures = simulate.day_figures(decisions, events)
+    assert figures.time_to_acknowledge == [
+        simulate.AckFigures("P2", cases=1, acknowledged=1, median_s=30.0)
+    ]
+
+
+def test_the_summary_prints_the_breakdowns_without_personal_data() -> None:
+    decisions, events = the_day()
+    result = simulate.SimulationResult(
+        sent=13,
+        accepted=13,
+        rejected={},
+        triaged=13,
+        decisions={"greeting": 3, "new_case": 6, "merged": 1, "followup": 1, "callback": 1},
+        cases=7,
+        alerts_sent=9,
+        citizen_replies=8,
+        escalations=1,
+        acknowledged=7,
+        figures=simulate.day_figures(decisions, events),
+    )
+    text = simulate.render_summary(result)
+    assert text.splitlines()[2:] == [
+        "  messages and calls received  13 (of 13 sent, including 1 officer's OK reply)",
+        "    by channel                 zalo 5, sms 3, viber 2, voice 1, whatsapp 1",
+        "  reports                      8 (6 new cases, 1 merged into another citizen's case, "
+        "1 follow-ups)",
+        "    by category                theft 3, fire_rescue 2, admin_request 1, fraud 1, "
+        "violence 1",
+        "    by district                hue_city 3, phu_vang 2, huong_thuy 1, phong_dien 1, "
+        "unknown 1",
+        "    by responsible unit        ca-tp-hue 3, pc07 2, ca-huong-thuy 1, none 1, pc02 1",
+        "  greetings                    3",
+        "  missed calls to return       1",
+        "  alerts sent to officers      9",
+        "  escalations                  1",
+        "  acknowledgements             7",
+        "    median time to acknowledge P1 50 s (2 of 2), P2 60 s (3 of 3)",
+        "  replies to citizens          8",
+    ]
+    # The records carry the reporters' and officers' names and numbers: none is printed.
+    for personal in ("0905123401", "+84905123401", "Lê Văn Hải", "Nguyễn Văn A", "hue-city-o1"):
+        assert personal not in text
+
+
+def test_a_run_with_nothing_decided_prints_no_empty_breakdowns() -> None:
+    result = simulate.SimulationResult(
+        sent=1,
+        accepted=0,
+        rejected={0: 1},
+        triaged=0,
+        decisions={},
+        cases=0,
+        alerts_sent=0,
+        citizen_replies=0,
+        escalations=0,
+        acknowledged=0,
+    )
+    text = simulate.render_summary(result)
+    assert "    by " not in text and "median time" not in text
+    assert "  messages and calls received  0 (of 1 sent)" in text.splitlines()
+
+
+def test_times_to_acknowledge_read_in_seconds_minutes_or_hours() -> None:
+    assert [simulate._duration(s) for s in (0.4, 119, 120, 3 * 60 + 30, 7200, 9000)] == [
+        "0 s",
+        "119 s",
+        "2.0 min",
+        "3.5 min",
+        "2.0 h",
+        "2.5 h",
+    ]
+
+
+def test_a_long_breakdown_wraps_between_items_under_its_figures() -> None:
+    lines = simulate._breakdown("by district", [f"district_{i} {i}" for i in range(12)])
+    assert len(lines) == 3 and all(len(ln) <= simulate.SUMMARY_WIDTH for ln in lines)
+    assert lines[0].startswith("    by district                district_0 0,")
+    assert all(ln.startswith(" " * 31) and ln[31] != " " for ln in lines[1:])
+    assert lines[-1].endswith("district_11 11")
+    assert simulate._breakdown("by unit", []) == []

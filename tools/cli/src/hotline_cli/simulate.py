@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -614,6 +616,104 @@ def flood_steps(rate: float, duration: float, seed: int = 7) -> list[Step]:
     return steps
 
 
+# --------------------------------------------------------------------------- the day's figures
+
+REPORT_ACTIONS = frozenset({"new_case", "merged", "followup"})
+"""Decisions the summary counts as reports (its "reports" line; callbacks are counted apart)."""
+
+
+@dataclass(frozen=True)
+class AckFigures:
+    """One priority's cases opened in the run, how many were acknowledged, and the median wait
+    from the report's arrival at ingest to the first acknowledgement."""
+
+    priority: str
+    cases: int
+    acknowledged: int
+    median_s: float
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """The breakdowns the Director reports, each as (name, count), largest first, then name.
+
+    `messages_by_channel` counts citizens' messages and calls (officers' "OK <case>" replies
+    are `officer_replies`); the `reports_by_*` count the decisions of the summary's "reports"
+    line (new cases, merged reports, follow-ups); `time_to_acknowledge` lists, in priority
+    order, only the priorities with at least one acknowledged case (callback tasks left out,
+    as the dispatcher's daily statistics leave them out).
+    """
+
+    messages_by_channel: list[tuple[str, int]] = field(default_factory=list)
+    officer_replies: int = 0
+    reports_by_category: list[tuple[str, int]] = field(default_factory=list)
+    reports_by_district: list[tuple[str, int]] = field(default_factory=list)
+    reports_by_unit: list[tuple[str, int]] = field(default_factory=list)
+    time_to_acknowledge: list[AckFigures] = field(default_factory=list)
+
+
+def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def day_figures(
+    decisions: Iterable[DispatchDecision], case_events: Iterable[CaseEvent]
+) -> DayFigures:
+    """Fold what the observer collected into the Director's breakdowns (pure, deterministic).
+
+    A decision seen twice (a redelivery) counts once. A case's time to acknowledge runs from
+    its opening report's `received_at` to its earliest `acknowledged` event; its priority is
+    the one that event carries (the case's, should a merged report have raised it), else the
+    opening decision's. Acknowledgements of cases opened before the run are left out.
+    """
+    by_channel: Counter[str] = Counter()
+    by_category: Counter[str] = Counter()
+    by_district: Counter[str] = Counter()
+    by_unit: Counter[str] = Counter()
+    officer_replies = 0
+    opened: dict[str, DispatchDecision] = {}
+    seen: set[str] = set()
+    for d in decisions:
+        if d.event_id in seen:
+            continue
+        seen.add(d.event_id)
+        action = d.action.value
+        if action == "acknowledgement":
+            officer_replies += 1
+            continue
+        by_channel[d.reporter.channel.value] += 1
+        if action in REPORT_ACTIONS:
+            by_category[d.category.value] += 1
+            by_district[d.location.value if d.location else "unknown"] += 1
+            by_unit[d.responsible_unit or "none"] += 1
+        if action == "new_case" and d.case_id:
+            opened.setdefault(d.case_id, d)
+    first_ack: dict[str, CaseEvent] = {}
+    for e in case_events:
+        if e.type.value != "acknowledged" or e.case_id not in opened:
+            continue
+        if e.case_id not in first_ack or e.at < first_ack[e.case_id].at:
+            first_ack[e.case_id] = e
+    cases: Counter[str] = Counter()
+    waits: dict[str, list[float]] = defaultdict(list)
+    for case_id, d in opened.items():
+        ack = first_ack.get(case_id)
+        priority = (ack.priority if ack and ack.priority else d.priority).value
+        cases[priority] += 1
+        if ack is not None:
+            waits[priority].append(max(0.0, (ack.at - d.received_at).total_seconds()))
+    return DayFigures(
+        messages_by_channel=_ranked(by_channel),
+        officer_replies=officer_replies,
+        reports_by_category=_ranked(by_category),
+        reports_by_district=_ranked(by_district),
+        reports_by_unit=_ranked(by_unit),
+        time_to_acknowledge=[
+            AckFigures(p, cases[p], len(w), statistics.median(w)) for p, w in sorted(waits.items())
+        ],
+    )
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -629,6 +729,7 @@ class SimulationResult:
     citizen_replies: int
     escalations: int
     acknowledged: int
+    figures: DayFigures = field(default_factory=DayFigures)
 
 
 @dataclass
@@ -743,6 +844,7 @@ async def play(
         ),
         escalations=sum(1 for e in observer.case_events if e.type.value == "escalated"),
         acknowledged=sum(1 for e in observer.case_events if e.type.value == "acknowledged"),
+        figures=day_figures(observer.decisions, observer.case_events),
     )
     return Played(result, observer, player)
 
@@ -757,23 +859,67 @@ async def _settle(observer: Observer, player: Player, settle_s: float) -> None:
         await asyncio.sleep(0.5)
 
 
+SUMMARY_LABEL_WIDTH = 29
+SUMMARY_WIDTH = 100
+
+
+def _breakdown(label: str, items: list[str]) -> list[str]:
+    """`    label  a 3, b 2, ...` under the figure it breaks down, wrapped between items at
+    `SUMMARY_WIDTH` with the continuation aligned on the figures (nothing for no items)."""
+    head = f"    {label:<{SUMMARY_LABEL_WIDTH - 2}}"
+    rows: list[list[str]] = []
+    for i, item in enumerate(items):
+        text = item + ("," if i < len(items) - 1 else "")
+        if rows and len(head) + len(" ".join([*rows[-1], text])) <= SUMMARY_WIDTH:
+            rows[-1].append(text)
+        else:
+            rows.append([text])
+    return [(head if i == 0 else " " * len(head)) + " ".join(row) for i, row in enumerate(rows)]
+
+
+def _counts(pairs: list[tuple[str, int]]) -> list[str]:
+    return [f"{name} {n}" for name, n in pairs]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def render_summary(result: SimulationResult) -> str:
     d = result.decisions
+    f = result.figures
     greetings = d.get("greeting", 0)
     reports = d.get("new_case", 0) + d.get("merged", 0) + d.get("followup", 0)
+    officers = ""
+    if f.officer_replies:
+        who = "officer's OK reply" if f.officer_replies == 1 else "officers' OK replies"
+        officers = f", including {f.officer_replies} {who}"
+    acks = [
+        f"{a.priority} {_duration(a.median_s)} ({a.acknowledged} of {a.cases})"
+        for a in f.time_to_acknowledge
+    ]
     return "\n".join(
         [
             "",
             "The day in figures (as the Director reports it):",
-            f"  messages and calls received  {result.accepted} (of {result.sent} sent)",
+            f"  messages and calls received  {result.accepted} (of {result.sent} sent{officers})",
+            *_breakdown("by channel", _counts(f.messages_by_channel)),
             f"  reports                      {reports} "
             f"({d.get('new_case', 0)} new cases, {d.get('merged', 0)} merged into another "
             f"citizen's case, {d.get('followup', 0)} follow-ups)",
+            *_breakdown("by category", _counts(f.reports_by_category)),
+            *_breakdown("by district", _counts(f.reports_by_district)),
+            *_breakdown("by responsible unit", _counts(f.reports_by_unit)),
             f"  greetings                    {greetings}",
             f"  missed calls to return       {d.get('callback', 0)}",
             f"  alerts sent to officers      {result.alerts_sent}",
             f"  escalations                  {result.escalations}",
             f"  acknowledgements             {result.acknowledged}",
+            *_breakdown("median time to acknowledge", acks),
             f"  replies to citizens          {result.citizen_replies}",
         ]
         + ([f"  rejected by ingest           {result.rejected}"] if result.rejected else [])
