@@ -86,6 +86,12 @@ fmt: install ## Format the code with ruff
 k8s-check: install ## Validate deploy/ offline: overlays, k8s schemas + CRDs, promtool, PromQL vs metrics, settings
 	@$(PY) -m deploy.check
 
+.PHONY: screenshots
+screenshots: install ## Refresh docs/screenshots from the console's browser tests (they save to test-artifacts/console)
+	@$(STACK) with-stack -- $(PY) -m pytest -q services/console/tests/test_browser.py $(PYTEST_ARGS)
+	@cp test-artifacts/console/*.png docs/screenshots/
+	@echo "docs/screenshots/ refreshed from test-artifacts/console/"
+
 .PHONY: train
 train: install ## Rebuild the triage model deterministically
 	@$(PY) -m hotline_classifier.train
