@@ -142,6 +142,11 @@ def test_sign_in_with_a_token_sets_a_strict_httponly_session_cookie(
     assert "/sign-in" in page.url
     replay = httpx.get(f"{pipeline.console}/on-call", cookies={"hotline_session": cookie["value"]})
     assert replay.status_code == 303 and replay.headers["location"].startswith("/sign-in")
+    # The real dispatcher recorded the sign-out (so every console replica refuses the copy).
+    exported = httpx.get(f"{pipeline.console}/metrics").text
+    shared = re.search(r'hotline_console_sign_outs_total\{outcome="shared"\} (\S+)', exported)
+    assert shared is not None and float(shared.group(1)) >= 1
+    assert 'hotline_console_sign_outs_total{outcome="local"}' not in exported
 
 
 def test_a_webhook_appears_in_the_live_queue_within_a_second(

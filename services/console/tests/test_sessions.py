@@ -6,15 +6,18 @@ that a session made by one replica is read by another, or after a restart, with 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from hotline.clock import ManualClock
+from hotline_console import metrics
 from hotline_console.app import build
 from hotline_console.auth import (
     FLASH_COOKIE,
@@ -236,9 +239,12 @@ CANCEL = "/on-call/overrides/ovr-0001abcd/cancel"  # an action that flashes
 
 @dataclass
 class FakeOpsApi:
-    """The dispatcher's ops API as far as these tests need it; tokens can be revoked."""
+    """The dispatcher's ops API as far as these tests need it; tokens can be revoked, console
+    sessions signed out (and the sign-out made to fail, `sign_out_down`)."""
 
     revoked: set[str] = field(default_factory=set)
+    signed_out: dict[str, str] = field(default_factory=dict)  # session id -> until
+    sign_out_down: bool = False
     ingest_calls: list[httpx.Request] = field(default_factory=list)
 
     def ingest(self, request: httpx.Request) -> httpx.Response:
@@ -249,7 +255,16 @@ class FakeOpsApi:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         if token not in PEOPLE or token in self.revoked:
             return httpx.Response(401, json={"detail": "unknown token"})
+        session = request.headers.get("x-hotline-session")
+        if session in self.signed_out:
+            return httpx.Response(401, json={"detail": "this console session has signed out"})
         path = request.url.path.removeprefix("/api/v1")
+        if path == "/session/sign-out" and request.method == "POST":
+            if self.sign_out_down:
+                return httpx.Response(503, json={"detail": "database unavailable"})
+            assert session is not None, "the console names the session it signs out"
+            self.signed_out[session] = json.loads(request.content)["until"]
+            return httpx.Response(204)
         if path == "/me":
             return httpx.Response(200, json=PEOPLE[token])
         if path == "/units":
@@ -424,8 +439,8 @@ async def test_the_cookie_is_reissued_after_the_refresh_interval_not_on_every_re
         assert (await client.get(MISSING_CASE)).status_code == 303
 
 
-async def test_signing_out_clears_the_cookie_and_refuses_a_copy_on_this_replica(
-    replica: Callable[..., Replica],
+async def test_signing_out_clears_the_cookie_and_refuses_a_copy_on_every_replica(
+    replica: Callable[..., Replica], api: FakeOpsApi
 ) -> None:
     console, other = replica(), replica()
     async with console.browser() as client:
@@ -439,8 +454,34 @@ async def test_signing_out_clears_the_cookie_and_refuses_a_copy_on_this_replica(
     async with console.browser({SESSION_COOKIE: cookie}) as client:
         r = await client.get(MISSING_CASE)
         assert r.status_code == 303 and r.headers["location"].startswith("/sign-in")
-    # Another replica does not know of the sign-out: the copy works there until it expires
-    # (revoking the token at the dispatcher ends it everywhere: the next test).
+    # The dispatcher was told, until the cookie would have expired: another replica's first
+    # call for the copy is refused, which ends the session there too.
+    [until] = api.signed_out.values()
+    assert datetime.fromisoformat(until) > datetime.now(UTC) + timedelta(seconds=MAX_AGE_S - 60)
+    async with other.browser({SESSION_COOKIE: cookie}) as client:
+        r = await client.get(MISSING_CASE)
+        assert r.status_code == 303 and r.headers["location"] == "/sign-in"
+        assert set_cookie(r, SESSION_COOKIE)["max-age"] == "0"
+
+
+async def test_a_sign_out_the_dispatcher_cannot_record_still_holds_on_its_replica(
+    replica: Callable[..., Replica], api: FakeOpsApi
+) -> None:
+    """The person is signed out whatever the dispatcher answers; only the other replicas, which
+    it could not tell, still accept a copy (counted as a `local` sign-out, and logged)."""
+    console, other = replica(), replica()
+    local = metrics.SIGN_OUTS.labels("local")
+    before = local._value.get()
+    api.sign_out_down = True
+    async with console.browser() as client:
+        cookie = await sign_in(client)
+        r = await client.post(
+            "/sign-out", data={"csrf_token": page_csrf(await signed_in_page(client))}
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/sign-in"
+    assert local._value.get() == before + 1 and not api.signed_out
+    async with console.browser({SESSION_COOKIE: cookie}) as client:
+        assert (await client.get(MISSING_CASE)).status_code == 303
     async with other.browser({SESSION_COOKIE: cookie}) as client:
         await signed_in_page(client)
 

@@ -89,6 +89,32 @@ async def test_tokens_and_roles(api: Api) -> None:
     }
 
 
+async def test_a_signed_out_console_session_is_refused_everywhere(api: Api) -> None:
+    """The console names its session on every request; once signed out (from any console
+    replica), requests naming it are 401 on every dispatcher replica (they share the database),
+    while the same token in another session, or without one, still works."""
+    mine = {**STAFF, "X-Hotline-Session": "s" * 22}
+    other = {**STAFF, "X-Hotline-Session": "t" * 22}
+    assert (await api.http.get("/api/v1/me", headers=mine)).status_code == 200
+    until = (api.clock.now() + timedelta(hours=24)).isoformat()
+    r = await api.http.post("/api/v1/session/sign-out", headers=mine, json={"until": until})
+    assert r.status_code == 204
+    r = await api.http.get("/api/v1/cases", headers=mine)
+    assert r.status_code == 401 and "signed out" in r.json()["detail"]
+    assert (await api.http.get("/api/v1/cases", headers=other)).status_code == 200
+    assert (await api.http.get("/api/v1/cases", headers=STAFF)).status_code == 200
+    # Signing out needs the session to name; a malformed session id is a 422 naming the header.
+    r = await api.http.post("/api/v1/session/sign-out", headers=STAFF, json={"until": until})
+    assert r.status_code == 400 and "X-Hotline-Session" in r.json()["detail"]
+    r = await api.http.get("/api/v1/me", headers={**STAFF, "X-Hotline-Session": "short"})
+    assert r.status_code == 422 and "X-Hotline-Session" in r.text
+    # Remembered until the cookie would have expired (at most 7 days), then forgotten.
+    repo = api.components.repo
+    api.clock.advance(timedelta(hours=25))
+    assert await repo.expire_signed_out_sessions(api.clock.now()) >= 1
+    assert not await repo.session_signed_out("s" * 22)
+
+
 async def test_unknown_case_and_invalid_transitions(api: Api) -> None:
     r = await api.http.get("/api/v1/cases/HUE-20240124-9999", headers=VIEWER)
     assert r.status_code == 404 and r.json()["error"] == "not_found"

@@ -10,8 +10,10 @@
 * Nothing of a session is kept on the server, so every replica reads every session and a
   restart or a rolling deploy signs nobody out. Sessions expire when idle
   (`CONSOLE_SESSION_IDLE_MINUTES`) and after `CONSOLE_SESSION_MAX_HOURS`, judged from the times
-  inside the cookie. Signing out clears the cookie and refuses that session on this replica;
-  a token revoked at the dispatcher ends it on any replica at its next call to the ops API.
+  inside the cookie. Signing out clears the cookie and refuses that session on this replica
+  at once, and on every replica at its next call to the ops API (the dispatcher is told, and
+  refuses the session every call names, views/signin.py); a token revoked at the dispatcher
+  ends all of that person's sessions the same way.
 * `CONSOLE_SESSION_SECRET_PREVIOUS` (optional) still opens cookies sealed before a rotation.
 * CSRF: every form carries the session's token (htmx sends it as `X-CSRF-Token`); the sign-in
   form, which has no session yet, carries an HMAC of a random pre-session cookie.
@@ -40,6 +42,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hotline.clock import Clock, SystemClock
+from hotline_console.clients import Caller
 
 Role = Literal["viewer", "call_taker", "officer", "staff", "director", "admin"]
 
@@ -224,6 +227,11 @@ class Session:
     created: int
     seen: int
     flash: list[tuple[str, str]] = field(default_factory=list, compare=False)
+
+    @property
+    def caller(self) -> Caller:
+        """The person and this session, for a call to the ops API."""
+        return Caller(self.token, self.sid)
 
 
 class SignedOut:

@@ -1,12 +1,15 @@
 """HTTP clients for the dispatcher's ops API and ingest's desk endpoint (server side).
 
 Every call to the ops API carries the signed-in person's own token, so the dispatcher applies
-their role (masking, permissions) and records them as the actor. Errors come back as
-`ApiError` with the status and the dispatcher's `detail`, which the pages show.
+their role (masking, permissions) and records them as the actor, and names their console
+session (`X-Hotline-Session`), which the dispatcher refuses once it has signed out on any
+replica. Errors come back as `ApiError` with the status and the dispatcher's `detail`, which
+the pages show.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,6 +18,23 @@ from hotline.logging import get_logger
 from hotline_console import metrics
 
 log = get_logger(__name__)
+
+SESSION_HEADER = "X-Hotline-Session"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whom a call to the ops API is for: the person's token and, once signed in, their console
+    session."""
+
+    token: str = field(repr=False)
+    session_id: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.session_id is not None:
+            headers[SESSION_HEADER] = self.session_id
+        return headers
 
 
 class ApiError(Exception):
@@ -46,7 +66,7 @@ class DispatcherClient:
         self,
         method: str,
         path: str,
-        token: str,
+        caller: Caller,
         *,
         params: Any = None,
         json: Any = None,
@@ -57,7 +77,7 @@ class DispatcherClient:
                 f"/api/v1{path}",
                 params=params,
                 json=json,
-                headers={"Authorization": f"Bearer {token}"},
+                headers=caller.headers(),
             )
         except httpx.HTTPError as exc:
             metrics.UPSTREAM_ERRORS.labels("dispatcher").inc()
@@ -69,14 +89,14 @@ class DispatcherClient:
             return response.json()
         return response.content
 
-    async def get(self, path: str, token: str, params: Any = None) -> Any:
-        return await self.request("GET", path, token, params=params)
+    async def get(self, path: str, caller: Caller, params: Any = None) -> Any:
+        return await self.request("GET", path, caller, params=params)
 
-    async def post(self, path: str, token: str, json: Any = None) -> Any:
-        return await self.request("POST", path, token, json=json if json is not None else {})
+    async def post(self, path: str, caller: Caller, json: Any = None) -> Any:
+        return await self.request("POST", path, caller, json=json if json is not None else {})
 
-    async def delete(self, path: str, token: str) -> Any:
-        return await self.request("DELETE", path, token)
+    async def delete(self, path: str, caller: Caller) -> Any:
+        return await self.request("DELETE", path, caller)
 
     async def ready(self) -> None:
         response = await self.http.get("/readyz")

@@ -20,6 +20,12 @@ SIGN_INS = Counter(
     "Sign-in attempts, by outcome (ok, invalid, limited, unavailable, csrf)",
     ["outcome"],
 )
+SIGN_OUTS = Counter(
+    "hotline_console_sign_outs_total",
+    "Sign-outs, by outcome (shared: the dispatcher refuses the session for every replica; "
+    "local: it could not be told, only this replica refuses it)",
+    ["outcome"],
+)
 CSRF_REJECTED = Counter("hotline_console_csrf_rejected_total", "Forms refused for their CSRF token")
 UPSTREAM_ERRORS = Counter(
     "hotline_console_upstream_errors_total",

@@ -42,7 +42,7 @@ from hotline_console.auth import (
     csrf_ok,
     signin_csrf,
 )
-from hotline_console.clients import ApiError, DispatcherClient, IngestClient
+from hotline_console.clients import ApiError, Caller, DispatcherClient, IngestClient
 from hotline_console.live import Broadcaster, LiveFeed
 from hotline_console.settings import ConsoleSettings
 
@@ -76,11 +76,11 @@ class Console:
     def __post_init__(self) -> None:
         self.templates = make_templates()
 
-    async def units(self, token: str) -> list[dict[str, Any]]:
+    async def units(self, caller: Caller) -> list[dict[str, Any]]:
         """The organisation's units (configuration: cached for a few minutes)."""
         now = time.monotonic()
         if self._units is None or now - self._units[0] > UNITS_TTL_S:
-            units: list[dict[str, Any]] = await self.dispatcher.get("/units", token)
+            units: list[dict[str, Any]] = await self.dispatcher.get("/units", caller)
             self._units = (now, units)
         return self._units[1]
 
@@ -362,7 +362,7 @@ async def ops_post(
     Returns (the API's answer, None), or (None, the redirect to answer with): to `back` with
     the error flashed, or to the sign-in page when the dispatcher no longer knows the token."""
     try:
-        result = await console_of(request).dispatcher.post(path, session.token, body)
+        result = await console_of(request).dispatcher.post(path, session.caller, body)
     except ApiError as exc:
         metrics.ACTIONS.labels(action, "rejected" if exc.status < 500 else "error").inc()
         if exc.status == 401:

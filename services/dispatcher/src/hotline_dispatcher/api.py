@@ -16,9 +16,13 @@ Bearer tokens map to an identity with a role (`DISPATCHER_API_TOKENS`):
   (`issued_by: director`); one recorded by anyone else is the Staff Office's on his behalf
   (`staff_office`), and the unit's notice says which.
 
-Errors are JSON `{"error", "detail"}`: 401 without a valid token, 403 for a role or unit that
-may not do it, 404 for an unknown case (a path id not shaped like a case id too), 409 (with
-`"state"`, the case's current state) for a transition its state does not allow.
+A request made for a console session names it (`X-Hotline-Session`); once the console has
+signed that session out (`POST /session/sign-out`), its requests are 401 on every replica.
+
+Errors are JSON `{"error", "detail"}`: 401 without a valid token (or for a signed-out
+session), 403 for a role or unit that may not do it, 404 for an unknown case (a path id not
+shaped like a case id too), 409 (with `"state"`, the case's current state) for a transition
+its state does not allow.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.types import DecoratedCallable
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -271,6 +275,10 @@ class Me(BaseModel):
 # --------------------------------------------------------------------------- request models
 
 
+class SignOutRequest(BaseModel):
+    until: AwareDatetime = Field(description="when the session would have expired anyway")
+
+
 class AcknowledgeRequest(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
@@ -342,15 +350,37 @@ class Auth:
         return found
 
 
+SESSION_HEADER = "X-Hotline-Session"
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+SIGNED_OUT_MAX = timedelta(days=7)  # the longest a signed-out session is remembered
+
+
 def require(role: ApiRole) -> Any:
-    """A dependency: the caller's identity, if their role is at least `role`."""
+    """A dependency: the caller's identity, if their role is at least `role`.
+
+    A request on behalf of a console session names it (`X-Hotline-Session`); once that session
+    has signed out, on whichever console replica, its requests are refused with a 401, so a
+    copy of the signed-out cookie is useless on every replica."""
 
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        session: Annotated[
+            str | None,
+            Header(
+                alias=SESSION_HEADER,
+                pattern=SESSION_ID_PATTERN,
+                description="the console session this request is made for (refused once it "
+                "has signed out)",
+            ),
+        ] = None,
     ) -> ApiIdentity:
         auth: Auth = request.app.state.auth
         identity = auth.identify(credentials)
+        if session is not None and await request.app.state.repo.session_signed_out(session):
+            raise HTTPException(
+                401, "this console session has signed out", headers={"WWW-Authenticate": "Bearer"}
+            )
         if ROLE_RANK[identity.role] < ROLE_RANK[role]:
             raise HTTPException(
                 403, f"role {identity.role} may not do this (needs {role} or above)"
@@ -458,6 +488,28 @@ def build_router() -> APIRouter:
         return Me(
             id=identity.id, role=identity.role, unit=identity.unit, name=actor(org, identity).name
         )
+
+    @router.post(
+        "/session/sign-out",
+        status_code=204,
+        tags=["auth"],
+        summary="Sign out the console session this request names",
+        responses={400: {"description": "no X-Hotline-Session header"}},
+    )
+    async def sign_out_session(
+        request: Request, identity: Viewer, body: SignOutRequest
+    ) -> Response:
+        """The console calls this when a person signs out: the session named by
+        `X-Hotline-Session` is refused from now on, on every console replica, until `until`
+        (its cookie's own expiry; at most 7 days are kept)."""
+        session = request.headers.get(SESSION_HEADER)
+        if session is None:
+            raise HTTPException(400, f"sign-out needs the {SESSION_HEADER} header")
+        service, repo, _ = ctx(request)
+        now = service.clock.now()
+        until = min(ensure_utc(body.until), now + SIGNED_OUT_MAX)
+        await repo.sign_out_session(session, max(until, now), identity.id)
+        return Response(status_code=204)
 
     @router.get("/cases", response_model=CaseList, tags=["cases"], summary="List and filter cases")
     async def list_cases(

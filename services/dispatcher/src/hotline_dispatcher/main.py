@@ -197,8 +197,12 @@ def build(
                     await repo.expire_claims(
                         "dispatch:", clock.now() - timedelta(days=settings.claims_retention_days)
                     )
+                    await repo.expire_signed_out_sessions(clock.now())
                 except Exception as exc:
-                    log.warning("claims expiry failed", extra={"error": repr(exc)[:200]})
+                    log.warning(
+                        "claims and signed-out sessions expiry failed",
+                        extra={"error": repr(exc)[:200]},
+                    )
 
     if maintenance:
         lifecycle.run_in_background(maintenance_loop)

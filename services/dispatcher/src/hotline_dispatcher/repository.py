@@ -15,6 +15,9 @@ Collections:
   acknowledged them (a failed publish is retried by the maintenance loop).
 * `corrections` — triage corrections by the Staff Office (training data for the classifier).
 * `shift_overrides` — on-call overrides made at run time, applied on top of the YAML rosters.
+* `signed_out_sessions` — console sessions signed out (`_id` = the session id), kept until
+  their cookie would have expired: every console replica's requests carry their session id,
+  and the ops API refuses one found here.
 * `claims`, `sequences` — shared with `hotline.mongo`: every exactly-once decision is a claim
   (FerretDB updates are not atomic under concurrency, unique inserts are).
 
@@ -44,6 +47,7 @@ CORRECTIONS = "corrections"
 SHIFT_OVERRIDES = "shift_overrides"
 CLAIMS = "claims"
 SEQUENCES = "sequences"
+SIGNED_OUT = "signed_out_sessions"
 
 DUPLICATE_KEY = 11000
 
@@ -72,6 +76,7 @@ INDEXES = [
     IndexSpec(CASES, [("received_at", ASCENDING)], name="received_at"),
     IndexSpec(CASES, [("resolved_day", ASCENDING)], name="resolved_day"),
     IndexSpec(DECISIONS, [("day", ASCENDING)], name="day"),
+    IndexSpec(SIGNED_OUT, [("until", ASCENDING)], name="until"),
     IndexSpec(DECISIONS, [("case_id", ASCENDING), ("at", ASCENDING)], name="case_at"),
     IndexSpec(DECISIONS, [("at", ASCENDING)], name="at"),
     IndexSpec(TIMELINE, [("case_id", ASCENDING), ("at", ASCENDING)], name="case_at"),
@@ -149,6 +154,25 @@ class Repository:
         result = await self.db[CLAIMS].delete_many(
             {"_id": {"$regex": f"^{prefix}"}, "at": {"$lt": before}}
         )
+        return int(result.deleted_count)
+
+    # ------------------------------------------------------------------ console sessions
+
+    async def sign_out_session(self, session_id: str, until: datetime, person_id: str) -> None:
+        """Remember a console session as signed out until `until` (an insert by `_id`: signing
+        out twice is once)."""
+        await insert_ignoring_duplicates(
+            self.db, SIGNED_OUT, [{"_id": session_id, "until": until, "person_id": person_id}]
+        )
+
+    async def session_signed_out(self, session_id: str) -> bool:
+        """One read by `_id` (the only filter FerretDB pushes down), on every console request."""
+        found = await self.db[SIGNED_OUT].find_one({"_id": session_id}, projection={"_id": 1})
+        return found is not None
+
+    async def expire_signed_out_sessions(self, now: datetime) -> int:
+        """Forget the sessions whose cookies have expired anyway."""
+        result = await self.db[SIGNED_OUT].delete_many({"until": {"$lt": now}})
         return int(result.deleted_count)
 
     # ------------------------------------------------------------------ case numbers

@@ -34,9 +34,9 @@ DUTIES = ("officer", "call_taker", "staff_leader")
 async def board_data(request: Request, session: Session) -> dict[str, Any]:
     dispatcher = console_of(request).dispatcher
     on_call, board, overrides = await asyncio.gather(
-        dispatcher.get("/on-call", session.token),
-        dispatcher.get("/board", session.token),
-        dispatcher.get("/shift-overrides", session.token),
+        dispatcher.get("/on-call", session.caller),
+        dispatcher.get("/board", session.caller),
+        dispatcher.get("/shift-overrides", session.caller),
     )
     return {
         "on_call": on_call,
@@ -52,7 +52,7 @@ async def board_page(request: Request) -> Response:
     data = await board_data(request, session)
     people: list[dict[str, Any]] = []
     if may_override_shifts(session.identity):
-        people = await console_of(request).dispatcher.get("/people", session.token)
+        people = await console_of(request).dispatcher.get("/people", session.caller)
     return render(
         request,
         "board.html",
@@ -94,7 +94,7 @@ async def add_override(request: Request) -> Response:
         "reason": form.get("reason", "").strip(),
     }
     try:
-        await console_of(request).dispatcher.post("/shift-overrides", session.token, body)
+        await console_of(request).dispatcher.post("/shift-overrides", session.caller, body)
     except ApiError as exc:
         metrics.ACTIONS.labels("shift_override", "rejected").inc()
         flash(session, "error", api_error_message(exc, lang))
@@ -113,7 +113,7 @@ async def cancel_override(
     lang = lang_of(request)
     try:
         await console_of(request).dispatcher.delete(
-            f"/shift-overrides/{override_id}", session.token
+            f"/shift-overrides/{override_id}", session.caller
         )
     except ApiError as exc:
         flash(session, "error", api_error_message(exc, lang))

@@ -36,7 +36,7 @@ DEADLINES_MIN = (30, 60, 120, 240, 480, 1440, 4320)
 
 async def _case(request: Request, session: Session, case_id: str) -> dict[str, Any]:
     case: dict[str, Any] = await console_of(request).dispatcher.get(
-        f"/cases/{case_id}", session.token
+        f"/cases/{case_id}", session.caller
     )
     return case
 
@@ -61,12 +61,12 @@ async def case_page(request: Request, case_id: str = CaseId) -> Response:
     session = require_session(request)
     console = console_of(request)
     case, units = await asyncio.gather(
-        _case(request, session, case_id), console.units(session.token)
+        _case(request, session, case_id), console.units(session.caller)
     )
     context = _context(case, session, units, lang_of(request))
     people: list[dict[str, Any]] = []
     if "reassign" in context["can"]:
-        people = await console.dispatcher.get("/people", session.token)
+        people = await console.dispatcher.get("/people", session.caller)
     return render(
         request,
         "case.html",
@@ -88,7 +88,7 @@ async def case_live(request: Request, case_id: str = CaseId) -> Response:
     """The parts of the page that change on their own: the header and the timeline."""
     session = require_session(request)
     case, units = await asyncio.gather(
-        _case(request, session, case_id), console_of(request).units(session.token)
+        _case(request, session, case_id), console_of(request).units(session.caller)
     )
     context = _context(case, session, units, lang_of(request))
     return render(request, "_case_live.html", context, session=session)

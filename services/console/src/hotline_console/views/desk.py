@@ -48,7 +48,7 @@ def _forbidden(request: Request, session: Session) -> Response:
 
 async def _callbacks(request: Request, session: Session) -> list[dict[str, Any]]:
     found = await console_of(request).dispatcher.get(
-        "/cases", session.token, [("kind", "callback"), ("open_only", "true"), ("limit", "100")]
+        "/cases", session.caller, [("kind", "callback"), ("open_only", "true"), ("limit", "100")]
     )
     items: list[dict[str, Any]] = found["items"]
     return [c for c in items if not c.get("callback_done")]
@@ -61,11 +61,11 @@ async def desk(request: Request, sent: str | None = None) -> Response:
         return _forbidden(request, session)
     console = console_of(request)
     callbacks, units = await asyncio.gather(
-        _callbacks(request, session), console.units(session.token)
+        _callbacks(request, session), console.units(session.caller)
     )
     # The reporter's number of each callback task (masked unless this role may see it).
     details = await asyncio.gather(
-        *(console.dispatcher.get(f"/cases/{c['case_id']}", session.token) for c in callbacks[:30])
+        *(console.dispatcher.get(f"/cases/{c['case_id']}", session.caller) for c in callbacks[:30])
     )
     pending = [d for d in details if not (d.get("callback") or {}).get("done_at")]
     return render(
@@ -105,7 +105,7 @@ async def log_call(request: Request) -> Response:
         # The call goes to ingest with the console's desk token, so the person's own token is
         # checked first: one revoked at the dispatcher logs no call (whichever replica holds a
         # copy of the session cookie). An unreachable dispatcher does not stop the desk.
-        await console.dispatcher.get("/me", session.token)
+        await console.dispatcher.get("/me", session.caller)
     except ApiError as exc:
         if exc.status == 401:
             raise  # the session ends (see app.api_error)
@@ -152,7 +152,7 @@ async def call_status(request: Request, event_id: str = EventId) -> Response:
     session = require_session(request)
     console = console_of(request)
     try:
-        message = await console.dispatcher.get(f"/messages/{event_id}", session.token)
+        message = await console.dispatcher.get(f"/messages/{event_id}", session.caller)
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -161,7 +161,7 @@ async def call_status(request: Request, event_id: str = EventId) -> Response:
         )
     if message.get("case_id"):
         try:
-            await console.dispatcher.post(f"/messages/{event_id}/logged", session.token)
+            await console.dispatcher.post(f"/messages/{event_id}/logged", session.caller)
         except ApiError as exc:
             log.warning("could not attribute the call", extra={"status": exc.status})
     return render(
@@ -179,7 +179,7 @@ async def called_back(
     body = {"reached": form.get("reached") == "yes", "note": form.get("note", "").strip() or None}
     try:
         await console_of(request).dispatcher.post(
-            f"/cases/{case_id}/callback-done", session.token, body
+            f"/cases/{case_id}/callback-done", session.caller, body
         )
     except ApiError as exc:
         metrics.ACTIONS.labels("callback_done", "rejected").inc()

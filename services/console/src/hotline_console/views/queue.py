@@ -14,7 +14,7 @@ from hotline.clock import LOCAL_TZ
 from hotline.contracts.labels import Category, District, Priority
 from hotline.logging import get_logger
 from hotline_console import i18n
-from hotline_console.clients import ApiError
+from hotline_console.clients import ApiError, Caller
 from hotline_console.live import stream
 from hotline_console.queue import QueueFilters, arrange, load_page
 from hotline_console.web import (
@@ -45,13 +45,13 @@ def local_midnight() -> str:
     return datetime.combine(now.date(), time(0), tzinfo=LOCAL_TZ).isoformat()
 
 
-async def queue_data(console: Console, token: str, filters: QueueFilters) -> dict[str, Any]:
-    """Everything the queue fragment shows, fetched in parallel with the person's token."""
+async def queue_data(console: Console, caller: Caller, filters: QueueFilters) -> dict[str, Any]:
+    """Everything the queue fragment shows, fetched in parallel for the person."""
     dispatcher = console.dispatcher
 
     async def cases(priorities: list[str], offset: int, limit: int) -> dict[str, Any]:
         params = [*filters.api_params(priorities), ("limit", str(limit)), ("offset", str(offset))]
-        found: dict[str, Any] = await dispatcher.get("/cases", token, params)
+        found: dict[str, Any] = await dispatcher.get("/cases", caller, params)
         return found
 
     calls: list[Any] = [
@@ -59,17 +59,17 @@ async def queue_data(console: Console, token: str, filters: QueueFilters) -> dic
         # Pinned whatever the filters and the page (200: the most the ops API lists at once).
         dispatcher.get(
             "/cases",
-            token,
+            caller,
             [("priority", "P1"), ("state", "new"), ("state", "assigned"), ("limit", "200")],
         ),
-        dispatcher.get("/stats/daily", token),
+        dispatcher.get("/stats/daily", caller),
     ]
     if filters.q:
         params = [("q", filters.q), ("limit", "30")]
         since = filters.messages_since(datetime.now(LOCAL_TZ))
         if since is not None:
             params.append(("since", since))
-        calls.append(dispatcher.get("/messages", token, params))
+        calls.append(dispatcher.get("/messages", caller, params))
     results = await asyncio.gather(*calls)
     page, urgent, stats = results[0], results[1], results[2]
     pinned, rest = arrange(urgent["items"], page.items)
@@ -91,7 +91,7 @@ async def queue_page(request: Request) -> Response:
     console = console_of(request)
     filters = _filters(request)
     data, units = await asyncio.gather(
-        queue_data(console, session.token, filters), console.units(session.token)
+        queue_data(console, session.caller, filters), console.units(session.caller)
     )
     return render(request, "queue.html", {**data, "units": units}, session=session)
 
@@ -99,14 +99,14 @@ async def queue_page(request: Request) -> Response:
 @router.get("/queue/items")
 async def queue_items(request: Request) -> Response:
     session = require_session(request)
-    data = await queue_data(console_of(request), session.token, _filters(request))
+    data = await queue_data(console_of(request), session.caller, _filters(request))
     return render(request, "_queue_items.html", data, session=session)
 
 
 @router.get("/queue/greeting-count")
 async def greeting_count(request: Request) -> Response:
     session = require_session(request)
-    stats = await console_of(request).dispatcher.get("/stats/daily", session.token)
+    stats = await console_of(request).dispatcher.get("/stats/daily", session.caller)
     return render(request, "_greeting_count.html", {"stats": stats}, session=session)
 
 
@@ -118,7 +118,7 @@ async def greetings(request: Request) -> Response:
     try:
         found = await console.dispatcher.get(
             "/messages",
-            session.token,
+            session.caller,
             [("action", "greeting"), ("since", local_midnight()), ("limit", "200")],
         )
     except ApiError as exc:

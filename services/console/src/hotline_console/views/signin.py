@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -18,7 +19,7 @@ from hotline_console.auth import (
     client_address,
     signin_csrf,
 )
-from hotline_console.clients import ApiError
+from hotline_console.clients import ApiError, Caller
 from hotline_console.web import (
     console_of,
     current_session,
@@ -101,7 +102,7 @@ async def sign_in(
         limiter.failed(client)
         return _form(request, next, i18n.text("signin.invalid", lang), status=401)
     try:
-        me = await console.dispatcher.get("/me", token)
+        me = await console.dispatcher.get("/me", Caller(token))
     except ApiError as exc:
         if exc.status in (401, 403):
             metrics.SIGN_INS.labels("invalid").inc()
@@ -132,11 +133,27 @@ async def sign_in(
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    """Clears the session cookie and refuses the session on this replica from now on (a copy of
-    the cookie included). A copy still works on another replica until it expires: revoking the
-    token at the dispatcher is what ends it everywhere."""
+    """Clears the session cookie and refuses the session on this replica at once; the
+    dispatcher, told of it, refuses it for every replica (a copy of the cookie gets the
+    sign-in page at its next page, fragment or action wherever it lands). Should the
+    dispatcher not answer, the sign-out still holds here, and it is logged."""
     session = require_session(request, refresh=False)
     await form_with_csrf(request, session)
+    console = console_of(request)
+    until = datetime.now(UTC) + timedelta(seconds=console.sessions.max_age(session))
+    outcome = "shared"
+    try:
+        await console.dispatcher.post(
+            "/session/sign-out", session.caller, {"until": until.isoformat()}
+        )
+    except ApiError as exc:
+        if exc.status != 401:  # 401: the token was revoked, or the session signed out already
+            outcome = "local"
+            log.warning(
+                "sign-out not recorded at the dispatcher: other replicas accept the session",
+                extra={"status": exc.status, "person_id": session.identity.id},
+            )
+    metrics.SIGN_OUTS.labels(outcome).inc()
     end_session(request, session)
     log.info("signed out", extra={"person_id": session.identity.id})
     return RedirectResponse("/sign-in", status_code=303)

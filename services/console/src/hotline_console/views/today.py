@@ -86,8 +86,8 @@ async def today(request: Request, day: str | None = None) -> Response:
             chosen = None
     params = {"date": chosen.isoformat()} if chosen else None
     stats, units = await asyncio.gather(
-        console.dispatcher.get("/stats/daily", session.token, params),
-        console.units(session.token),
+        console.dispatcher.get("/stats/daily", session.caller, params),
+        console.units(session.caller),
     )
     lang = lang_of(request)
     return render(
@@ -109,7 +109,7 @@ async def corrections(request: Request) -> Response:
     """The triage corrections as the classifier's training format (staff and above)."""
     session = require_session(request)
     try:
-        body = await console_of(request).dispatcher.get("/corrections/export", session.token)
+        body = await console_of(request).dispatcher.get("/corrections/export", session.caller)
     except ApiError as exc:
         return Response(exc.detail, status_code=exc.status, media_type="text/plain")
     return Response(
