@@ -20,6 +20,7 @@ from hotline.mongo import (
     next_sequence,
     release,
 )
+from hotline.testing import skip_unless_required
 from hotline_cli.bench import stack_pids
 from hotline_cli.pipeline import process_usage
 
@@ -147,7 +148,7 @@ async def test_lookups_by_id_use_the_index_not_a_scan(mongo_db: MotorDatabase) -
     if "ferretdbVersion" not in info and "ferretdb" not in info:
         pytest.skip("not FerretDB: MongoDB answers lookups by _id from its index")
     if _ferretdb_cpu_s() is None:
-        pytest.skip("this FerretDB was not started by deploy/local/stack.py (no PID file)")
+        skip_unless_required("this FerretDB was not started by deploy/local/stack.py (no PID file)")
     alerts = mongo_db["alerts"]
     n = 5000
     for start in range(0, n, 1000):

@@ -12,6 +12,7 @@ import pytest
 from hotline.contracts.topics import TopicNames
 from hotline.kafka import ensure_topics
 from hotline.mongo import make_client
+from hotline.testing import skip_unless_required
 from hotline.testing.kafka import produce, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,7 +29,9 @@ async def test_data_survives_stack_restart(
 ) -> None:
     status = _stack(stack_script, "status")
     if "kafka       running" not in status.stdout or "ferretdb    running" not in status.stdout:
-        pytest.skip("the stack was not started by deploy/local/stack.py (external services)")
+        skip_unless_required(
+            "the stack was not started by deploy/local/stack.py (external services)"
+        )
 
     names = TopicNames.for_namespace(f"persist{uuid.uuid4().hex[:6]}")
     await ensure_topics(kafka_bootstrap, names)

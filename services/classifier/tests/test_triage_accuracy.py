@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hotline.testing import skip_unless_required
 from hotline.testing.paths import shared_dir
 from hotline_classifier.engine import TriageEngine
 from hotline_classifier.evaluate import score
@@ -48,7 +49,9 @@ def _assert_targets(metrics: dict[str, Any], targets: dict[str, float]) -> None:
 
 def test_targets_on_the_shared_sample() -> None:
     if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found at {SAMPLE} (it lives beside the repository)")
+        skip_unless_required(
+            f"shared sample not found at {SAMPLE} (it lives beside the repository)"
+        )
     metrics = _metrics(SAMPLE)
     _assert_targets(metrics, TARGETS)
     assert metrics["language_accuracy"] >= 0.95

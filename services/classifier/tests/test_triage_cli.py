@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from hotline.testing import skip_unless_required
 from hotline.testing.paths import shared_dir
 from hotline_classifier import labels
 
@@ -211,7 +212,7 @@ def test_eval_prints_every_figure() -> None:
 
 def test_eval_json_is_machine_readable() -> None:
     if not SAMPLE.exists():
-        pytest.skip(f"shared sample not found at {SAMPLE}")
+        skip_unless_required(f"shared sample not found at {SAMPLE}")
     proc = run(["eval", str(SAMPLE), "--json"])
     metrics = json.loads(proc.stdout)
     assert metrics["n"] == sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line)

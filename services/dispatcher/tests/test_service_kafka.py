@@ -26,6 +26,7 @@ from hotline.contracts.events import (
 )
 from hotline.contracts.topics import TopicNames
 from hotline.mongo import MotorDatabase
+from hotline.testing import skip_unless_required
 from hotline.testing.kafka import produce, read_topic
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.main import Components, build
@@ -171,7 +172,9 @@ async def test_the_database_stopped_and_restarted_mid_stream_loses_nothing(
 ) -> None:
     status = _stack(stack_script, "status")
     if "ferretdb    running" not in status.stdout:
-        pytest.skip("FerretDB is not managed by deploy/local/stack.py here (external database)")
+        skip_unless_required(
+            "FerretDB is not managed by deploy/local/stack.py here (external database)"
+        )
     places = [
         "Vỹ Dạ",
         "Kim Long",

@@ -15,6 +15,7 @@ import pytest
 
 from hotline import signatures
 from hotline.contracts.events import InboundEvent, decode
+from hotline.testing import skip_unless_required
 from hotline.testing.kafka import end_offsets, read_topic
 from hotline_ingest.samples import Delivery, Samples
 from hotline_ingest.settings import IngestSettings
@@ -197,7 +198,7 @@ async def test_broker_stopped_503_then_each_delivery_accepted_once(
 ) -> None:
     status = _stack(stack_script, "status")
     if "kafka       running" not in status.stdout:
-        pytest.skip("Kafka is not managed by deploy/local/stack.py here: cannot stop it")
+        skip_unless_required("Kafka is not managed by deploy/local/stack.py here: cannot stop it")
 
     with server_process(server_settings, tmp_path) as server:
         deliveries = _every_channel(server.samples)
