@@ -3,6 +3,7 @@ without a browser: what the person sees, what reaches the ops API, and with whos
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -209,6 +210,32 @@ async def test_actions_reach_the_timeline_with_the_person_as_actor(setup: Setup)
     ]
     assert case["priority"] == "P2" and case["directives"][0]["text"].startswith("Báo cáo")
     assert case["directives"][0]["issued_by"] == "staff_office"
+
+
+async def test_the_assignment_reads_in_the_persons_language(setup: Setup) -> None:
+    """The dispatcher's assignment entry is shown from its data, with the units' names in the
+    page's language; its technical reasons (English, for audit) are folded away."""
+    case_id = await setup.open_case(priority="P1", location="hue_city")
+    case = await setup.ops(f"/cases/{case_id}")
+    [assigned] = [e for e in case["timeline"] if e["type"] == "assigned"]
+    units = {u["unit_id"]: u for u in await setup.ops("/units")}
+    responsible = units[assigned["data"]["responsible_unit"]]
+    informed = [units[u] for u in assigned["data"]["informed_units"]]
+    assert informed, "a P1 informs the Director's office at least"
+    async with setup.browser() as client:
+        await sign_in(client, STAFF)
+        for lang, name in (("vi", "name_vi"), ("en", "name_en")):
+            await client.get(f"/lang/{lang}")
+            page = (await client.get(f"/cases/{case_id}")).text
+            entry = re.search(r'data-type="assigned".*?</li>', page, re.S)
+            assert entry is not None
+            label = "Đơn vị xử lý" if lang == "vi" else "Responding unit"
+            assert f"{label}: {html.escape(responsible[name])}" in entry.group(0)
+            assert assigned["data"]["assignee"]["name"] in entry.group(0)
+            for unit in informed:
+                assert html.escape(unit[name]) in entry.group(0)
+            why = re.search(r'<details class="why">.*?</details>', entry.group(0), re.S)
+            assert why is not None and html.escape(assigned["text"]) in why.group(0)
 
 
 def shown(html: str) -> list[tuple[str, str]]:

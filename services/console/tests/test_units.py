@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hotline.clock import LOCAL_TZ
+from hotline.contracts.events import DeliveryPurpose
 from hotline_console import charts, i18n
 from hotline_console.auth import (
     AttemptLimiter,
@@ -378,6 +379,8 @@ def test_every_text_key_in_the_templates_exists_in_both_languages() -> None:
     assert i18n.label("category", "violence", "vi") == "Bạo lực"
     assert i18n.label("category", "violence", "en") == "Violence"
     assert i18n.label("state", None, "en") == "(none)"
+    # Every purpose a delivery can have has a name in both languages.
+    assert set(i18n.LABELS["purpose"]) == {p.value for p in DeliveryPurpose}
     assert i18n.choose_lang("fr") == "vi"
 
 

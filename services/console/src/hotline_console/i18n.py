@@ -147,6 +147,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.minutes": ("phút", "minutes"),
     "case.hours": ("giờ", "hours"),
     "case.escalation": ("Chuỗi báo động", "Escalation chain"),
+    "case.responsible": ("Đơn vị xử lý", "Responding unit"),
+    "case.informed": ("Thông báo cho", "Informed"),
+    "case.rule": ("Quy tắc", "Rule"),
+    "case.routing_why": ("Căn cứ phân công", "Why this assignment"),
     "case.confidence": ("độ tin cậy", "confidence"),
     "case.back": ("← Hàng đợi", "← Queue"),
     # desk
@@ -336,6 +340,18 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "issuer": {
         "director": ("Giám đốc chỉ đạo", "the Director's"),
         "staff_office": ("Phòng Tham mưu, thừa lệnh Giám đốc", "Staff Office, for the Director"),
+    },
+    # What a delivery was for (the contract's DeliveryPurpose).
+    "purpose": {
+        "alert": ("Báo động", "Alert"),
+        "escalation": ("Báo cấp trên", "Escalation"),
+        "reminder": ("Nhắc lại", "Reminder"),
+        "directive": ("Chỉ đạo", "Directive"),
+        "inform": ("Thông báo để biết", "For information"),
+        "callback_task": ("Gọi lại người dân", "Call back"),
+        "citizen_receipt": ("Trả lời người dân: đã tiếp nhận", "Reply to citizen: received"),
+        "citizen_courtesy": ("Trả lời người dân: cảm ơn", "Reply to citizen: thanks"),
+        "citizen_closure": ("Trả lời người dân: đã xử lý", "Reply to citizen: resolved"),
     },
     "delivery": {
         "sent": ("đã gửi", "sent"),
