@@ -7,6 +7,7 @@ exists in both languages.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Lang = Literal["vi", "en"]
@@ -383,3 +384,85 @@ def label(kind: str, value: object, lang: str) -> str:
 
 def choose_lang(value: str | None) -> Lang:
     return "en" if value == "en" else "vi"
+
+
+# --------------------------------------------------------------------------- triage reasons
+
+# The classifier writes its reasons for an English-reading audit ("urgency: 'đang đâm' → danger
+# now"); the Staff Office reads Vietnamese. A reason is `<kind>: <detail>`, where quoted parts
+# are the citizen's own words (kept as they are), codes are category and district codes (shown
+# by name) and the rest is a small fixed vocabulary (below). Anything else is shown as written.
+REASON_KINDS: dict[str, tuple[str, str]] = {
+    "category": ("lĩnh vực", "category"),
+    "urgency": ("khẩn cấp", "urgency"),
+    "time": ("thời điểm", "time"),
+    "place": ("địa điểm", "place"),
+    "rule": ("quy tắc", "rule"),
+    "priority": ("mức độ", "priority"),
+}
+# Longest first, so that "→ danger now" is not read as "→ ... now".
+REASON_WORDS: tuple[tuple[str, str], ...] = (
+    ("ignored (page impersonating police)", "bỏ qua (trang mạo danh công an)"),
+    ("ignored (where the suspect fled)", "bỏ qua (nơi đối tượng bỏ trốn)"),
+    ("call without words: call back soon", "cuộc gọi không lời: gọi lại ngay"),
+    ("missed call: call back soon", "cuộc gọi nhỡ: gọi lại ngay"),
+    ("dangerous animal hurting people now", "thú dữ đang gây thương tích"),
+    ("person still missing", "người vẫn mất tích"),
+    ("greeting, no action", "lời chào, không cần xử lý"),
+    ("(heading towards)", "(nơi đang hướng tới)"),
+    ("(residence)", "(nơi cư trú)"),
+    ("(origin)", "(nơi xuất phát)"),
+    ("empty message", "tin nhắn trống"),
+    ("sticker only", "chỉ có sticker"),
+    ("emoji only", "chỉ có emoji"),
+    ("filler only", "chỉ lời chào"),
+    ("no words", "không có chữ"),
+    ("danger now", "đang nguy hiểm"),
+    ("received", "nhận lúc"),
+    ("nearly", "gần"),
+    ("about", "khoảng"),
+    ("over", "hơn"),
+    ("a few", "vài"),
+    ("days", "ngày"),
+    ("day", "ngày"),
+    ("weeks", "tuần"),
+    ("week", "tuần"),
+    ("months", "tháng"),
+    ("month", "tháng"),
+    ("years", "năm"),
+    ("year", "năm"),
+    ("min", "phút"),
+    ("h", "giờ"),
+    ("ago", "trước"),
+    ("now", "lúc này"),
+    ("past", "đã qua"),
+)
+# The citizen's words, as the classifier quotes them: an apostrophe followed by a letter is
+# inside the quote ("'can't wake her up'").
+QUOTED = re.compile(r"((?<!\w)'(?:[^']|'(?=\w))*'(?!\w))")
+_WORD = re.compile(
+    "|".join(
+        rf"(?<![\w']){re.escape(en)}(?![\w'])"
+        for en, _ in sorted(REASON_WORDS, key=lambda p: -len(p[0]))
+    )
+)
+_VI_WORDS = dict(REASON_WORDS)
+
+
+def reason(text: str, lang: str) -> str:
+    """A classifier reason in the page's language (English: as written)."""
+    kind, sep, detail = text.partition(": ")
+    if lang == "en" or not sep or kind not in REASON_KINDS:
+        return text
+    parts = QUOTED.split(detail)  # odd indexes: the citizen's words, kept
+    for i in range(0, len(parts), 2):
+        plain = parts[i]
+        if kind == "category":
+            code, space, rest = plain.partition(" ")
+            plain = label("category", code, lang) + space + rest
+        elif kind == "place" and "→ " in plain:
+            head, _, tail = plain.partition("→ ")
+            code, space, rest = tail.partition(" ")
+            plain = f"{head}→ {label('district', code, lang)}{space}{rest}"
+        parts[i] = _WORD.sub(lambda m: _VI_WORDS[m.group(0)], plain)
+    return f"{REASON_KINDS[kind][0]}: {''.join(parts)}"

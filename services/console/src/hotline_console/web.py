@@ -153,6 +153,7 @@ def render(
         "lang": lang,
         "t": lambda key: i18n.text(key, lang),
         "label": lambda kind, value: i18n.label(kind, value, lang),
+        "reason": lambda text: i18n.reason(str(text), lang),
         "session": session,
         "me": session.identity if session else None,
         "csrf": session.csrf if session else "",
