@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -57,3 +58,9 @@ async def test_data_survives_stack_restart(
         await client.drop_database(db_name)
     finally:
         client.close()
+
+    # The FerretDB the script started runs with the garbage-collector target it documents.
+    state = Path(os.environ.get("HOTLINE_STATE_DIR", repo_root / ".local"))
+    pid = (state / "run" / "ferretdb.pid").read_text().split()[0]
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"GOGC=" + os.environ.get("HOTLINE_FERRETDB_GOGC", "400").encode() in environ
