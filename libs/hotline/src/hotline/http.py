@@ -5,6 +5,7 @@
 * `/readyz` — every dependency check passes (broker metadata request, database ping); 503 with
   the failing checks named otherwise, so traffic is held back while a dependency is down.
 * `/metrics` — Prometheus text exposition.
+* `X-Hotline-Session` (`SESSION_HEADER`) — the console session an ops API call is made for.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hotline.metrics import DEPENDENCY_UP, HTTP_REQUESTS, HTTP_SECONDS, render_latest
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+# The console names the session a call to the dispatcher's ops API is made for; the dispatcher
+# refuses a session signed out on any console replica.
+SESSION_HEADER = "X-Hotline-Session"
 
 
 def ops_router(

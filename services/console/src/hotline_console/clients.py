@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 
+from hotline.http import SESSION_HEADER
 from hotline.logging import get_logger
 from hotline_console import metrics
 
 log = get_logger(__name__)
-
-SESSION_HEADER = "X-Hotline-Session"
 
 
 @dataclass(frozen=True)

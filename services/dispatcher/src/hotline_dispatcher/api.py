@@ -42,6 +42,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from hotline.clock import ensure_utc
 from hotline.contracts.events import Actor, Contact, DirectiveIssuer
 from hotline.contracts.labels import Category, Channel, District, Priority
+from hotline.http import SESSION_HEADER
 from hotline.privacy import mask_address, mask_name, mask_phone, mask_text
 from hotline_dispatcher.assignment import on_call, on_chain
 from hotline_dispatcher.cases import OPEN_STATES, TRANSITIONS, CaseState, InvalidTransition
@@ -350,7 +351,6 @@ class Auth:
         return found
 
 
-SESSION_HEADER = "X-Hotline-Session"
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 SIGNED_OUT_MAX = timedelta(days=7)  # the longest a signed-out session is remembered
 
