@@ -234,7 +234,11 @@ def build(
 
 def _runner_config(settings: DispatcherSettings, topic: str, deadletter: str) -> RunnerConfig:
     return RunnerConfig(
-        service=SERVICE, topic=topic, deadletter_topic=deadletter, batch_size=settings.batch_size
+        service=SERVICE,
+        topic=topic,
+        deadletter_topic=deadletter,
+        batch_size=settings.batch_size,
+        linger_ms=settings.batch_linger_ms,
     )
 
 

@@ -63,6 +63,12 @@ class DispatcherSettings(HotlineSettings):
     )
     publish_timeout_s: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=500, gt=0)
+    batch_linger_ms: int = Field(
+        default=20,
+        ge=0,
+        description="a poll with fewer than batch_size triaged events waits this long for more: "
+        "one claim insert and one decision pass then serve several events under load",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_tokens(self) -> DispatcherSettings:
