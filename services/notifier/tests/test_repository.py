@@ -39,3 +39,30 @@ async def test_a_failed_batch_fails_every_insert_in_it(mongo_db: MotorDatabase) 
         *(repo.claim_batched(f"dlv:x{i}", now) for i in range(5)), return_exceptions=True
     )
     assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def test_inserts_a_few_ms_apart_share_one_write_within_the_window(
+    mongo_db: MotorDatabase,
+) -> None:
+    repo = Repository(mongo_db, insert_window_s=0.2)
+    real = repo._claims_batch.collection
+    writes: list[int] = []
+
+    class Counting:
+        async def insert_many(self, docs: list[dict[str, object]], ordered: bool) -> object:
+            writes.append(len(docs))
+            return await real.insert_many(docs, ordered=ordered)
+
+    repo._claims_batch.collection = Counting()
+    now = datetime.now(UTC)
+
+    async def later(i: int, key: str) -> bool:
+        await asyncio.sleep(0.01 * i)  # arriving one after another, not in one gather step
+        return await repo.claim_batched(key, now)
+
+    keys = ["dlv:w1", "dlv:w2", "dlv:w1", "dlv:w3", "dlv:w4"]
+    results = await asyncio.gather(*(later(i, k) for i, k in enumerate(keys)))
+
+    assert writes == [5]  # one insert_many for the five
+    assert results == [True, True, False, True, True]  # one winner per key, the first
+    assert await mongo_db["claims"].count_documents({"service": "notifier"}) == 4

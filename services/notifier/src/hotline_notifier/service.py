@@ -53,7 +53,7 @@ class Notifier:
         channels: ChannelRegistry | None = None,
     ) -> Notifier:
         s = settings
-        repo = Repository(db)
+        repo = Repository(db, insert_window_s=s.insert_window_ms / 1000)
         registry = channels or build_channels(s, http, token_store=repo)
         templates = Templates.load(s.templates_path)
         composer = Composer(templates, s.public_base_url)

@@ -87,6 +87,12 @@ class NotifierSettings(HotlineSettings):
     max_in_flight: int = Field(
         default=256, ge=1, description="decisions of different cases processed at once"
     )
+    insert_window_ms: float = Field(
+        default=3.0,
+        ge=0,
+        description="a claim or alert insert with no write under way waits this long for others "
+        "to share its insert_many (fewer database commands under load; 0: write at once)",
+    )
     max_partition_fetch_bytes: int = Field(
         default=64 * 1024, ge=16 * 1024, description="per partition and fetch (a poll mixes them)"
     )
