@@ -5,17 +5,20 @@ that a session made by one replica is read by another, or after a restart, with 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import hotline_console
 from hotline.clock import ManualClock
 from hotline_console import metrics
 from hotline_console.app import build
@@ -26,6 +29,7 @@ from hotline_console.auth import (
     SealedCookie,
     Sessions,
 )
+from hotline_console.live import SIGNED_OUT_EVENT
 from hotline_console.settings import ConsoleSettings
 
 SECRET = b"test-console-secret"
@@ -245,6 +249,7 @@ class FakeOpsApi:
     revoked: set[str] = field(default_factory=set)
     signed_out: dict[str, str] = field(default_factory=dict)  # session id -> until
     sign_out_down: bool = False
+    me_down: bool = False
     ingest_calls: list[httpx.Request] = field(default_factory=list)
 
     def ingest(self, request: httpx.Request) -> httpx.Response:
@@ -266,6 +271,8 @@ class FakeOpsApi:
             self.signed_out[session] = json.loads(request.content)["until"]
             return httpx.Response(204)
         if path == "/me":
+            if self.me_down:
+                return httpx.Response(503, json={"detail": "database unavailable"})
             return httpx.Response(200, json=PEOPLE[token])
         if path == "/units":
             return httpx.Response(200, json=[])
@@ -310,7 +317,9 @@ async def replica(api: FakeOpsApi, clock: ManualClock) -> AsyncIterator[Callable
     """Makes console apps over the same fake API and clock, with the secrets asked for."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(secret: str = SECRET.decode(), previous: str | None = None) -> Replica:
+    def make(
+        secret: str = SECRET.decode(), previous: str | None = None, **overrides: Any
+    ) -> Replica:
         settings = ConsoleSettings(
             environment="test",
             session_secret=secret,
@@ -318,6 +327,7 @@ async def replica(api: FakeOpsApi, clock: ManualClock) -> AsyncIterator[Callable
             session_idle_minutes=IDLE_S // 60,
             session_max_hours=MAX_AGE_S // 3600,
             session_refresh_s=REFRESH_S,
+            **overrides,
         )
         dispatcher = httpx.AsyncClient(
             transport=httpx.MockTransport(api), base_url="http://dispatcher"
@@ -462,6 +472,61 @@ async def test_signing_out_clears_the_cookie_and_refuses_a_copy_on_every_replica
         r = await client.get(MISSING_CASE)
         assert r.status_code == 303 and r.headers["location"] == "/sign-in"
         assert set_cookie(r, SESSION_COOKIE)["max-age"] == "0"
+
+
+STREAM_ENDED = f"event: {SIGNED_OUT_EVENT}\ndata: {{}}\n\n"
+CHECK_S = 0.1
+
+
+async def listen(client: httpx.AsyncClient) -> asyncio.Task[httpx.Response]:
+    """Open the live stream (answered whole once it ends) and let it run a few session checks."""
+    listening = asyncio.create_task(client.get("/events"))
+    await asyncio.sleep(CHECK_S * 4)
+    assert not listening.done(), "the stream of a session that holds goes on"
+    return listening
+
+
+async def test_a_live_stream_ends_once_its_session_signs_out_on_another_replica(
+    replica: Callable[..., Replica],
+) -> None:
+    console, other = replica(), replica(live_session_check_s=CHECK_S)
+    async with console.browser() as client:
+        cookie = await sign_in(client)
+        csrf = page_csrf(await signed_in_page(client))
+        async with other.browser({SESSION_COOKIE: cookie}) as watcher:
+            listening = await listen(watcher)
+            await client.post("/sign-out", data={"csrf_token": csrf})
+            r = await asyncio.wait_for(listening, 5)
+    assert r.status_code == 200 and r.text.endswith(STREAM_ENDED), r.text[-200:]
+    # Its replica now refuses the session itself; a third one opens no stream for the copy.
+    async with other.browser({SESSION_COOKIE: cookie}) as client:
+        assert (await client.get(MISSING_CASE)).status_code == 303
+    async with replica().browser({SESSION_COOKIE: cookie}) as client:
+        r = await asyncio.wait_for(client.get("/events"), 5)
+        assert r.status_code == 401 and set_cookie(r, SESSION_COOKIE)["max-age"] == "0"
+
+
+async def test_a_live_stream_ends_at_the_sessions_maximum_age_and_outlives_an_outage(
+    replica: Callable[..., Replica], api: FakeOpsApi, clock: ManualClock
+) -> None:
+    """Past its maximum age a session stops receiving, though the stream read it when young;
+    a dispatcher that cannot answer is not taken for a sign-out."""
+    console = replica(live_session_check_s=CHECK_S)
+    async with console.browser() as client:
+        await sign_in(client)
+        api.me_down = True
+        listening = await listen(client)
+        clock.advance(MAX_AGE_S + 1)
+        r = await asyncio.wait_for(listening, 5)
+    assert r.text.endswith(STREAM_ENDED), r.text[-200:]
+
+
+def test_every_live_page_closes_its_stream_on_the_signed_out_event() -> None:
+    templates = Path(hotline_console.__file__).parent / "templates"
+    live_pages = [t for t in templates.glob("*.html") if "sse-connect" in t.read_text()]
+    assert len(live_pages) >= 4
+    for page in live_pages:
+        assert f'sse-close="{SIGNED_OUT_EVENT}"' in page.read_text(), page.name
 
 
 async def test_a_sign_out_the_dispatcher_cannot_record_still_holds_on_its_replica(

@@ -12,8 +12,9 @@
   (`CONSOLE_SESSION_IDLE_MINUTES`) and after `CONSOLE_SESSION_MAX_HOURS`, judged from the times
   inside the cookie. Signing out clears the cookie and refuses that session on this replica
   at once, and on every replica at its next call to the ops API (the dispatcher is told, and
-  refuses the session every call names, views/signin.py); a token revoked at the dispatcher
-  ends all of that person's sessions the same way.
+  refuses the session every call names, views/signin.py; an open live stream asks it every
+  `CONSOLE_LIVE_SESSION_CHECK_S`, views/queue.py); a token revoked at the dispatcher ends all
+  of that person's sessions the same way.
 * `CONSOLE_SESSION_SECRET_PREVIOUS` (optional) still opens cookies sealed before a rotation.
 * CSRF: every form carries the session's token (htmx sends it as `X-CSRF-Token`); the sign-in
   form, which has no session yet, carries an HMAC of a random pre-session cookie.
@@ -333,12 +334,17 @@ class Sessions:
         """The session in a cookie, or None (signed out): see the class's docstring."""
         payload = self._session.open(cookie)
         session = _session_of(payload) if payload is not None else None
-        if session is None or session.sid in self.signed_out:
+        if session is None or self.ended(session):
             return None
-        now = self._now()
-        if now - session.seen > self.idle_s or now - session.created > self.max_age_s:
+        if self._now() - session.seen > self.idle_s:
             return None
         return session
+
+    def ended(self, session: Session) -> bool:
+        """Signed out on this replica, or past its maximum age: what a long-lived response
+        (the live stream) re-checks. Idle expiry is not judged here: the cookie such a
+        response read is as old as the response, while the person's pages move last seen."""
+        return session.sid in self.signed_out or self._now() - session.created > self.max_age_s
 
     def touch(self, session: Session) -> bool:
         """Record activity: True when last seen moved, i.e. the cookie is to be re-issued."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -129,6 +129,13 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {orjson.dumps(data).decode()}\n\n".encode()
 
 
+SessionCheck = Callable[[], Awaitable[bool]]
+"""True while the stream's session may go on receiving (see `stream`)."""
+
+SIGNED_OUT_EVENT = "signed-out"
+"""The last event of a stream whose session ended: the page closes its stream (`sse-close`)."""
+
+
 async def stream(
     broadcaster: Broadcaster,
     *,
@@ -137,6 +144,8 @@ async def stream(
     heartbeat_s: float,
     recheck_s: float = 0.0,
     max_s: float = 300.0,
+    session_check: SessionCheck | None = None,
+    session_check_s: float = 30.0,
 ) -> AsyncIterator[bytes]:
     """The SSE body for one browser: `changed` for the queue and board, `case` for one case
     page (only its own case's changes), a comment line as heartbeat.
@@ -144,29 +153,45 @@ async def stream(
     A case page gets a delivery outcome's `case` again `recheck_s` later (see the module's
     docstring; 0: not again), once for all the outcomes of that moment.
 
+    Every `session_check_s` the stream asks `session_check` whether its session still holds
+    (signed out on any replica, token revoked, past its maximum age); when it does not, the
+    stream sends `signed-out` and ends, so a signed-out session stops receiving within that
+    time wherever its stream is served.
+
     A stream ends after `max_s`: the browser reconnects at once, which re-checks its session
-    (a signed-out or expired person stops receiving) and spreads browsers over replicas."""
+    and spreads browsers over replicas."""
     loop = asyncio.get_running_loop()
     ends_at = loop.time() + max_s
     recheck_at: float | None = None
+    check_at = loop.time() + session_check_s if session_check is not None else None
+    ping_at = loop.time() + heartbeat_s
     with broadcaster.subscribe(case_id) as queue:
         yield b"retry: 2000\n: connected\n\n"
         while not broadcaster.closing.is_set() and loop.time() < ends_at:
-            due = min(loop.time() + heartbeat_s, ends_at, recheck_at or ends_at)
+            if session_check is not None and check_at is not None and loop.time() >= check_at:
+                if not await session_check():
+                    yield sse(SIGNED_OUT_EVENT, {})
+                    return
+                check_at = loop.time() + session_check_s
+            due = min(ping_at, ends_at, recheck_at or ends_at, check_at or ends_at)
             try:
                 first = await asyncio.wait_for(queue.get(), timeout=max(0.01, due - loop.time()))
             except TimeoutError:
-                if recheck_at is not None and loop.time() >= recheck_at:
+                now = loop.time()
+                if recheck_at is not None and now >= recheck_at:
                     recheck_at = None
                     yield sse("case", {"case_id": case_id, "types": ["delivery"], "recheck": True})
-                else:
+                    ping_at = now + heartbeat_s
+                elif now >= ping_at:
                     yield b": ping\n\n"
+                    ping_at = now + heartbeat_s
                 continue
             batch = [first]
             if coalesce_s > 0:
                 await asyncio.sleep(coalesce_s)
             while not queue.empty():
                 batch.append(queue.get_nowait())
+            ping_at = loop.time() + heartbeat_s
             if case_id is not None:
                 yield sse("case", {"case_id": case_id, "types": [s.type for s in batch]})
                 now = loop.time()

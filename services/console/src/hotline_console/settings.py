@@ -71,6 +71,13 @@ class ConsoleSettings(HotlineSettings):
         default=150, ge=0, le=5000, description="changes within this window make one SSE push"
     )
     sse_heartbeat_s: float = Field(default=15.0, gt=0)
+    live_session_check_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="an open live stream asks the dispatcher this often whether its session "
+        "still holds (signed out on another replica, token revoked): the longest a signed-out "
+        "session goes on receiving change signals",
+    )
     delivery_recheck_ms: int = Field(
         default=1000,
         ge=0,

@@ -14,12 +14,15 @@ from hotline.clock import LOCAL_TZ
 from hotline.contracts.labels import Category, District, Priority
 from hotline.logging import get_logger
 from hotline_console import i18n
+from hotline_console.auth import Session
 from hotline_console.clients import ApiError, Caller
 from hotline_console.live import stream
 from hotline_console.queue import QueueFilters, arrange, load_page
 from hotline_console.web import (
     Console,
+    SignInRequired,
     console_of,
+    end_session,
     flash,
     form_with_csrf,
     lang_of,
@@ -167,6 +170,23 @@ async def correct_message(request: Request, event_id: str = EventId) -> Response
     return RedirectResponse("/", status_code=303)
 
 
+async def session_holds(console: Console, session: Session) -> bool:
+    """False once the session has ended: signed out here or past its maximum age, or refused
+    by the dispatcher (signed out on another replica, token revoked; this replica then refuses
+    it too). An unreachable dispatcher is no answer: the stream goes on (it carries no data,
+    and the pages it triggers ask the dispatcher themselves)."""
+    if console.sessions.ended(session):
+        return False
+    try:
+        await console.dispatcher.get("/me", session.caller)
+    except ApiError as exc:
+        if exc.status == 401:
+            console.sessions.end(session)
+            return False
+        log.warning("live stream: session not checked", extra={"status": exc.status})
+    return True
+
+
 @router.get("/events")
 async def events(request: Request, case: str | None = None) -> Response:
     """Server-sent events: `changed` (queue, board, today) or `case` (one case page, delivery
@@ -174,16 +194,29 @@ async def events(request: Request, case: str | None = None) -> Response:
 
     The stream never re-issues the session cookie (`refresh=False`): it reconnects by itself
     every few minutes, which is not the person's activity, and its headers go out once for a
-    long-lived response. The fragments it triggers re-fetch with the cookie and count."""
-    require_session(request, refresh=False)
+    long-lived response. The fragments it triggers re-fetch with the cookie and count.
+
+    The session is asked of the dispatcher when the stream opens and every
+    `CONSOLE_LIVE_SESSION_CHECK_S` while it runs (`session_holds`), so a session signed out on
+    another replica, or whose token was revoked, stops receiving within that time."""
+    session = require_session(request, refresh=False)
     console = console_of(request)
     settings = console.settings
+    if not await session_holds(console, session):
+        end_session(request, session)
+        raise SignInRequired()
+
+    async def check() -> bool:
+        return await session_holds(console, session)
+
     body = stream(
         console.broadcaster,
         case_id=case,
         coalesce_s=settings.live_coalesce_ms / 1000,
         heartbeat_s=settings.sse_heartbeat_s,
         recheck_s=settings.delivery_recheck_ms / 1000,
+        session_check=check,
+        session_check_s=settings.live_session_check_s,
     )
     return StreamingResponse(
         body,
