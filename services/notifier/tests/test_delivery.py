@@ -12,6 +12,7 @@ from hotline.clock import ManualClock
 from hotline.contracts.events import DeadLetter, DeliveryStatus
 from hotline.contracts.topics import TopicNames
 from hotline.ids import stable_id
+from hotline.privacy import mask_address
 from hotline.runner import Transient
 from hotline.testing.kafka import read_topic
 from hotline_sandbox.server import SandboxHandle
@@ -81,13 +82,33 @@ async def test_a_4xx_fails_the_channel_at_once(
     make_notifier: NotifierFactory, sandbox: SandboxHandle
 ) -> None:
     n = await make_notifier()
+    # Zalo refuses the consultation message (-213) and the ZNS template to the officer's phone.
     sandbox.sandbox.inject("zalo", "bad_request", count=5)
+    sandbox.sandbox.inject("zns", "bad_request", count=5)
     got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
     assert [(o.channel, o.status.value, o.attempts) for o in got] == [
         ("zalo", "failed", 1),
         ("sms", "sent", 1),
     ]
     assert len(sandbox.sandbox.store.attempts("zalo")) == 1
+    assert len(sandbox.sandbox.store.attempts("zns")) == 1
+    assert "error -213, then zns: error" in (got[0].error or "")
+
+
+async def test_a_zalo_user_outside_the_window_gets_the_zns_template_on_their_phone(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    """-213 (the officer has not written to the OA lately): the kind's ZNS template goes to the
+    phone number their SMS contact gives, on Zalo still, instead of falling back to SMS."""
+    n = await make_notifier()
+    sandbox.sandbox.inject("zalo", "bad_request", count=1)
+    got = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    assert [(o.channel, o.status.value, o.attempts) for o in got] == [("zalo", "sent", 1)]
+    [zns] = sandbox.sandbox.store.messages()
+    assert zns.provider == "zns" and zns.to == "84905111222"
+    assert zns.body["template_id"] and zns.body["template_data"]
+    assert got[0].provider_message_id == zns.provider_message_id
+    assert got[0].address_masked == mask_address("+84905111222")  # where it went
 
 
 async def test_sms_falls_back_from_twilio_to_esms(

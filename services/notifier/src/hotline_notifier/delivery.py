@@ -25,12 +25,17 @@ from hotline.logging import get_logger
 from hotline.privacy import mask_address, mask_text
 
 from .channels import Channel, ChannelRegistry, OutboundMessage, SendError, SendResult
+from .channels.zalo import is_phone
 from .metrics import CITIZEN_REPLIES, END_TO_END, NOTIFICATIONS, PROVIDER_SECONDS
 from .provider_templates import MessageKind
 from .ratelimit import RateLimited, RateLimiter
 from .repository import Repository
 
 log = get_logger(__name__)
+
+PHONE_CHANNELS = frozenset({"sms", "zalo", "whatsapp", "viber"})
+"""Channels whose address may be a phone number (Viber's and Zalo's are ids unless given as
+numbers; `is_phone` decides)."""
 
 CITIZEN_KINDS = {
     DeliveryPurpose.CITIZEN_RECEIPT: "receipt",
@@ -103,7 +108,17 @@ class Notification:
             language=self.language,
             template_params=self.template_params,
             within_session=self.within_session,
+            phone=phone_of(self.contacts),
         )
+
+
+def phone_of(contacts: list[Contact]) -> str | None:
+    """The first phone number among a person's contacts (an SMS contact, or a messaging
+    contact given as a number), or None."""
+    for contact in contacts:
+        if contact.channel in PHONE_CHANNELS and is_phone(contact.address):
+            return contact.address
+    return None
 
 
 @dataclass
@@ -347,7 +362,7 @@ class Deliverer:
                 n,
                 target.delivery_id,
                 channel.name,
-                address,
+                result.to or address,
                 DeliveryStatus.SENT,
                 attempts,
                 provider_message_id=result.provider_message_id,

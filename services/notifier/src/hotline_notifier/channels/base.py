@@ -36,12 +36,17 @@ class OutboundMessage:
     """Exactly the parameters of `kind`'s template (`provider_templates.TEMPLATE_PARAMS`)."""
     within_session: bool = False
     """The addressee wrote to us recently (WhatsApp 24-h window): free text is allowed."""
+    phone: str | None = None
+    """The addressee's phone number when one of their contacts gives it: where Zalo sends the
+    kind's ZNS template when a consultation message to their user id is refused (-213)."""
 
 
 @dataclass(frozen=True)
 class SendResult:
     provider: str
     provider_message_id: str
+    to: str | None = None
+    """The address it went to, when not the one asked for (Zalo's ZNS to the phone)."""
 
 
 class SendError(Exception):
@@ -54,12 +59,14 @@ class SendError(Exception):
         transient: bool,
         retry_after: float | None = None,
         status: int | None = None,
+        code: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.transient = transient
         self.retry_after = retry_after
-        self.status = status
+        self.status = status  # the HTTP status, when the provider answered one
+        self.code = code  # the provider's own error code, for a channel that acts on it
 
     @property
     def rate_limited(self) -> bool:

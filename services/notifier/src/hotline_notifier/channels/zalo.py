@@ -6,6 +6,12 @@ its `template_data` the named parameters of `provider_templates.TEMPLATE_PARAMS`
 Auth is the OA access token in a header literally named `access_token`. Error `-216` means the
 token expired: the channel refreshes it once (single flight, the new refresh token is stored,
 since Zalo refresh tokens are single-use) and repeats the request.
+
+Error `-213` on a consultation message means the user has not interacted with the OA within
+Zalo's window: when the person's phone number is known (`OutboundMessage.phone`, from their
+other contacts), the channel sends the kind's ZNS template to it instead, so they are still
+reached on Zalo (within the rate-limit token the delivery took for `zalo`: such a retry is
+rare); without one, the channel fails and the delivery falls back to the next contact.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .base import HttpChannel, OutboundMessage, SendError, SendResult
 from .sms import e164
 
 TOKEN_INVALID = -216
+NOT_INTERACTED = -213
 
 
 class TokenStore(Protocol):
@@ -137,19 +144,35 @@ class ZaloChannel(HttpChannel):
 
     async def send(self, address: str, message: OutboundMessage) -> SendResult:
         if is_phone(address):
-            payload: dict[str, Any] = {
-                "phone": e164(address).lstrip("+"),
-                "template_id": self.zns_templates[message.kind],
-                "template_data": dict(self.template_values(message)),
-                "tracking_id": message.tracking_id,
-            }
-            url, provider = self.zns_url, "zns"
-        else:
-            payload = {
-                "recipient": {"user_id": address},
-                "message": {"text": self.clip(message.text)},
-            }
-            url, provider = self.cs_url, "zalo"
+            return await self._send_zns(address, message)
+        payload = {
+            "recipient": {"user_id": address},
+            "message": {"text": self.clip(message.text)},
+        }
+        try:
+            return await self._send(self.cs_url, payload, "zalo")
+        except SendError as refused:
+            if refused.code != NOT_INTERACTED or message.phone is None:
+                raise
+        try:
+            result = await self._send_zns(message.phone, message)
+        except SendError as exc:
+            exc.detail = f"zalo: error {NOT_INTERACTED}, then {exc.detail}"
+            raise
+        return SendResult(result.provider, result.provider_message_id, to=message.phone)
+
+    async def _send_zns(self, phone: str, message: OutboundMessage) -> SendResult:
+        payload = {
+            "phone": e164(phone).lstrip("+"),
+            "template_id": self.zns_templates[message.kind],
+            "template_data": dict(self.template_values(message)),
+            "tracking_id": message.tracking_id,
+        }
+        return await self._send(self.zns_url, payload, "zns")
+
+    async def _send(self, url: str, payload: dict[str, Any], provider: str) -> SendResult:
+        """One request, repeated once with a refreshed token if the token was refused; a Zalo
+        error is a permanent `SendError` whose `code` is Zalo's error code."""
         token = await self.tokens.current()
         body = await self._post(url, payload, token)
         if body.get("error") == TOKEN_INVALID:
@@ -158,7 +181,9 @@ class ZaloChannel(HttpChannel):
         error = body.get("error")
         if error != 0:
             raise SendError(
-                f"{provider}: error {error}: {str(body.get('message', ''))[:200]}", transient=False
+                f"{provider}: error {error}: {str(body.get('message', ''))[:200]}",
+                transient=False,
+                code=error if isinstance(error, int) else None,
             )
         data = body.get("data") or {}
         return SendResult(provider, str(data.get("message_id") or data.get("msg_id") or ""))
