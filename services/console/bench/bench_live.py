@@ -34,6 +34,7 @@ from pathlib import Path
 
 import httpx
 
+from hotline_cli.bench import percentile
 from hotline_cli.pipeline import SERVICES, Pipeline
 from hotline_ingest.samples import Samples
 from hotline_ingest.settings import IngestSettings
@@ -69,11 +70,6 @@ DISTRICTS = [
 
 ROW_SHOWN = "m => [...document.querySelectorAll('tr.case')].some(r => r.textContent.includes(m))"
 """True once the queue shows the case row whose text carries the marker."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def case_opened_at(pipe: Pipeline, marker: str) -> float | None:
@@ -195,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         if values:
             print(
                 f"  {name:<18} {statistics.median(values) * 1000:6.0f} / "
-                f"{percentile(values, 95) * 1000:6.0f} / {max(values) * 1000:6.0f} ms"
+                f"{(percentile(values, 95) or 0.0) * 1000:6.0f} / {max(values) * 1000:6.0f} ms"
             )
     print(f"  on screen within 1 s: {within} of {len(to_screen)}; missed: {missed}")
     return 0 if missed == 0 else 1

@@ -4,6 +4,7 @@ stream every page listens to."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime, time
 from typing import Any
 
@@ -206,16 +207,13 @@ async def events(request: Request, case: str | None = None) -> Response:
         end_session(request, session)
         raise SignInRequired()
 
-    async def check() -> bool:
-        return await session_holds(console, session)
-
     body = stream(
         console.broadcaster,
         case_id=case,
         coalesce_s=settings.live_coalesce_ms / 1000,
         heartbeat_s=settings.sse_heartbeat_s,
         recheck_s=settings.delivery_recheck_ms / 1000,
-        session_check=check,
+        session_check=functools.partial(session_holds, console, session),
         session_check_s=settings.live_session_check_s,
     )
     return StreamingResponse(
