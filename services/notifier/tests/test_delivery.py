@@ -15,6 +15,7 @@ from hotline.ids import stable_id
 from hotline.privacy import mask_address
 from hotline.runner import Transient
 from hotline.testing.kafka import read_topic
+from hotline_notifier.settings import RateLimit, default_rate_limits
 from hotline_sandbox.server import SandboxHandle
 
 from .conftest import NotifierFactory, decision, outcomes
@@ -92,7 +93,9 @@ async def test_a_4xx_fails_the_channel_at_once(
     ]
     assert len(sandbox.sandbox.store.attempts("zalo")) == 1
     assert len(sandbox.sandbox.store.attempts("zns")) == 1
-    assert "error -213, then zns: error" in (got[0].error or "")
+    error = got[0].error or ""
+    assert "zalo: error -213" in error and "; then zns: error" in error
+    assert got[0].address_masked == mask_address("7700112233445566")  # the contact it tried
 
 
 async def test_a_zalo_user_outside_the_window_gets_the_zns_template_on_their_phone(
@@ -109,6 +112,26 @@ async def test_a_zalo_user_outside_the_window_gets_the_zns_template_on_their_pho
     assert zns.body["template_id"] and zns.body["template_data"]
     assert got[0].provider_message_id == zns.provider_message_id
     assert got[0].address_masked == mask_address("+84905111222")  # where it went
+
+
+async def test_the_zns_fallback_takes_the_zns_rate_limit_not_zalo_s(
+    make_notifier: NotifierFactory, sandbox: SandboxHandle
+) -> None:
+    """ZNS has its own quota: once the `zns` bucket is empty, a second -213 does not squeeze a
+    template through on the `zalo` bucket; the officer is reached on the next contact."""
+    limits = default_rate_limits() | {"zns": RateLimit(rate=0.01, burst=1)}
+    n = await make_notifier(rate_limits=limits, max_rate_wait_s=0.5)
+    sandbox.sandbox.inject("zalo", "bad_request", count=2)
+    first = outcomes(await n.handlers.handle_decision(decision(**QUIET)))
+    second = outcomes(
+        await n.handlers.handle_decision(
+            decision(case_id="HUE-20240124-0043", decision_id="dec-43", **QUIET)
+        )
+    )
+    assert [(o.channel, o.status.value) for o in first] == [("zalo", "sent")]
+    assert [(o.channel, o.status.value) for o in second] == [("zalo", "failed"), ("sms", "sent")]
+    assert "rate limit zns" in (second[0].error or "")
+    assert [m.provider for m in sandbox.sandbox.store.messages()] == ["zns", "twilio"]
 
 
 async def test_sms_falls_back_from_twilio_to_esms(

@@ -18,6 +18,7 @@ from hotline_notifier.escalation import (
     quiet_end_after,
 )
 from hotline_notifier.models import AlertState, AlertStatus
+from hotline_notifier.phones import comparable, e164, is_phone
 from hotline_notifier.ratelimit import RateLimited, RateLimiter, replica_share
 from hotline_notifier.settings import DEFAULT_TEMPLATES, NotifierSettings, RateLimit
 from hotline_notifier.templates import TemplateError, Templates
@@ -250,3 +251,18 @@ def test_reporter_contact_is_masked_unless_the_role_may_see_it() -> None:
     masked = reporter_line(r, may_see=False)
     assert "912345678" not in masked and "Nguyễn" not in masked
     assert masked == "N. V. A., +849******78 (sms)"
+
+
+@pytest.mark.parametrize(
+    "spelling", ["0905 111 222", "0905.111.222", "+84 905-111-222", "+84905111222"]
+)
+def test_one_number_however_it_is_typed(spelling: str) -> None:
+    assert is_phone(spelling)
+    assert e164(spelling) == "+84905111222"
+    assert comparable(spelling) == "84905111222"
+
+
+@pytest.mark.parametrize("address", ["7700112233445566", "aB3dE5fG7hI9jK1l==", "+84", "0905"])
+def test_user_ids_and_fragments_are_not_phone_numbers(address: str) -> None:
+    assert not is_phone(address)
+    assert comparable(f"  {address} ") == address

@@ -25,8 +25,8 @@ from hotline.logging import get_logger
 from hotline.privacy import mask_address, mask_text
 
 from .channels import Channel, ChannelRegistry, OutboundMessage, SendError, SendResult
-from .channels.zalo import is_phone
 from .metrics import CITIZEN_REPLIES, END_TO_END, NOTIFICATIONS, PROVIDER_SECONDS
+from .phones import is_phone
 from .provider_templates import MessageKind
 from .ratelimit import RateLimited, RateLimiter
 from .repository import Repository
@@ -324,6 +324,7 @@ class Deliverer:
         message = n.message(target.delivery_id)
         attempts = 0
         error: SendError | None = None
+        refused: SendError | None = None  # what made us send to the redirect address
         result: SendResult | None = None
         while attempts < self.policy.attempts:
             attempts += 1
@@ -341,6 +342,13 @@ class Deliverer:
                 error = exc
             finally:
                 PROVIDER_SECONDS.labels(channel.name).observe(time.perf_counter() - started)
+            if error.redirect is not None and refused is None:
+                # The same person at another address on this channel (Zalo -213 → ZNS to the
+                # phone): one more send there, not counted against the attempts at the first.
+                refused, address = error, error.redirect
+                provider = channel.provider_for(address)
+                attempts -= 1
+                continue
             if not error.transient or attempts >= self.policy.attempts:
                 break
             if error.retry_after is not None:
@@ -362,13 +370,15 @@ class Deliverer:
                 n,
                 target.delivery_id,
                 channel.name,
-                result.to or address,
+                address,
                 DeliveryStatus.SENT,
                 attempts,
                 provider_message_id=result.provider_message_id,
                 first_alert=first,
             )
         assert error is not None
+        if refused is not None and error is not refused:
+            error.detail = f"{refused.detail}; then {error.detail}"
         NOTIFICATIONS.labels(channel.name, n.purpose.value, "failed").inc()
         kind = "transient" if error.transient else "permanent"
         log.warning(
@@ -385,7 +395,7 @@ class Deliverer:
             n,
             target.delivery_id,
             channel.name,
-            address,
+            target.contact.address,
             DeliveryStatus.FAILED,
             attempts,
             error=f"{kind}: {error.detail}",

@@ -36,6 +36,7 @@ from .delivery import Deliverer
 from .escalation import EscalationEngine
 from .metrics import ACK_REJECTED
 from .models import AlertState, AlertStatus
+from .phones import comparable, is_phone
 from .repository import Repository
 from .tokens import RejectReason
 
@@ -361,22 +362,9 @@ def chain_sender(state: AlertState, sender: Reporter) -> Recipient | None:
                 return r
     # An SMS or Zalo reply may come from the phone number behind another contact.
     for r in on_chain(state):
-        if any(is_phone_like(c.address) and comparable(c.address) in wanted for c in r.contacts):
+        if any(is_phone(c.address) and comparable(c.address) in wanted for c in r.contacts):
             return r
     return None
-
-
-def comparable(address: str) -> str:
-    """A phone number as its international digits (0905… and +84905… are one number)."""
-    if not is_phone_like(address):
-        return address.strip()
-    digits = "".join(ch for ch in address if ch.isdigit())
-    return "84" + digits[1:] if digits.startswith("0") else digits
-
-
-def is_phone_like(address: str) -> bool:
-    compact = address.strip().replace(" ", "").replace(".", "").replace("-", "")
-    return compact.lstrip("+").isdigit() and (compact.startswith(("+", "0")))
 
 
 async def all_of(steps: Sequence[Awaitable[list[Outgoing]]]) -> list[Outgoing]:

@@ -37,16 +37,15 @@ class OutboundMessage:
     within_session: bool = False
     """The addressee wrote to us recently (WhatsApp 24-h window): free text is allowed."""
     phone: str | None = None
-    """The addressee's phone number when one of their contacts gives it: where Zalo sends the
-    kind's ZNS template when a consultation message to their user id is refused (-213)."""
+    """The addressee's phone number when one of their contacts gives it: where Zalo asks for
+    the kind's ZNS template to go when a consultation message to their user id is refused
+    (-213, `SendError.redirect`)."""
 
 
 @dataclass(frozen=True)
 class SendResult:
     provider: str
     provider_message_id: str
-    to: str | None = None
-    """The address it went to, when not the one asked for (Zalo's ZNS to the phone)."""
 
 
 class SendError(Exception):
@@ -60,6 +59,7 @@ class SendError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         code: int | None = None,
+        redirect: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -67,6 +67,10 @@ class SendError(Exception):
         self.retry_after = retry_after
         self.status = status  # the HTTP status, when the provider answered one
         self.code = code  # the provider's own error code, for a channel that acts on it
+        self.redirect = redirect
+        """Another address of the same person on this channel that the provider will take
+        (Zalo: their phone, for ZNS, after -213). The delivery engine sends there once, through
+        the rate limits of that address and its provider, before giving up on the channel."""
 
     @property
     def rate_limited(self) -> bool:

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from ..http_client import ProviderHttp
+from ..phones import e164
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
-
-
-def e164(address: str) -> str:
-    """+84912345678 from '+84 912 345 678', '0912345678' or '84912345678' (Vietnam default)."""
-    digits = re.sub(r"\D", "", address)
-    if address.strip().startswith("+"):
-        return "+" + digits
-    if digits.startswith("0"):
-        return "+84" + digits[1:]
-    if digits.startswith("84"):
-        return "+" + digits
-    return "+" + digits
 
 
 class TwilioSms(HttpChannel):

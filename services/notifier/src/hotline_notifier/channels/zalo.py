@@ -9,22 +9,22 @@ since Zalo refresh tokens are single-use) and repeats the request.
 
 Error `-213` on a consultation message means the user has not interacted with the OA within
 Zalo's window: when the person's phone number is known (`OutboundMessage.phone`, from their
-other contacts), the channel sends the kind's ZNS template to it instead, so they are still
-reached on Zalo (within the rate-limit token the delivery took for `zalo`: such a retry is
-rare); without one, the channel fails and the delivery falls back to the next contact.
+other contacts), the refusal names that phone (`SendError.redirect`) and the delivery engine
+sends there once more on this channel, which makes it the kind's ZNS template, so they are
+still reached on Zalo, and through the `zns` and that phone's rate limits, not `zalo`'s;
+without one, the channel fails and the delivery falls back to the next contact.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..http_client import HttpError, ProviderHttp
+from ..phones import e164, is_phone
 from ..provider_templates import MessageKind
 from .base import HttpChannel, OutboundMessage, SendError, SendResult
-from .sms import e164
 
 TOKEN_INVALID = -216
 NOT_INTERACTED = -213
@@ -36,12 +36,6 @@ class TokenStore(Protocol):
     async def load_tokens(self, provider: str) -> dict[str, Any] | None: ...
 
     async def save_tokens(self, provider: str, tokens: dict[str, Any]) -> None: ...
-
-
-def is_phone(address: str) -> bool:
-    """A phone number ('+84…' or '0…') rather than a Zalo user id (a long opaque number)."""
-    compact = re.sub(r"[\s.\-]", "", address)
-    return bool(re.fullmatch(r"(\+\d{8,14})|(0\d{8,10})", compact))
 
 
 class ZaloTokens:
@@ -152,14 +146,9 @@ class ZaloChannel(HttpChannel):
         try:
             return await self._send(self.cs_url, payload, "zalo")
         except SendError as refused:
-            if refused.code != NOT_INTERACTED or message.phone is None:
-                raise
-        try:
-            result = await self._send_zns(message.phone, message)
-        except SendError as exc:
-            exc.detail = f"zalo: error {NOT_INTERACTED}, then {exc.detail}"
+            if refused.code == NOT_INTERACTED and message.phone is not None:
+                refused.redirect = message.phone
             raise
-        return SendResult(result.provider, result.provider_message_id, to=message.phone)
 
     async def _send_zns(self, phone: str, message: OutboundMessage) -> SendResult:
         payload = {
