@@ -60,8 +60,8 @@ run: install ## Start the stack and all services, play a scenario (SCENARIO=day|
 	@$(PY) deploy/local/run.py --scenario $(SCENARIO)
 
 .PHONY: test
-test: install ## Run the whole test suite against the real stack (starts it if needed)
-	@$(STACK) with-stack -- $(PY) -m pytest $(PYTEST_ARGS)
+test: install ## Run the whole test suite against the real stack (starts it if needed); lists the 25 slowest tests
+	@$(STACK) with-stack -- $(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## Run only the tests that need no stack
