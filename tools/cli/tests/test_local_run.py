@@ -18,6 +18,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
+
+from hotline_cli.simulate import FLOOD_ESCALATION_TIMEOUTS_S
 
 LOCAL = Path(__file__).resolve().parents[3] / "deploy" / "local"
 
@@ -179,10 +182,15 @@ def test_the_demo_runs_without_quiet_hours(
     env = run.scenario_environment("day", tmp_path)
     assert env["NOTIFIER_QUIET_HOURS_PRIORITIES"] == "[]"
     assert Path(env["DISPATCHER_ROUTING_FILE"]).exists()
-    assert run.scenario_environment("flood", tmp_path) == {
+    flood = run.scenario_environment("flood", tmp_path)
+    assert flood == {
         "NOTIFIER_QUIET_HOURS_PRIORITIES": "[]",
         "MONGODB_DATABASE": run.DEMO_DATABASE,  # each run empties it: a fresh case file
+        "DISPATCHER_ROUTING_FILE": str(tmp_path / "routing-flood.yaml"),
     }
+    # The flood escalates within its own minute, not after the production P1 timeout (120 s).
+    routing = yaml.safe_load(Path(flood["DISPATCHER_ROUTING_FILE"]).read_text("utf-8"))
+    assert routing["timeouts_s"] == FLOOD_ESCALATION_TIMEOUTS_S
     assert run.scenario_environment("none", tmp_path) == {}
     # The value is what the notifier's settings read as "no priority waits".
     from hotline_notifier.settings import NotifierSettings

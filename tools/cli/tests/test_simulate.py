@@ -387,3 +387,44 @@ def test_a_long_breakdown_wraps_between_items_under_its_figures() -> None:
     assert all(ln.startswith(" " * 31) and ln[31] != " " for ln in lines[1:])
     assert lines[-1].endswith("district_11 11")
     assert simulate._breakdown("by unit", []) == []
+
+
+def test_the_flood_has_its_officers_acknowledge_most_reports_once_per_case() -> None:
+    steps = simulate.flood_steps(10, 60)
+    reports = {
+        s.id: s
+        for s in steps
+        if s.act is None and "cảm ơn" not in s.text and "an toàn" not in s.text
+    }
+    acks = [s for s in steps if s.act == "ack_first"]
+    assert [s.at for s in steps] == sorted(s.at for s in steps)  # the player plays in order
+    assert len([s for s in steps if s.act is None]) == 600
+    # Only reports are acknowledged (a greeting opens no case), each at most once, later.
+    assert {a.case_of for a in acks} <= set(reports)
+    assert len({a.case_of for a in acks}) == len(acks)
+    low, high = simulate.FLOOD_ACK_DELAY_S
+    for a in acks:
+        assert low <= a.at - reports[a.case_of or ""].at <= high
+    assert 0.7 < len(acks) / len(reports) < 0.9  # FLOOD_ACK_SHARE = 0.8
+    assert simulate.flood_steps(10, 60) == steps  # seeded: the same surge every run
+    quiet = simulate.flood_steps(10, 6, ack_share=0.0)
+    assert not [s for s in quiet if s.act]
+
+
+async def test_ack_first_opens_one_link_per_case_however_many_reports_name_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    observer = simulate.Observer(CliSettings(), simulate.View(quiet=True))
+    observer.case_of_step.update({"f0001": "HUE-1", "f0002": "HUE-1", "f0003": "HUE-2"})
+    player = simulate.Player(CliSettings(), observer.view, observer)
+    opened: list[str] = []
+
+    async def open_link(step: simulate.Step, case_id: str) -> None:
+        opened.append(case_id)
+
+    monkeypatch.setattr(player, "_ack_link", open_link)
+    for report in ("f0001", "f0002", "f0003", "f0001"):
+        await player.act(simulate.Step(at=0, act="ack_first", case_of=report))
+    await player.close()
+    assert opened == ["HUE-1", "HUE-2"]
+    assert player.acknowledged == {"HUE-1", "HUE-2"}

@@ -149,6 +149,8 @@ def with_fresh_citizens(scenario: Scenario, salt: int) -> Scenario:
 
 def scenario_timeouts(name_or_path: str) -> dict[str, int]:
     """Escalation timeouts a scenario wants (`make run` starts the services with them)."""
+    if name_or_path == "flood":
+        return dict(FLOOD_ESCALATION_TIMEOUTS_S)
     try:
         return load_scenario(name_or_path).escalation_timeouts_s
     except (OSError, KeyError, FileNotFoundError):
@@ -360,6 +362,10 @@ class View:
 # --------------------------------------------------------------------------- player
 
 
+ACKNOWLEDGEABLE = frozenset({"alert", "escalation", "callback_task"})
+"""Deliveries that ask their recipient to act (an inform only tells them)."""
+
+
 class Player:
     def __init__(self, settings: CliSettings, view: View, observer: Observer) -> None:
         self.settings = settings
@@ -372,6 +378,8 @@ class Player:
         self.accepted_steps: list[str] = []
         self.rejected: Counter[int] = Counter()
         self.ops_tokens = {"director": "dev-director-token", "staff": "dev-staff-token"}
+        self.acknowledged: set[str] = set()
+        """Cases an `ack_first` act has acknowledged (or is acknowledging)."""
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -411,6 +419,12 @@ class Player:
             return
         if step.act == "ack":
             await self._ack_link(step, case_id)
+        elif step.act == "ack_first":
+            # The first answer to a case counts; the officer does not open the link again for
+            # each further citizen who reports the same incident.
+            if case_id not in self.acknowledged:
+                self.acknowledged.add(case_id)
+                await self._ack_link(step, case_id)
         elif step.act == "ack_reply":
             await self._ack_reply(step, case_id)
         elif step.act == "directive":
@@ -431,12 +445,13 @@ class Player:
             raise ValueError(f"unknown act {step.act!r}")
 
     async def _ack_link(self, step: Step, case_id: str) -> None:
-        """The person alerted at `level` opens the link in the message they received."""
+        """The person alerted at `level` opens the link in the message they received (not
+        somebody only informed at that level, such as the Director of every P1)."""
         deliveries = await self._wait_for(
             lambda: [
                 d
                 for d in self.observer.alerts.get((case_id, step.level), [])
-                if d.status.value == "sent"
+                if d.status.value == "sent" and d.purpose.value in ACKNOWLEDGEABLE
             ],
             timeout_s=90,
         )
@@ -588,14 +603,32 @@ FLOOD_PLACES = [
 ]
 
 
-def flood_steps(rate: float, duration: float, seed: int = 7) -> list[Step]:
-    """Hundreds of reports in minutes across districts (a flood-season surge)."""
+FLOOD_ESCALATION_TIMEOUTS_S = {"P1": 30, "P2": 90, "P3": 300}
+"""The flood's compressed acknowledgement timeouts (`make run SCENARIO=flood` starts the
+dispatcher with them, as the day scenario's): a case nobody takes climbs the chain while the
+surge is still on screen, instead of two minutes after it (the production P1 timeout)."""
+FLOOD_ACK_SHARE = 0.8
+FLOOD_ACK_DELAY_S = (8.0, 25.0)
+
+
+def flood_steps(
+    rate: float,
+    duration: float,
+    seed: int = 7,
+    *,
+    ack_share: float = FLOOD_ACK_SHARE,
+    ack_delay_s: tuple[float, float] = FLOOD_ACK_DELAY_S,
+) -> list[Step]:
+    """Hundreds of reports in minutes across districts (a flood-season surge), and the duty
+    officers answering them: after a report, with probability `ack_share`, the officer alerted
+    for its case acknowledges through the alert's link `ack_delay_s` later (`ack_first`: once
+    per case, however many citizens report it). The other cases escalate."""
     rng = random.Random(seed)
     count = max(1, int(rate * duration))
     channels = ["sms", "zalo", "viber", "whatsapp"]
     steps = []
     for i in range(count):
-        template, _ = rng.choice(FLOOD_TEMPLATES)
+        template, category = rng.choice(FLOOD_TEMPLATES)
         channel = rng.choice(channels)
         phone = f"09{rng.randrange(10**8):08d}"
         sender = {
@@ -613,6 +646,11 @@ def flood_steps(rate: float, duration: float, seed: int = 7) -> list[Step]:
                 sender=sender,
             )
         )
+        if category != "greeting" and rng.random() < ack_share:
+            steps.append(
+                Step(at=i / rate + rng.uniform(*ack_delay_s), act="ack_first", case_of=f"f{i:04d}")
+            )
+    steps.sort(key=lambda s: s.at)
     return steps
 
 
