@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotline.contracts.events import CaseEvent, DeliveryOutcome, DispatchDecision
+from hotline.contracts.events import CaseEvent, DeliveryOutcome, DispatchDecision, example
 from hotline.privacy import mask_address
 from hotline_cli import simulate
 from hotline_cli.main import main
@@ -118,8 +118,16 @@ def test_the_progress_line_counts_every_stage() -> None:
         outcome("sms", "+84919697575", purpose="citizen_receipt"),
         outcome("sms", "+84919697575", status="failed"),
     ]
+    observer.case_events = [
+        acked("HUE-1", 5.0, n=1),
+        acked("HUE-2", 7.0, n=2),
+        CaseEvent.model_validate(example("CaseEvent") | {"type": "escalated"}),
+    ]
     line = simulate.progress_line(4.0, observer, player)
-    assert line == ("[   4.0s] sent 12, accepted 11, triaged 2, decided 1, alerts 1, replies 2")
+    assert line == (
+        "[   4.0s] sent 12, accepted 11, triaged 2, decided 1, alerts 1, replies 2, "
+        "acknowledged 2, escalated 1"
+    )
 
 
 async def test_quiet_mode_prints_counters_every_interval(
@@ -151,7 +159,10 @@ async def test_quiet_mode_prints_counters_every_interval(
     assert result.sent == 10
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "sent " in ln]
     assert len(lines) >= 3, lines
-    assert lines[-1].endswith("sent 10, accepted 10, triaged 0, decided 0, alerts 0, replies 0")
+    assert lines[-1].endswith(
+        "sent 10, accepted 10, triaged 0, decided 0, alerts 0, replies 0, "
+        "acknowledged 0, escalated 0"
+    )
 
 
 def test_each_run_gives_the_scenario_new_citizens_who_stay_themselves_within_it() -> None:

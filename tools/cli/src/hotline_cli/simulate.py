@@ -789,10 +789,12 @@ def progress_line(elapsed: float, observer: Observer, player: Player) -> str:
             replies += 1
         else:
             alerts += 1
+    events = Counter(e.type.value for e in observer.case_events)
     return (
         f"[{elapsed:6.1f}s] sent {player.sent}, accepted {player.accepted}, "
         f"triaged {len(observer.triaged)}, decided {len(observer.decisions)}, "
-        f"alerts {alerts}, replies {replies}"
+        f"alerts {alerts}, replies {replies}, "
+        f"acknowledged {events['acknowledged']}, escalated {events['escalated']}"
     )
 
 
