@@ -91,6 +91,10 @@ class Scenario:
 
 
 def load_scenario(name_or_path: str) -> Scenario:
+    """A scripted scenario by name (`scenarios/<name>.yaml`) or path; "flood" is generated
+    (`flood_scenario`, at its default rate and duration)."""
+    if name_or_path == "flood":
+        return flood_scenario()
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -149,8 +153,6 @@ def with_fresh_citizens(scenario: Scenario, salt: int) -> Scenario:
 
 def scenario_timeouts(name_or_path: str) -> dict[str, int]:
     """Escalation timeouts a scenario wants (`make run` starts the services with them)."""
-    if name_or_path == "flood":
-        return dict(FLOOD_ESCALATION_TIMEOUTS_S)
     try:
         return load_scenario(name_or_path).escalation_timeouts_s
     except (OSError, KeyError, FileNotFoundError):
@@ -654,6 +656,15 @@ def flood_steps(
     return steps
 
 
+def flood_scenario(rate: float = 10.0, duration: float = 60.0) -> Scenario:
+    return Scenario(
+        name="flood",
+        description="a flood-season surge across districts",
+        steps=flood_steps(rate, duration),
+        escalation_timeouts_s=dict(FLOOD_ESCALATION_TIMEOUTS_S),
+    )
+
+
 # --------------------------------------------------------------------------- the day's figures
 
 REPORT_ACTIONS = frozenset({"new_case", "merged", "followup"})
@@ -1002,11 +1013,7 @@ def run(
         return 2
     if scenario_name == "flood":
         rate = rate or 10.0
-        scenario = Scenario(
-            name="flood",
-            description="a flood-season surge across districts",
-            steps=flood_steps(rate, duration or 60.0),
-        )
+        scenario = flood_scenario(rate, duration or 60.0)
         # A line per step is unreadable above a few per second: counters every 2 s instead.
         quiet = quiet or rate > 5
     else:
