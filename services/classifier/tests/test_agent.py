@@ -99,6 +99,7 @@ async def test_agent_triages_and_dead_letters(
     assert knife.triage.category.value == "violence"
     assert knife.triage.priority.value == "P1"
     assert knife.triage.location is not None and knife.triage.location.value == "hue_city"
+    assert knife.triage.locality == "chợ Đông Ba"  # the place inside the district, for merging
     assert knife.triage.reasons
     assert greeting.triage.category.value == "greeting"
     assert greeting.triage.actionable is False

@@ -21,6 +21,7 @@ TRIAGE_FIELDS = [
     "actionable",
     "priority",
     "location",
+    "locality",
     "language",
     "confidence",
     "reasons",
@@ -56,13 +57,14 @@ def test_triage_is_a_pure_function_of_the_event_and_triaged_at_is_the_clock(
         assert b.model_dump(exclude={"triage"}) == event.model_dump()
         assert b.triage.triaged_at - a.triage.triaged_at == timedelta(hours=9)
     assert first[0].triage.triaged_at == clock.now() - timedelta(hours=9)
+    assert (first[0].triage.location, first[0].triage.locality) == ("hue_city", "chợ Đông Ba")
 
 
 def test_readme_says_triaged_at_is_not_part_of_the_pure_function() -> None:
     text = " ".join(README.read_text(encoding="utf-8").split())
     assert "Output is a pure function" not in text
     assert (
-        "The triage fields (category, actionable, priority, location, language, confidence,"
-        " reasons, model_version) are a pure function of the event and the model;"
+        "The triage fields (category, actionable, priority, location, locality, language,"
+        " confidence, reasons, model_version) are a pure function of the event and the model;"
         " `triaged_at` records when they were computed"
     ) in text

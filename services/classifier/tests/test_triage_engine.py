@@ -30,10 +30,11 @@ def test_result_has_exactly_the_contract_fields(engine: TriageEngine) -> None:
         "confidence",
         "reasons",
         "model_version",
+        "locality",  # ours: the gazetteer place inside `location`, for the dispatcher's merging
     ]
     assert result.category == "fire_rescue"
     assert result.priority == "P1"
-    assert result.location == "hue_city"
+    assert (result.location, result.locality) == ("hue_city", "Kim Long")
     assert result.language == "vi"
     assert 0.0 <= result.confidence <= 1.0
     assert result.model_version == engine.model_version

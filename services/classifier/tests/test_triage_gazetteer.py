@@ -131,17 +131,52 @@ def test_reasons_name_the_place(gazetteer: Gazetteer) -> None:
     assert location.reasons == ("place: 'chợ Đông Ba' → hue_city",)
 
 
+@pytest.mark.parametrize(
+    ("text", "district", "locality"),
+    [
+        ("Nước lên nhanh ở Phú Đa, có người mắc kẹt", "phu_vang", "Phú Đa"),
+        ("nuoc ngap o phu da", "phu_vang", "Phú Đa"),
+        ("mất trộm gần chợ Phú Đa", "phu_vang", "chợ Phú Đa"),
+        ("tai nan o Lang Co beach", "phu_loc", "Lang Co beach"),
+        ("bi moc tui o cho dong ba", "hue_city", "chợ Đông Ba"),
+        # The unit's own names locate it without a locality.
+        ("Nước lên nhanh ở huyện Phú Vang", "phu_vang", None),
+        ("lũ ở Phú Vang", "phu_vang", None),
+        ("có cháy ở trung tâm Huế", "hue_city", None),
+        ("mưa to ở tp Huế", "hue_city", None),
+        ("A Lưới sạt lở", "a_luoi", None),
+        ("no place here", None, None),
+    ],
+)
+def test_the_place_inside_the_district_is_the_locality(
+    gazetteer: Gazetteer, text: str, district: str | None, locality: str | None
+) -> None:
+    found = gazetteer.locate(split_phrases(normalize(text).folded))
+    assert (found.district, found.locality) == (district, locality)
+
+
+def test_the_locality_is_the_place_that_decided_the_district(gazetteer: Gazetteer) -> None:
+    # The incident place, not the residence named after it.
+    found = gazetteer.locate(
+        split_phrases(normalize("em ở Vinh Thanh, thấy đánh nhau ở chợ Đông Ba").folded)
+    )
+    assert (found.district, found.locality) == ("hue_city", "chợ Đông Ba")
+
+
 def test_gazetteer_loads_from_another_path(tmp_path: Path) -> None:
     path = tmp_path / "gaz.yaml"
     path.write_text(
         "districts:\n"
-        "  hue_city:\n    places: [Chợ Mới, Bến Đò]\n"
+        "  hue_city:\n    name: Thành Phố\n    names: [Phố Lớn]\n    places: [Chợ Mới, Bến Đò]\n"
         "  phu_loc:\n    places: [Bến Đò, Làng Biển]\n"
         "ambiguous: [Chợ Cũ]\n",
         encoding="utf-8",
     )
     custom = Gazetteer.load(path)
     assert locate(custom, "ở cho moi") == "hue_city"
+    for own in ("ở Phố Lớn", "thanh pho"):
+        found = custom.locate(split_phrases(normalize(own).folded))
+        assert (found.district, found.locality) == ("hue_city", None)
     assert locate(custom, "ở Làng Biển") == "phu_loc"
     # Listed under two districts: ambiguous, never matched.
     assert locate(custom, "ở Bến Đò") is None
@@ -155,6 +190,7 @@ def test_gazetteer_loads_from_another_path(tmp_path: Path) -> None:
         "districts: [a, b]\n",
         "districts:\n  atlantis:\n    places: [X]\n",
         "districts:\n  hue_city:\n    places: nope\n",
+        "districts:\n  hue_city:\n    names: Huế\n    places: [X]\n",
     ],
 )
 def test_malformed_gazetteer_is_rejected(tmp_path: Path, document: str) -> None:

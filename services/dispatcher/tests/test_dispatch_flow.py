@@ -644,3 +644,95 @@ async def test_the_fewest_open_cases_and_the_working_set_survive_a_restart(env: 
         )
     )
     assert follow.action == DispatchAction.FOLLOWUP and follow.case_id == result[0].case_id
+
+
+FLOOD = "Nước lên nhanh ở {}, nhà tôi có người già và trẻ nhỏ bị mắc kẹt trên mái, cứu với"
+
+
+def _flood(where: str | None, user: str, minute: int) -> Any:
+    return triaged(
+        FLOOD.format(where or "huyện Phú Vang"),
+        category="fire_rescue",
+        priority="P1",
+        location="phu_vang",
+        locality=where,
+        user_id=user,
+        at=local(2024, 1, 24, 8, minute),
+    )
+
+
+async def test_two_communes_stranded_by_a_flood_are_two_cases_after_a_restart_too(
+    env: Env,
+) -> None:
+    # The texts differ only by the commune; the district-wide report joins the first case.
+    first, same_commune, district_only, other_commune = decisions(
+        await env.dispatcher.dispatch_many(
+            [
+                _flood("Phú Đa", "c1", 42),
+                _flood("chợ Phú Đa", "c2", 43),
+                _flood(None, "c3", 44),
+                _flood("Vinh Thanh", "c4", 45),
+            ]
+        )
+    )
+    assert first.action == DispatchAction.NEW_CASE
+    assert (same_commune.action, same_commune.case_id) == (DispatchAction.MERGED, first.case_id)
+    assert (district_only.action, district_only.case_id) == (DispatchAction.MERGED, first.case_id)
+    assert other_commune.action == DispatchAction.NEW_CASE and other_commune.alert
+    assert other_commune.case_id != first.case_id
+    case = await env.repo.db["cases"].find_one({"_id": first.case_id})
+    assert case is not None and case["locality"] == "Phú Đa"
+    # A new process rebuilds what each case is about from the database.
+    restarted = env.fresh_dispatcher()
+    await restarted.working.refresh(
+        env.repo, env.clock.now() + timedelta(minutes=1), timedelta(days=1)
+    )
+    assert restarted.working.index.cases[str(first.case_id)].localities == {
+        "Phú Đa",
+        "chợ Phú Đa",
+    }
+    later = decisions(
+        await restarted.dispatch_many(
+            [
+                _flood("Vinh Thanh", "c5", 50),
+                _flood("Vinh Xuân", "c6", 51),
+                _flood("Phú Đa", "c7", 52),
+            ]
+        )
+    )
+    assert [(d.action, d.case_id) for d in later[:1] + later[2:]] == [
+        (DispatchAction.MERGED, other_commune.case_id),
+        (DispatchAction.MERGED, first.case_id),
+    ]
+    assert later[1].action == DispatchAction.NEW_CASE
+    # The Staff Office moves the first case to another district: its communes go with it.
+    staff = Actor(id="staff-1", role="staff")
+    await env.cases.correct_triage(str(first.case_id), staff, {"location": "huong_thuy"}, "moved")
+    corrected = await env.repo.db["cases"].find_one({"_id": first.case_id})
+    assert corrected is not None
+    assert (corrected["locality"], corrected["localities"]) == (None, [])
+    again = env.fresh_dispatcher()
+    await again.working.refresh(env.repo, env.clock.now() + timedelta(minutes=9), timedelta(days=1))
+    assert again.working.index.cases[str(first.case_id)].localities == frozenset()
+
+
+async def test_two_house_numbers_on_one_street_are_two_cases(env: Env) -> None:
+    texts = [
+        "Trộm xe máy ở nhà số 12 đường Lê Lợi",
+        "trom xe may o nha so 14 duong le loi",
+        "Trộm xe máy số 12 Lê Lợi vừa xong",
+    ]
+    result = decisions(
+        await env.dispatcher.dispatch_many(
+            [
+                triaged(t, category="theft", priority="P2", user_id=f"t{i}")
+                for i, t in enumerate(texts)
+            ]
+        )
+    )
+    assert [d.action for d in result] == [
+        DispatchAction.NEW_CASE,
+        DispatchAction.NEW_CASE,
+        DispatchAction.MERGED,
+    ]
+    assert result[2].case_id == result[0].case_id

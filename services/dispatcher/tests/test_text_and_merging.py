@@ -10,7 +10,16 @@ from hotline.contracts.labels import Category, District, Priority
 from hotline_dispatcher.config import load_organisation
 from hotline_dispatcher.merging import CALLBACK, IndexView, MergeMatch, OpenCase, OpenCaseIndex
 from hotline_dispatcher.testing import local
-from hotline_dispatcher.text import fold, parse_acknowledgement, significant_words, similarity
+from hotline_dispatcher.text import (
+    address_numbers,
+    different_addresses,
+    fold,
+    locality_words,
+    parse_acknowledgement,
+    same_locality,
+    significant_words,
+    similarity,
+)
 
 AT = local(2024, 1, 24, 9)
 WINDOW = timedelta(hours=2)
@@ -254,3 +263,138 @@ def test_two_thefts_on_different_streets_do_not_look_alike() -> None:
     fire_a = significant_words("Có cháy lớn gần chợ Đông Ba")
     fire_b = significant_words("Cháy ở chợ Đông Ba, lửa bốc cao")
     assert similarity(fire_a, fire_b) >= threshold
+
+
+# --------------------------------------------------------------------------- where, exactly
+
+FLOOD = "Nước lên nhanh ở {}, nhà tôi có người già và trẻ nhỏ bị mắc kẹt trên mái, cứu với"
+
+
+def test_locality_words_drop_the_kind_of_place_not_the_name() -> None:
+    assert locality_words("chợ Phú Đa") == ("phú", "đa")
+    assert locality_words("thị trấn Phú Đa") == ("phú", "đa")
+    assert locality_words("sân bay Phú Bài") == ("phú", "bài")
+    assert locality_words("Lang Co beach") == ("lang", "co")
+    # "vịnh" (bay) is a kind of place; "Vinh" is part of a name.
+    assert locality_words("vịnh Lăng Cô") == ("lăng", "cô")
+    assert locality_words("Vinh Thanh") == ("vinh", "thanh")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Phú Đa", "chợ Phú Đa", True),
+        ("thị trấn Phú Đa", "Phú Đa", True),
+        ("Dong Ba market", "chợ Đông Ba", True),  # a gazetteer name written without diacritics
+        ("Lang Co beach", "vịnh Lăng Cô", True),
+        ("Kinh thành", "Kinh thành Huế", True),
+        ("Phú Đa", "Phú Diên", False),
+        ("Vinh Thanh", "Vinh Xuân", False),
+        ("Quảng Công", "Quảng Lợi", False),
+        ("Hương Văn", "Hương Vân", False),  # two communes, told apart by their diacritics
+        ("Thủy Dương", "Thủy Phương", False),
+    ],
+)
+def test_same_locality(a: str, b: str, same: bool) -> None:
+    assert same_locality(a, b) is same
+    assert same_locality(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Cháy nhà số 12 Lê Lợi", {"house:12"}),
+        ("chay nha so 12 le loi", {"house:12"}),
+        ("số nhà 15, đường Hùng Vương", {"house:15"}),
+        ("trộm ở 12/3 hẻm 7 Phan Chu Trinh, số 12/3", {"house:12/3", "alley:7"}),
+        ("cháy nhà 3 tầng ở kiệt 45 Nguyễn Huệ", {"alley:45"}),  # "3 tầng" is not an address
+        ("có số 2 người bị thương", set()),
+        ("gọi lại số 0905123456", set()),  # a phone number is not a house number
+        ("nhà số 7a bị trộm", {"house:7a"}),
+    ],
+)
+def test_address_numbers(text: str, numbers: set[str]) -> None:
+    assert address_numbers(text) == numbers
+
+
+def test_different_addresses_need_two_numbers_of_a_kind_that_disagree() -> None:
+    assert different_addresses(frozenset({"house:12"}), frozenset({"house:14"}))
+    assert not different_addresses(frozenset({"house:12"}), frozenset({"house:12", "alley:4"}))
+    assert not different_addresses(frozenset({"house:12"}), frozenset())
+    assert not different_addresses(frozenset({"house:12"}), frozenset({"alley:14"}))
+    assert different_addresses(frozenset({"alley:5"}), frozenset({"alley:7", "house:5"}))
+
+
+def _flood_case(case_id: str, commune: str | None, **kw: object) -> OpenCase:
+    return _case(
+        case_id,
+        FLOOD.format(commune or "huyện Phú Vang"),
+        location=District.PHU_VANG,
+        localities=frozenset({commune}) if commune else frozenset(),
+        **kw,
+    )
+
+
+def _find_flood(view: IndexView, commune: str | None, **kw: object) -> MergeMatch | None:
+    return _find(
+        view,
+        FLOOD.format(commune or "huyện Phú Vang"),
+        location=District.PHU_VANG,
+        locality=commune,
+        **kw,
+    )
+
+
+def test_reports_alike_but_from_two_communes_are_two_cases() -> None:
+    index = OpenCaseIndex()
+    index.put(_flood_case("HUE-20240124-0001", "Phú Đa"))
+    view = IndexView(index)
+    # The texts differ only by the commune: alike enough to merge on words alone.
+    words = significant_words(FLOOD.format("Vinh Thanh"))
+    assert similarity(words, index.cases["HUE-20240124-0001"].words) >= THRESHOLD
+    assert _find_flood(view, "Vinh Thanh") is None
+    same = _find_flood(view, "chợ Phú Đa")  # the market of the same commune
+    assert same is not None and same.reason == "same_incident"
+    assert "(chợ Phú Đa)" in same.detail
+    # A report naming only the district may be about any of its communes: it joins.
+    assert _find_flood(view, None) is not None
+
+
+def test_a_case_learns_the_localities_of_its_reports() -> None:
+    index = OpenCaseIndex()
+    index.put(_flood_case("HUE-20240124-0001", None))  # "ở huyện Phú Vang"
+    view = IndexView(index)
+    first = _find_flood(view, "Phú Đa")
+    assert first is not None  # the district-wide case takes the first commune's report
+    view.add_report(first.case.case_id, "tel:84900000002", AT, locality="Phú Đa")
+    # ... and is then about Phú Đa: another commune's report opens its own case.
+    assert view.get(first.case.case_id).localities == {"Phú Đa"}  # type: ignore[union-attr]
+    assert _find_flood(view, "Vinh Thanh") is None
+    assert _find_flood(view, "Phú Đa") is not None
+
+
+def test_reports_giving_two_house_numbers_are_two_cases() -> None:
+    index = OpenCaseIndex()
+    text = "Trộm xe máy ở nhà số 12 đường Lê Lợi"
+    index.put(
+        _case("HUE-20240124-0001", text, category=Category.THEFT, addresses=address_numbers(text))
+    )
+    view = IndexView(index)
+
+    def find(other: str) -> MergeMatch | None:
+        return _find(view, other, category=Category.THEFT, addresses=address_numbers(other))
+
+    assert find("trom xe may o nha so 14 duong le loi") is None
+    assert find("trộm xe máy nhà số 12 đường Lê Lợi, vừa xong") is not None
+    assert find("trộm xe máy đường Lê Lợi") is not None  # no number: no reason to split
+
+
+def test_a_citizens_report_from_another_commune_is_not_a_follow_up() -> None:
+    index = OpenCaseIndex()
+    index.put(_flood_case("HUE-20240124-0001", "Phú Đa"))
+    view = IndexView(index)
+    own = {"reporter_key": "tel:84900000001"}  # the case's own reporter
+    assert _find_flood(view, "Vinh Xuân", **own) is None
+    match = _find_flood(view, "chợ Phú Đa", **own)
+    assert match is not None and match.reason == "followup"
+    assert _find_flood(view, None, **own) is not None

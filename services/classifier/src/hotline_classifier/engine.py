@@ -69,6 +69,8 @@ class TriageResult:
     confidence: float
     reasons: tuple[str, ...]
     model_version: str
+    locality: str | None = None
+    """The gazetteer place inside ``location`` that decided it (a commune, a landmark)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (``reasons`` as a list)."""
@@ -81,6 +83,7 @@ class TriageResult:
             "confidence": self.confidence,
             "reasons": list(self.reasons),
             "model_version": self.model_version,
+            "locality": self.locality,
         }
 
 
@@ -167,6 +170,7 @@ class TriageEngine:
             confidence=1.0,
             reasons=(f"rule: {why}", *p.location.reasons[:1]),
             model_version=self.model.version,
+            locality=p.location.locality,
         )
 
     def _model_results(self, batch: Sequence[Analysis]) -> list[TriageResult]:
@@ -230,6 +234,7 @@ class TriageEngine:
                     confidence=round(confidence, 4) if math.isfinite(confidence) else 0.0,
                     reasons=tuple(reasons),
                     model_version=version,
+                    locality=p.location.locality,
                 )
             )
         return out

@@ -9,6 +9,11 @@ of TRIAGE.md:
 * the incident place wins over the sender's residence, which wins over a place the suspect
   was merely heading towards; a place the suspect fled to or hides in is never the location;
 * a page pretending to be the police names no district.
+
+Each district lists its own ``names`` (the unit itself: "huyện Phú Vang", "ở Huế") apart from
+the ``places`` inside it (communes, wards, landmarks, streets). Both locate the district; only a
+place inside it becomes the result's ``locality``, which the dispatcher uses to keep reports
+from two communes of one district apart.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Place:
     district: District | None
     ascii_districts: frozenset[District]
     """Districts of every listed name spelled like this one without diacritics."""
+    inside: bool = True
+    """A place inside the district (commune, landmark, street), not one of its own names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,8 @@ class Location:
 
     district: District | None
     reasons: tuple[str, ...]
+    locality: str | None = None
+    """The place inside ``district`` that decided it (None when only the district was named)."""
 
 
 def _cue_set(cues: Sequence[tuple[str, ...]]) -> tuple[frozenset[tuple[str, ...]], int]:
@@ -153,14 +162,25 @@ def _impersonation(phrases: Sequence[Phrase]) -> bool:
 class Gazetteer:
     """Compiled gazetteer: place names → district codes."""
 
-    def __init__(self, places: Mapping[District, Sequence[str]], ambiguous: Sequence[str]) -> None:
+    def __init__(
+        self,
+        places: Mapping[District, Sequence[str]],
+        ambiguous: Sequence[str],
+        unit_names: Mapping[District, Sequence[str]] | None = None,
+    ) -> None:
+        """``places`` lie inside their district; ``unit_names`` name the district itself
+        (they locate it too, without a locality)."""
         by_name: dict[str, set[District]] = {}
         display: dict[str, str] = {}
-        for district, names in places.items():
-            for name in names:
-                key = fold(name).strip()
-                by_name.setdefault(key, set()).add(district)
-                display.setdefault(key, name)
+        whole: set[str] = set()
+        for source, is_unit in ((places, False), (unit_names or {}, True)):
+            for district, names in source.items():
+                for name in names:
+                    key = fold(name).strip()
+                    by_name.setdefault(key, set()).add(district)
+                    display.setdefault(key, name)
+                    if is_unit:
+                        whole.add(key)
         blocked = {fold(name).strip() for name in ambiguous}
         by_ascii: dict[str, set[District]] = {}
         for key, districts in by_name.items():
@@ -169,7 +189,15 @@ class Gazetteer:
         for key, districts in by_name.items():
             unique = next(iter(districts)) if len(districts) == 1 and key not in blocked else None
             entries.append(
-                (key, Place(display[key], unique, frozenset(by_ascii[strip_diacritics(key)])))
+                (
+                    key,
+                    Place(
+                        display[key],
+                        unique,
+                        frozenset(by_ascii[strip_diacritics(key)]),
+                        inside=key not in whole,
+                    ),
+                )
             )
         for key in blocked - by_name.keys():
             entries.append((key, Place(key, None, frozenset())))
@@ -182,20 +210,27 @@ class Gazetteer:
         if not isinstance(data, dict) or not isinstance(data.get("districts"), dict):
             raise GazetteerError("gazetteer: expected a mapping with a 'districts' mapping")
         places: dict[District, list[str]] = {}
+        unit_names: dict[District, list[str]] = {}
         for code, body in data["districts"].items():
             if code not in DISTRICTS:
                 raise GazetteerError(f"gazetteer: unknown district code {code!r}")
             names = body.get("places") if isinstance(body, dict) else None
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise GazetteerError(f"gazetteer: district {code!r} needs a list of places")
+            own = body.get("names", [])
+            if not isinstance(own, list) or not all(isinstance(n, str) for n in own):
+                raise GazetteerError(
+                    f"gazetteer: district {code!r}: 'names' must be a list of the unit's own names"
+                )
             district: District = code
             places[district] = list(names)
+            unit_names[district] = list(own)
             if isinstance(body.get("name"), str):
-                places[district].append(body["name"])
+                unit_names[district].append(body["name"])
         ambiguous = data.get("ambiguous", [])
         if not isinstance(ambiguous, list) or not all(isinstance(n, str) for n in ambiguous):
             raise GazetteerError("gazetteer: 'ambiguous' must be a list of names")
-        return cls(places, ambiguous)
+        return cls(places, ambiguous, unit_names)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Gazetteer:
@@ -244,7 +279,7 @@ class Gazetteer:
 
         ``matches`` may pass in :meth:`matches` already computed for these phrases.
         """
-        best: tuple[int, int, District, str] | None = None
+        best: tuple[int, int, District, Place] | None = None
         reasons: list[str] = []
         found = self.matches(phrases) if matches is None else matches
         if not found:
@@ -274,14 +309,19 @@ class Gazetteer:
             else:
                 rank = _RANK_INCIDENT
             if best is None or rank > best[0]:
-                best = (rank, order, district, place.name)
+                best = (rank, order, district, place)
         if best is None:
             return Location(None, tuple(reasons))
-        rank, _, district, name = best
+        rank, _, district, chosen = best
+        name = chosen.name
         how = {
             _RANK_INCIDENT: "",
             _RANK_RESIDENCE: " (residence)",
             _RANK_ORIGIN: " (origin)",
             _RANK_TOWARDS: " (heading towards)",
         }[rank]
-        return Location(district, (f"place: '{name}' → {district}{how}", *reasons))
+        return Location(
+            district,
+            (f"place: '{name}' → {district}{how}", *reasons),
+            locality=name if chosen.inside else None,
+        )

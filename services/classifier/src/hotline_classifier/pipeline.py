@@ -1,12 +1,12 @@
 """The classifier's processing step: inbound events → triaged events.
 
 Kept apart from the faust agent so it is testable without Kafka and reusable by the benchmark.
-The triage fields (category, actionable, priority, location, language, confidence, reasons,
-model_version) are a pure function of the event and the model (the model is deterministic, and
-relative times are read against the event's own ``occurred_at``, not the clock); ``triaged_at``
-records when they were computed, from the clock. Reprocessing after a crash therefore
-republishes the same triage under the same event id, with a later ``triaged_at``; downstream
-deduplicates by the event id.
+The triage fields (category, actionable, priority, location, locality, language, confidence,
+reasons, model_version) are a pure function of the event and the model (the model is
+deterministic, and relative times are read against the event's own ``occurred_at``, not the
+clock); ``triaged_at`` records when they were computed, from the clock. Reprocessing after a
+crash therefore republishes the same triage under the same event id, with a later
+``triaged_at``; downstream deduplicates by the event id.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def triage_events(
             actionable=result.actionable,
             priority=result.priority,
             location=result.location,
+            locality=result.locality,
             language=result.language,
             confidence=round(float(result.confidence), 4),
             reasons=list(result.reasons),

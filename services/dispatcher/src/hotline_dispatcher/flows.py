@@ -67,7 +67,7 @@ from hotline_dispatcher.merging import CALLBACK, REPORT, IndexView, MergeMatch, 
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.routing import RouteInput, RouteResult, route
 from hotline_dispatcher.state import WorkingSet
-from hotline_dispatcher.text import parse_acknowledgement, significant_words
+from hotline_dispatcher.text import address_numbers, parse_acknowledgement, significant_words
 
 log = get_logger(__name__)
 
@@ -155,6 +155,7 @@ class Plan:
     action: DispatchAction
     key: str
     words: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
     route: RouteResult | None = None
     assignee: Person | None = None
     case_ref: str | None = None  # a real case id, or "~<event id>" for a case still unnumbered
@@ -432,10 +433,11 @@ class Dispatcher:
             )
 
         words = significant_words(event.text)
-        match = self._find(event, key, words, view, at, REPORT)
+        addresses = address_numbers(f"{event.text}\n{event.place or ''}")
+        match = self._find(event, key, words, view, at, REPORT, addresses)
         if match is not None:
-            return self._plan_join(event, key, words, match, view, at)
-        return self._plan_new_case(event, key, words, view, loads, at)
+            return self._plan_join(event, key, words, match, view, at, addresses)
+        return self._plan_new_case(event, key, words, view, loads, at, addresses)
 
     def _find(
         self,
@@ -445,6 +447,7 @@ class Dispatcher:
         view: IndexView,
         at: datetime,
         kind: str,
+        addresses: frozenset[str] = frozenset(),
     ) -> MergeMatch | None:
         t = event.triage
         merge = self.org.routing.merge
@@ -459,6 +462,8 @@ class Dispatcher:
             followup_window=merge.followup_window,
             threshold=merge.similarity,
             kind=kind,
+            locality=t.locality,
+            addresses=addresses,
         )
 
     def _plan_join(
@@ -469,11 +474,20 @@ class Dispatcher:
         match: MergeMatch,
         view: IndexView,
         at: datetime,
+        addresses: frozenset[str] = frozenset(),
     ) -> Plan:
         t = event.triage
         case = match.case
         action = DispatchAction.FOLLOWUP if match.reason == "followup" else DispatchAction.MERGED
-        plan = Plan(event, action, key, words=words, case_ref=case.case_id, match=match)
+        plan = Plan(
+            event,
+            action,
+            key,
+            words=words,
+            addresses=addresses,
+            case_ref=case.case_id,
+            match=match,
+        )
         plan.reasons.append(f"{action.value}: {match.detail}")
         plan.citizen_reply = (
             CitizenReply.RECEIPT if action == DispatchAction.MERGED else CitizenReply.NONE
@@ -503,7 +517,14 @@ class Dispatcher:
         else:
             plan.reasons.append("no new alert")
             plan.route = RouteResult(case.responsible_unit, (), "merge", ())
-        view.add_report(case.case_id, key, at, t.priority if plan.raise_priority else None)
+        view.add_report(
+            case.case_id,
+            key,
+            at,
+            t.priority if plan.raise_priority else None,
+            locality=t.locality,
+            addresses=addresses,
+        )
         return plan
 
     def _plan_callback(
@@ -550,6 +571,7 @@ class Dispatcher:
         view: IndexView,
         loads: Counter[str],
         at: datetime,
+        addresses: frozenset[str] = frozenset(),
     ) -> Plan:
         t = event.triage
         result = route(self.org, self._route_input(event))
@@ -561,6 +583,7 @@ class Dispatcher:
             DispatchAction.NEW_CASE,
             key,
             words=words,
+            addresses=addresses,
             route=result,
             assignee=assignee,
             alert=True,
@@ -605,6 +628,8 @@ class Dispatcher:
                 responsible_unit=unit_id,
                 assignee_id=plan.assignee.id if plan.assignee else None,
                 kind=kind,
+                localities=frozenset({t.locality}) if t.locality else frozenset(),
+                addresses=plan.addresses,
             )
         )
         if plan.assignee is not None:
@@ -838,6 +863,10 @@ class Dispatcher:
             "reopened_count": 0,
             "updated_at": at,
             "tokens": sorted(plan.words),
+            "locality": t.locality,
+            # Where exactly, for merging (the index is rebuilt from these and the reports').
+            "localities": [t.locality] if t.locality else [],
+            "addresses": sorted(plan.addresses),
             "callback": {"done_at": None, "by": None, "reached": None}
             if plan.action == DispatchAction.CALLBACK
             else None,
@@ -950,6 +979,8 @@ class Dispatcher:
             "category": event.triage.category.value,
             "priority": event.triage.priority.value,
             "location": event.triage.location.value if event.triage.location else None,
+            "locality": event.triage.locality,
+            "addresses": sorted(plan.addresses),
             "unit": decision.responsible_unit,
             "case_id": decision.case_id,
             "reporter_key": plan.key,

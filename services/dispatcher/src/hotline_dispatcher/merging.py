@@ -11,7 +11,14 @@ Two reasons to join:
   its own, routed normally, so it is never hidden in an older case's chain;
 * **same incident** — an open case of the same category in the same district, last reported
   within the merge window, whose text shares enough significant words (overlap coefficient ≥
-  the configured similarity). Reports without a district never merge across citizens.
+  the configured similarity), in the same place: a report naming a locality (the commune,
+  ward or landmark the classifier found) joins only a case with no locality or a matching
+  one, and a report giving a house or alley number joins only a case with no such number or
+  the same one. Reports without a district never merge across citizens.
+
+Two reports too alike to tell apart but naming two communes are two rescues: each gets its own
+case and alert, and the Staff Office can still merge them from the console. A report that
+names no locality is not a reason to split (most reports name a place only once, if at all).
 
 `OpenCaseIndex` is the working set of recently reported open cases the decision needs, kept in
 memory (warmed from and refreshed against MongoDB by the flows) so that a decision costs no
@@ -27,7 +34,7 @@ from datetime import datetime, timedelta
 
 from hotline.contracts.labels import Category, District, Priority
 from hotline_dispatcher.cases import more_urgent
-from hotline_dispatcher.text import similarity
+from hotline_dispatcher.text import different_addresses, same_locality, similarity
 
 REPORT = "report"
 CALLBACK = "callback"
@@ -48,6 +55,17 @@ class OpenCase:
     responsible_unit: str
     assignee_id: str | None
     kind: str = REPORT  # or CALLBACK
+    # Where, exactly: the localities its reports named (gazetteer names) and the house and
+    # alley numbers they gave ('house:12', see text.address_numbers).
+    localities: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+
+
+def locality_matches(locality: str | None, case: OpenCase) -> bool:
+    """A report's locality fits a case that names none, or names the same place."""
+    if locality is None or not case.localities:
+        return True
+    return any(same_locality(locality, known) for known in case.localities)
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ def continues(
     category: Category,
     priority: Priority,
     location: District | None,
+    locality: str | None = None,
 ) -> bool:
     """Is a citizen's new message a follow-up on their own open `case`, not a new incident?
 
@@ -81,7 +100,9 @@ def continues(
     same_subject = category == case.category or (
         category == Category.OTHER and not more_urgent(priority, case.priority)
     )
-    same_place = location is None or location == case.location
+    same_place = location is None or (
+        location == case.location and locality_matches(locality, case)
+    )
     return same_subject and same_place
 
 
@@ -171,7 +192,14 @@ class IndexView:
         return [c for c in cases if c is not None and c.last_report_at >= since]
 
     def add_report(
-        self, case_id: str, reporter_key: str, at: datetime, priority: Priority | None = None
+        self,
+        case_id: str,
+        reporter_key: str,
+        at: datetime,
+        priority: Priority | None = None,
+        *,
+        locality: str | None = None,
+        addresses: frozenset[str] = frozenset(),
     ) -> None:
         case = self.get(case_id)
         if case is None:
@@ -181,6 +209,8 @@ class IndexView:
             last_report_at=max(case.last_report_at, at),
             reporter_keys=case.reporter_keys | {reporter_key},
             priority=priority or case.priority,
+            localities=case.localities | ({locality} if locality else set()),
+            addresses=case.addresses | addresses,
         )
         self.put(updated)
 
@@ -203,18 +233,28 @@ class IndexView:
         followup_window: timedelta,
         threshold: float,
         kind: str = REPORT,
+        locality: str | None = None,
+        addresses: frozenset[str] = frozenset(),
     ) -> MergeMatch | None:
         """The open case this report (or missed call, `kind=CALLBACK`) joins, with the reason,
         or None.
 
         The citizen's own cases come first (`continues` decides; among several, the one of the
         same category, then of the same district, then the latest reported). Missed calls
-        join nothing else.
+        join nothing else. Another citizen's case is joined only in the same place
+        (`locality_matches`, and no disagreeing house or alley number).
         """
         own = [
             c
             for c in self.own_cases(reporter_key, at - followup_window)
-            if continues(c, kind=kind, category=category, priority=priority, location=location)
+            if continues(
+                c,
+                kind=kind,
+                category=category,
+                priority=priority,
+                location=location,
+                locality=locality,
+            )
         ]
         if own:
             best_own = max(
@@ -242,6 +282,10 @@ class IndexView:
             case = self.changed.get(case.case_id, case)
             if case.last_report_at < at - window:
                 continue
+            if not locality_matches(locality, case) or different_addresses(
+                addresses, case.addresses
+            ):
+                continue
             score = similarity(words, case.words)
             if score >= threshold and (best is None or score > best.score):
                 shared = ", ".join(sorted(words & case.words)[:6])
@@ -249,7 +293,9 @@ class IndexView:
                     case,
                     "same_incident",
                     score,
-                    f"same {category.value} in {location.value} as {case.case_id}, "
+                    f"same {category.value} in {location.value}"
+                    + (f" ({locality})" if locality else "")
+                    + f" as {case.case_id}, "
                     f"text similarity {score:.2f} (shared: {shared})",
                 )
         return best

@@ -519,6 +519,9 @@ class CaseService:
         if not diff:
             raise CaseConflict("nothing to change: the triage already says that", case["state"])
         fields = {k: after[k] for k in ("category", "priority", "location")}
+        if "location" in diff:
+            # The classifier's locality lay in the district the person corrected away from.
+            fields.update(locality=None, localities=[])
         changed = await self._transition(case_id, None, fields, at)
         await self._store_correction(
             message_id=str(case.get("opened_by") or case_id),

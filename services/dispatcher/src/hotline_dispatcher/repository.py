@@ -347,6 +347,8 @@ class Repository:
                 "category": 1,
                 "location": 1,
                 "tokens": 1,
+                "localities": 1,
+                "addresses": 1,
                 "opened_at": 1,
                 "received_at": 1,
                 "last_report_at": 1,
@@ -359,7 +361,15 @@ class Repository:
     async def recent_reports(self, since: datetime) -> list[dict[str, Any]]:
         cursor = self.db[DECISIONS].find(
             {"at": {"$gte": since}, "case_id": {"$ne": None}},
-            projection={"case_id": 1, "reporter_key": 1, "at": 1, "priority": 1},
+            projection={
+                "case_id": 1,
+                "reporter_key": 1,
+                "at": 1,
+                "priority": 1,
+                "location": 1,
+                "locality": 1,
+                "addresses": 1,
+            },
         )
         return [d async for d in cursor]
 

@@ -49,12 +49,22 @@ class WorkingSet:
             entry = open_case_from_doc(doc)
             last = max([ensure_utc(r["at"]) for r in rs] + [entry.last_report_at])
             keys = frozenset(str(r["reporter_key"]) for r in rs if r.get("reporter_key"))
+            # A report's locality counts where it lies: in the case's district (a corrected
+            # location drops the localities of the district it corrected away from).
+            localities = frozenset(
+                str(r["locality"])
+                for r in rs
+                if r.get("locality") and r.get("location") == doc.get("location")
+            )
+            addresses = frozenset(str(a) for r in rs for a in r.get("addresses") or ())
             index.put(
                 OpenCase(
                     **{
                         **entry.__dict__,
                         "last_report_at": last,
                         "reporter_keys": entry.reporter_keys | keys,
+                        "localities": entry.localities | localities,
+                        "addresses": entry.addresses | addresses,
                     }
                 )
             )
@@ -98,4 +108,6 @@ def open_case_from_doc(doc: dict[str, Any]) -> OpenCase:
         responsible_unit=str(doc["responsible_unit"]),
         assignee_id=assignee.get("person_id"),
         kind=str(doc.get("kind", "report")),
+        localities=frozenset(doc.get("localities") or ()),
+        addresses=frozenset(doc.get("addresses") or ()),
     )

@@ -1,4 +1,5 @@
-"""Text helpers for merging and acknowledgements: diacritics folding, significant words."""
+"""Text helpers for merging and acknowledgements: diacritics folding, significant words,
+localities and house numbers."""
 
 from __future__ import annotations
 
@@ -240,6 +241,103 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
     return _weight(a & b) / min(_weight(a), _weight(b))
+
+
+# --------------------------------------------------------------------------- where, exactly
+
+# Words that say what kind of place a gazetteer name is, not which one ("chợ Phú Đa" is in
+# Phú Đa, "Vinh Thanh beach" is Vinh Thanh). Written with their diacritics: "vịnh" (bay) is
+# a type, "Vinh" in "Vinh Thanh" is a name. Phrases go first so "sân bay" goes as a whole.
+_PLACE_TYPE_PHRASES = (
+    "cảng hàng không",
+    "khu công nghiệp",
+    "suối nước nóng",
+    "railway station",
+    "train station",
+    "thị trấn",
+    "thị xã",
+    "sân bay",
+    "nhà ga",
+    "bến xe",
+    "làng cổ",
+)
+_PLACE_TYPE_WORDS = frozenset(
+    [
+        *("chợ", "cầu", "biển", "bãi", "vịnh", "đầm", "phá", "sông", "xã", "phường", "thôn"),
+        *("ga", "chùa", "đường", "đèo", "dốc", "kcn"),
+        *("beach", "market", "bridge", "airport", "town", "pagoda", "station", "lagoon"),
+    ]
+)
+
+
+def _is_ascii(word: str) -> bool:
+    return word.isascii()
+
+
+def locality_words(locality: str) -> tuple[str, ...]:
+    """The naming words of a gazetteer locality, lower case with diacritics, type words
+    dropped: 'chợ Phú Đa' → ('phú', 'đa'), 'Lang Co beach' → ('lang', 'co')."""
+    text = " ".join(unicodedata.normalize("NFC", locality).lower().split())
+    for phrase in _PLACE_TYPE_PHRASES:
+        text = re.sub(rf"(?<!\w){phrase}(?!\w)", " ", text)
+    return tuple(w for w in re.findall(r"\w+", text) if w not in _PLACE_TYPE_WORDS)
+
+
+def _same_word(a: str, b: str) -> bool:
+    # Names written without diacritics in the gazetteer ("Dong Ba market") equal their
+    # Vietnamese spelling; two spellings with diacritics must agree ("Hương Văn" is not
+    # "Hương Vân").
+    return a == b or ((_is_ascii(a) or _is_ascii(b)) and fold(a) == fold(b))
+
+
+def same_locality(a: str, b: str) -> bool:
+    """Do two gazetteer localities name the same place, one inside or beside the other?
+
+    True when the naming words of one are all among the other's ('Phú Đa', 'thị trấn Phú
+    Đa' and 'chợ Phú Đa' are one place; 'Kinh thành' and 'Kinh thành Huế' too); 'Phú Đa' and
+    'Phú Diên' are two communes."""
+    wa, wb = locality_words(a), locality_words(b)
+    if not wa or not wb:
+        return True
+    small, large = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
+    return all(any(_same_word(w, v) for v in large) for w in small)
+
+
+# "số 12", "số nhà 12", "nhà số 12/3", "kiệt 45", "hẻm 7", "ngõ 3", "ngách 2" in folded text.
+# A bare "số"/"nhà" number followed by a counter ("nhà 3 tầng", "số 2 người") is not an
+# address.
+_ADDRESS = re.compile(
+    r"\b(so nha|nha so|so|nha|kiet|hem|ngo|ngach)\s+"
+    r"(\d{1,4}[a-z]?(?:/\d{1,4}[a-z]?){0,3})\b(?!\s*(?:tang|nguoi|chiec|cai|con|xe|tuoi|km|"
+    r"met|m|gio|h|phut|lan|ngay|thang|nam|trieu|ty|nghin|ngan|k|tr|dong|vnd|ho|can|lo)\b)"
+)
+_ADDRESS_KIND = {
+    "so nha": "house",
+    "nha so": "house",
+    "so": "house",
+    "nha": "house",
+    "kiet": "alley",
+    "hem": "alley",
+    "ngo": "alley",
+    "ngach": "alley",
+}
+
+
+def address_numbers(text: str) -> frozenset[str]:
+    """House and alley numbers a report gives, as 'house:12' and 'alley:45/3'."""
+    return frozenset(
+        f"{_ADDRESS_KIND[m.group(1)]}:{m.group(2)}" for m in _ADDRESS.finditer(fold(text))
+    )
+
+
+def different_addresses(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Two reports give a house (or alley) number each, and none of them agree."""
+    for kind in ("house", "alley"):
+        na = {x for x in a if x.startswith(kind + ":")}
+        nb = {x for x in b if x.startswith(kind + ":")}
+        if na and nb and not na & nb:
+            return True
+    return False
 
 
 _ACK_WORDS = r"(?:ok|okay|oke|da nhan|nhan|ro|xac nhan|ack)"

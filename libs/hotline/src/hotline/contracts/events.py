@@ -126,6 +126,13 @@ class Triage(Contract):
     actionable: bool
     priority: Priority
     location: District | None = None
+    locality: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the gazetteer place inside `location` that decided it (a commune, ward, "
+        "landmark or street, as the gazetteer writes it); null when the text names only the "
+        "district or no place. The dispatcher keeps reports naming two localities apart.",
+    )
     language: Language
     confidence: float = Field(ge=0.0, le=1.0)
     reasons: list[str] = Field(default_factory=list)
