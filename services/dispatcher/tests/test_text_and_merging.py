@@ -311,6 +311,9 @@ def test_same_locality(a: str, b: str, same: bool) -> None:
         ("có số 2 người bị thương", set()),
         ("gọi lại số 0905123456", set()),  # a phone number is not a house number
         ("nhà số 7a bị trộm", {"house:7a"}),
+        ("nước ngập ở thôn 3 xã Phú Đa", {"hamlet:3"}),
+        ("tổ dân phố 5 phường Vỹ Dạ, kiệt 2", {"hamlet:5", "alley:2"}),
+        ("xom 2 co 5 ho bi ngap", {"hamlet:2"}),  # "5 hộ" (households) is a count
     ],
 )
 def test_address_numbers(text: str, numbers: set[str]) -> None:
@@ -323,6 +326,7 @@ def test_different_addresses_need_two_numbers_of_a_kind_that_disagree() -> None:
     assert not different_addresses(frozenset({"house:12"}), frozenset())
     assert not different_addresses(frozenset({"house:12"}), frozenset({"alley:14"}))
     assert different_addresses(frozenset({"alley:5"}), frozenset({"alley:7", "house:5"}))
+    assert different_addresses(frozenset({"hamlet:3"}), frozenset({"hamlet:4"}))
 
 
 def _flood_case(case_id: str, commune: str | None, **kw: object) -> OpenCase:

@@ -303,11 +303,12 @@ def same_locality(a: str, b: str) -> bool:
     return all(any(_same_word(w, v) for v in large) for w in small)
 
 
-# "số 12", "số nhà 12", "nhà số 12/3", "kiệt 45", "hẻm 7", "ngõ 3", "ngách 2" in folded text.
-# A bare "số"/"nhà" number followed by a counter ("nhà 3 tầng", "số 2 người") is not an
-# address.
+# "số 12", "số nhà 12", "nhà số 12/3", "kiệt 45", "hẻm 7", "ngõ 3", "ngách 2", and the
+# numbered hamlets and neighbourhoods of a commune or ward ("thôn 3", "xóm 2", "tổ dân phố 5",
+# "khu vực 4") in folded text. A bare "số"/"nhà" number followed by a counter ("nhà 3 tầng",
+# "số 2 người") is not an address.
 _ADDRESS = re.compile(
-    r"\b(so nha|nha so|so|nha|kiet|hem|ngo|ngach)\s+"
+    r"\b(so nha|nha so|so|nha|kiet|hem|ngo|ngach|thon|xom|to dan pho|khu vuc|khu pho)\s+"
     r"(\d{1,4}[a-z]?(?:/\d{1,4}[a-z]?){0,3})\b(?!\s*(?:tang|nguoi|chiec|cai|con|xe|tuoi|km|"
     r"met|m|gio|h|phut|lan|ngay|thang|nam|trieu|ty|nghin|ngan|k|tr|dong|vnd|ho|can|lo)\b)"
 )
@@ -320,19 +321,24 @@ _ADDRESS_KIND = {
     "hem": "alley",
     "ngo": "alley",
     "ngach": "alley",
+    "thon": "hamlet",
+    "xom": "hamlet",
+    "to dan pho": "hamlet",
+    "khu vuc": "hamlet",
+    "khu pho": "hamlet",
 }
 
 
 def address_numbers(text: str) -> frozenset[str]:
-    """House and alley numbers a report gives, as 'house:12' and 'alley:45/3'."""
+    """House, alley and hamlet numbers a report gives: 'house:12', 'alley:45/3', 'hamlet:3'."""
     return frozenset(
         f"{_ADDRESS_KIND[m.group(1)]}:{m.group(2)}" for m in _ADDRESS.finditer(fold(text))
     )
 
 
 def different_addresses(a: frozenset[str], b: frozenset[str]) -> bool:
-    """Two reports give a house (or alley) number each, and none of them agree."""
-    for kind in ("house", "alley"):
+    """Two reports give a house (or alley, or hamlet) number each, and none of them agree."""
+    for kind in ("house", "alley", "hamlet"):
         na = {x for x in a if x.startswith(kind + ":")}
         nb = {x for x in b if x.startswith(kind + ":")}
         if na and nb and not na & nb:
