@@ -238,6 +238,26 @@ async def test_the_assignment_reads_in_the_persons_language(setup: Setup) -> Non
             assert why is not None and html.escape(assigned["text"]) in why.group(0)
 
 
+async def test_the_commune_a_report_names_is_shown_beside_its_district(setup: Setup) -> None:
+    case_id = await setup.open_case(
+        "Nước ngập sâu ở Phú Đa, cần ca nô", location="phu_vang", locality="Phú Đa"
+    )
+    bare = await setup.open_case(
+        "Cây đổ chắn đường ở Phú Vang", category="traffic", location="phu_vang"
+    )
+    assert bare != case_id
+    assert (await setup.ops(f"/cases/{case_id}"))["locality"] == "Phú Đa"
+    async with setup.browser() as client:
+        await sign_in(client, STAFF)
+        page = (await client.get(f"/cases/{case_id}")).text
+        assert '<span class="locality"> · Phú Đa</span>' in page
+        queue = (await client.get("/")).text
+        row = re.search(rf'<tr [^>]*data-case="{case_id}".*?</tr>', queue, re.S)
+        assert row is not None and "· Phú Đa" in row.group(0)
+        other = re.search(rf'<tr [^>]*data-case="{bare}".*?</tr>', queue, re.S)
+        assert other is not None and "locality" not in other.group(0)
+
+
 def shown(html: str) -> list[tuple[str, str]]:
     """The (type, actor) of each entry of a case page's timeline, in order."""
     return re.findall(r'data-type="([^"]+)" data-actor="([^"]+)"', html)

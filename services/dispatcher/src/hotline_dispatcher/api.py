@@ -103,6 +103,11 @@ class CaseSummary(BaseModel):
     category: Category
     priority: Priority
     location: District | None
+    locality: str | None = Field(
+        default=None,
+        description="the commune, ward or landmark inside the district that the opening report "
+        "names (the classifier's gazetteer place)",
+    )
     responsible_unit: str
     informed_units: list[str]
     assignee: AssigneeOut | None
@@ -999,6 +1004,7 @@ def _summary(doc: dict[str, Any]) -> CaseSummary:
         category=doc["category"],
         priority=doc["priority"],
         location=doc.get("location"),
+        locality=doc.get("locality"),
         responsible_unit=doc["responsible_unit"],
         informed_units=doc.get("informed_units") or [],
         assignee=doc.get("assignee"),
