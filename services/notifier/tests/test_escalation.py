@@ -55,7 +55,10 @@ async def test_new_case_alerts_level_0_informs_the_director_and_answers_the_citi
     alert = next(o for o in got if o.purpose.value == "alert")
     assert alert.first_alert and alert.level == 0 and alert.address_masked == "770***********66"
     officer = sandbox.sandbox.store.messages(to="7700112233445566")[0].text
-    assert "HUE-20240124-0042" in officer and "KHẨN CẤP" in officer and "thành phố Huế" in officer
+    assert "HUE-20240124-0042" in officer and "KHẨN CẤP" in officer
+    assert (
+        "tại chợ Đông Ba, thành phố Huế" in officer
+    )  # the place the report names, then its district
     assert "8800112233445566" not in officer  # the officer may not see the reporter's contact
     director = sandbox.sandbox.store.messages(to="+84919697575")[0].text
     assert "8800112233445566" in director  # the Director may

@@ -116,6 +116,7 @@ def alert_state() -> AlertState:
             "priority": d.priority,
             "category": d.category,
             "location": d.location,
+            "locality": d.locality,
             "unit": "Công an thành phố Huế",
             "summary": "Có người\nđánh nhau",
             "reporter": d.reporter,
@@ -219,6 +220,8 @@ def test_officer_parameters_are_the_alerts_facts() -> None:
     alert = notification(MessageKind.ALERT).template_params
     assert alert["case_id"] == CASE_ID and alert["priority"] == "KHẨN CẤP"
     assert alert["ack_url"] == "http://notifier.test/ack/tok"
+    # Where exactly, then the district: the place the report names comes first.
+    assert alert["location"] == "chợ Đông Ba, thành phố Huế"
     inform = notification(MessageKind.INFORM).template_params
     assert inform["unit"] == "Công an thành phố Huế"  # no ack link for those only informed
     directive = notification(MessageKind.DIRECTIVE).template_params

@@ -700,6 +700,7 @@ class Dispatcher:
             category=t.category,
             priority=priority,
             location=t.location,
+            locality=t.locality,
             language=t.language,
             responsible_unit=unit,
             informed_units=list(plan.route.informed_units) if plan.route else [],

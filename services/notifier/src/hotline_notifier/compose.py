@@ -41,6 +41,11 @@ def reporter_line(reporter: Reporter, may_see: bool) -> str:
     return f"{', '.join(parts)} ({channel})" if parts else f"({channel})"
 
 
+def where(district: str, locality: str | None) -> str:
+    """'Phú Đa, huyện Phú Vang': the place the report names, then its district."""
+    return f"{locality}, {district}" if locality else district
+
+
 def waited(seconds: int, language: str) -> str:
     minutes = max(1, round(seconds / 60))
     return f"{minutes} phút" if language == "vi" else f"{minutes} min"
@@ -67,7 +72,10 @@ class Composer:
             "priority": state.priority.value,
             "priority_label": t.label("priority", state.priority.value, lang),
             "category": t.label("category", state.category.value, lang),
-            "location": t.label("location", state.location.value if state.location else None, lang),
+            "location": where(
+                t.label("location", state.location.value if state.location else None, lang),
+                state.locality,
+            ),
             "summary": summary,
             "reporter": reporter_line(state.reporter, recipient.may_see_reporter),
             "unit": state.unit or "",

@@ -121,6 +121,7 @@ class Handlers:
             priority=d.priority,
             category=d.category,
             location=d.location,
+            locality=d.locality,
             unit=d.responsible_unit,
             summary=d.summary,
             reporter=d.reporter,
@@ -319,6 +320,7 @@ class Handlers:
             priority=e.priority or (old.priority if old else Priority.P2),
             category=old.category if old else Category.OTHER,
             location=old.location if old else None,
+            locality=old.locality if old else None,
             unit=chain[0].recipients[0].unit_id,
             summary=(old.summary if old else "") or (e.text or ""),
             reporter=old.reporter

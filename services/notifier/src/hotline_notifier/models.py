@@ -42,6 +42,7 @@ class AlertState(BaseModel):
     priority: Priority
     category: Category
     location: District | None = None
+    locality: str | None = None
     unit: str | None = None
     summary: str = ""
     reporter: Reporter

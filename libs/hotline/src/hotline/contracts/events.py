@@ -230,6 +230,9 @@ class DispatchDecision(Contract):
     category: Category
     priority: Priority
     location: District | None = None
+    locality: str | None = Field(
+        default=None, max_length=200, description="the triage's locality (a place in `location`)"
+    )
     language: Language = Language.VI
     responsible_unit: str | None = None
     informed_units: list[str] = Field(default_factory=list)
