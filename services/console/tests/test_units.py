@@ -34,6 +34,7 @@ from hotline_console.queue import (
     slices,
 )
 from hotline_console.settings import ConsoleSettings
+from hotline_console.views.today import figures
 from hotline_console.web import local_time, safe_next
 
 SECRET = b"test-secret"
@@ -342,6 +343,24 @@ def test_charts_escape_labels_and_show_the_numbers() -> None:
     assert (
         charts.duration(200, "en") == "3 min 20 s" and charts.duration(3900, "en") == "1 h 05 min"
     )
+
+
+def test_the_most_reported_places_are_charted_with_their_district() -> None:
+    stats: dict[str, Any] = {
+        "messages": 5,
+        "reports": 4,
+        "greetings": 1,
+        "by_category": {"fire_rescue": 4},
+        "by_unit": {},
+        "top_places": [
+            {"location": "phu_vang", "locality": "Phú Đa", "reports": 3},
+            {"location": "hue_city", "locality": "chợ Đông Ba", "reports": 1},
+        ],
+    }
+    chart = str(figures(stats, [], "vi")["places_chart"])
+    assert "Phú Đa · Phú Vang" in chart and ">3<" in chart
+    assert chart.index("Phú Đa") < chart.index("chợ Đông Ba")  # most reported first
+    assert figures({**stats, "top_places": []}, [], "vi")["places_chart"] is None  # no panel
 
 
 def _trigger(template: str, element_id: str) -> list[str]:

@@ -561,9 +561,18 @@ async def test_shift_overrides_change_who_is_on_call(api: Api) -> None:
 
 async def test_board_people_and_the_directors_figures(api: Api) -> None:
     p1 = await api.open_case(
-        user_id="a", text="Đánh nhau bằng dao ở chợ Đông Ba", category="violence"
+        user_id="a",
+        text="Đánh nhau bằng dao ở chợ Đông Ba",
+        category="violence",
+        locality="chợ Đông Ba",
     )
     await api.open_case(user_id="b", text="Cháy nhà ở Phú Lộc", location="phu_loc", priority="P2")
+    await api.decide(  # a second report of the fight: the place counts its reports
+        user_id="d",
+        text="dánh nhau bằng dao o cho dong ba",
+        category="violence",
+        locality="chợ Đông Ba",
+    )
     await api.decide("Chào anh", category="greeting", priority="P4", user_id="c")
     api.clock.advance(90)
     await api.http.post(f"/api/v1/cases/{p1}/acknowledge", headers=OFFICER)
@@ -578,8 +587,12 @@ async def test_board_people_and_the_directors_figures(api: Api) -> None:
     assert {p["unit_id"] for p in people} == {"ca-tp-hue"} and people[0]["contacts"] is None
     assert (await api.get("/people", STAFF, params={"unit": "pv01"}))[0]["contacts"]
     stats = await api.get("/stats/daily", VIEWER, params={"date": "2024-01-24"})
-    assert stats["by_district"] == {"hue_city": 1, "phu_loc": 1}
-    assert sum(h["messages"] for h in stats["by_hour"]) == 3
+    assert stats["by_district"] == {"hue_city": 2, "phu_loc": 1}
+    # Where: only reports naming a place inside a district (Phú Lộc's names the district).
+    assert stats["top_places"] == [
+        {"location": "hue_city", "locality": "chợ Đông Ba", "reports": 2}
+    ]
+    assert sum(h["messages"] for h in stats["by_hour"]) == 4
     assert stats["by_hour"][8]["greetings"] == 1  # the local hour (08:42)
     ack = stats["time_to_acknowledge"]
     assert ack["P1"] == {"cases": 1, "acknowledged": 1, "median_s": 120.0}  # 30 s + 90 s

@@ -212,6 +212,7 @@ def report(
     where: str | None,
     unit: str | None,
     case: str,
+    locality: str | None = None,
 ) -> DispatchDecision:
     return decision(
         n,
@@ -220,6 +221,7 @@ def report(
         category=category,
         priority=priority,
         location=where,
+        locality=locality,
         responsible_unit=unit,
         case_id=case,
     )
@@ -245,9 +247,9 @@ def the_day() -> tuple[list[DispatchDecision], list[CaseEvent]]:
         decision(0, "greeting", "zalo"),
         decision(1, "greeting", "sms"),
         decision(2, "greeting", "zalo"),
-        report(3, "new_case", "zalo", "violence", "P1", "hue_city", "ca-tp-hue", "C1"),
-        report(4, "new_case", "sms", "fire_rescue", "P1", "phu_vang", "pc07", "C2"),
-        report(5, "merged", "viber", "fire_rescue", "P1", "phu_vang", "pc07", "C2"),
+        report(3, "new_case", "zalo", "violence", "P1", "hue_city", "ca-tp-hue", "C1", "Đông Ba"),
+        report(4, "new_case", "sms", "fire_rescue", "P1", "phu_vang", "pc07", "C2", "Phú Đa"),
+        report(5, "merged", "viber", "fire_rescue", "P1", "phu_vang", "pc07", "C2", "chợ Phú Đa"),
         report(6, "new_case", "zalo", "theft", "P2", "hue_city", "ca-tp-hue", "C3"),
         report(7, "new_case", "whatsapp", "fraud", "P2", None, "pc02", "C4"),
         report(8, "new_case", "sms", "theft", "P2", "huong_thuy", "ca-huong-thuy", "C5"),
@@ -297,6 +299,8 @@ def test_the_days_figures_count_rank_and_take_medians() -> None:
         ("phong_dien", 1),
         ("unknown", 1),
     ]
+    # Places as the gazetteer names them: "chợ Phú Đa" is counted apart from "Phú Đa".
+    assert figures.reports_by_place == [("Phú Đa", 1), ("chợ Phú Đa", 1), ("Đông Ba", 1)]
     assert figures.reports_by_unit == [
         ("ca-tp-hue", 3),
         ("pc07", 2),
@@ -348,6 +352,7 @@ def test_the_summary_prints_the_breakdowns_without_personal_data() -> None:
         "violence 1",
         "    by district                hue_city 3, phu_vang 2, huong_thuy 1, phong_dien 1, "
         "unknown 1",
+        "    most reported places       Phú Đa 1, chợ Phú Đa 1, Đông Ba 1",
         "    by responsible unit        ca-tp-hue 3, pc07 2, ca-huong-thuy 1, none 1, pc02 1",
         "  greetings                    3",
         "  missed calls to return       1",

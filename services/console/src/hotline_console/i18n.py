@@ -203,6 +203,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "today.by_category": ("Theo lĩnh vực", "By category"),
     "today.by_district": ("Theo địa bàn", "By district"),
     "today.by_unit": ("Theo đơn vị", "By unit"),
+    "today.top_places": ("Nơi được phản ánh nhiều nhất", "Most reported places"),
     "today.by_hour": ("Theo giờ", "By hour"),
     "today.ack": ("Thời gian tiếp nhận (trung vị)", "Median time to acknowledge"),
     "today.ack_cases": ("vụ", "cases"),

@@ -246,6 +246,12 @@ class AckStats(BaseModel):
     median_s: float | None = Field(description="median seconds from report to acknowledgement")
 
 
+class PlaceCount(BaseModel):
+    location: str = Field(description="district code")
+    locality: str = Field(description="the commune, ward or landmark inside it")
+    reports: int
+
+
 class DailyStats(BaseModel):
     date: date
     messages: int = Field(description="citizens' messages and calls that day (local time)")
@@ -262,6 +268,11 @@ class DailyStats(BaseModel):
     by_unit: dict[str, int]
     by_priority: dict[str, int]
     by_district: dict[str, int] = Field(default_factory=dict, description="'unknown' = none")
+    top_places: list[PlaceCount] = Field(
+        default_factory=list,
+        description="the ten communes, wards or landmarks most reports named, most first "
+        "(where a flood or a festival hits hardest)",
+    )
     by_hour: list[ChannelStats] = Field(
         default_factory=list, description="24 local hours: messages, reports, greetings"
     )
@@ -855,6 +866,10 @@ def build_router() -> APIRouter:
             by_unit=dict(sorted(counts.by_unit.items())),
             by_priority=dict(sorted(counts.by_priority.items())),
             by_district=dict(sorted(counts.by_district.items())),
+            top_places=[
+                PlaceCount(location=district, locality=locality, reports=n)
+                for district, locality, n in counts.top_places()
+            ],
             by_hour=[
                 ChannelStats(messages=h.messages, reports=h.reports, greetings=h.greetings)
                 for _, h in sorted(hours.items())

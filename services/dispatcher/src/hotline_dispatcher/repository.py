@@ -418,7 +418,8 @@ class Repository:
     # ------------------------------------------------------------------ statistics
 
     async def daily_counts(self, day: str) -> list[dict[str, Any]]:
-        """Decisions of a local day grouped by action, channel, category, unit and priority."""
+        """Decisions of a local day grouped by action, channel, category, unit, priority,
+        district and locality."""
         pipeline: list[dict[str, Any]] = [
             {"$match": {"day": day}},
             {
@@ -430,6 +431,7 @@ class Repository:
                         "unit": "$unit",
                         "priority": "$priority",
                         "location": "$location",
+                        "locality": "$locality",
                     },
                     "n": {"$sum": 1},
                 }

@@ -42,10 +42,18 @@ class DailyCounts:
     by_unit: Counter[str] = field(default_factory=Counter)
     by_priority: Counter[str] = field(default_factory=Counter)
     by_district: Counter[str] = field(default_factory=Counter)
+    by_locality: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Reports per (district, locality) they name: where the day's incidents were."""
+
+    def top_places(self, n: int = 10) -> list[tuple[str, str, int]]:
+        """The `n` localities most reports named: (district, locality, reports), most first."""
+        ranked = sorted(self.by_locality.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(district, locality, count) for (district, locality), count in ranked[:n]]
 
 
 def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:
-    """Fold `Repository.daily_counts` rows (grouped by action/channel/category/unit/priority)."""
+    """Fold `Repository.daily_counts` rows (grouped by action, channel, category, unit, priority,
+    district and locality)."""
     out = DailyCounts(date=day)
     for row in rows:
         key = row["_id"]
@@ -68,6 +76,8 @@ def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:
             out.by_category[str(key.get("category"))] += n
             out.by_priority[str(key.get("priority"))] += n
             out.by_district[str(key.get("location") or "unknown")] += n
+            if key.get("locality"):
+                out.by_locality[(str(key.get("location")), str(key["locality"]))] += n
             if key.get("unit"):
                 out.by_unit[str(key["unit"])] += n
         if action == "new_case":

@@ -697,8 +697,14 @@ class DayFigures:
     officer_replies: int = 0
     reports_by_category: list[tuple[str, int]] = field(default_factory=list)
     reports_by_district: list[tuple[str, int]] = field(default_factory=list)
+    reports_by_place: list[tuple[str, int]] = field(default_factory=list)
+    """Reports per locality they name (a commune, ward or landmark), most first."""
     reports_by_unit: list[tuple[str, int]] = field(default_factory=list)
     time_to_acknowledge: list[AckFigures] = field(default_factory=list)
+
+
+SUMMARY_PLACES = 5
+"""How many of the most reported places the summary names."""
 
 
 def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
@@ -718,6 +724,7 @@ def day_figures(
     by_channel: Counter[str] = Counter()
     by_category: Counter[str] = Counter()
     by_district: Counter[str] = Counter()
+    by_place: Counter[str] = Counter()
     by_unit: Counter[str] = Counter()
     officer_replies = 0
     opened: dict[str, DispatchDecision] = {}
@@ -734,6 +741,8 @@ def day_figures(
         if action in REPORT_ACTIONS:
             by_category[d.category.value] += 1
             by_district[d.location.value if d.location else "unknown"] += 1
+            if d.locality:
+                by_place[d.locality] += 1
             by_unit[d.responsible_unit or "none"] += 1
         if action == "new_case" and d.case_id:
             opened.setdefault(d.case_id, d)
@@ -756,6 +765,7 @@ def day_figures(
         officer_replies=officer_replies,
         reports_by_category=_ranked(by_category),
         reports_by_district=_ranked(by_district),
+        reports_by_place=_ranked(by_place),
         reports_by_unit=_ranked(by_unit),
         time_to_acknowledge=[
             AckFigures(p, cases[p], len(w), statistics.median(w)) for p, w in sorted(waits.items())
@@ -964,6 +974,7 @@ def render_summary(result: SimulationResult) -> str:
             f"citizen's case, {d.get('followup', 0)} follow-ups)",
             *_breakdown("by category", _counts(f.reports_by_category)),
             *_breakdown("by district", _counts(f.reports_by_district)),
+            *_breakdown("most reported places", _counts(f.reports_by_place[:SUMMARY_PLACES])),
             *_breakdown("by responsible unit", _counts(f.reports_by_unit)),
             f"  greetings                    {greetings}",
             f"  missed calls to return       {d.get('callback', 0)}",

@@ -45,6 +45,18 @@ def figures(stats: dict[str, Any], units: list[dict[str, Any]], lang: str) -> di
             title=i18n.text("today.by_district", lang),
             css="bar-report",
         ),
+        "places_chart": charts.bars(
+            [
+                (f"{p['locality']} · {i18n.label('district', p['location'], lang)}", p["reports"])
+                for p in stats.get("top_places") or []
+            ],
+            title=i18n.text("today.top_places", lang),
+            css="bar-report",
+            label_width=240,
+            width=460,
+        )
+        if stats.get("top_places")
+        else None,
         "unit_chart": charts.bars(
             [(unit_names.get(k, k), v) for k, v in _sorted(stats["by_unit"])],
             title=i18n.text("today.by_unit", lang),
