@@ -3,6 +3,7 @@ localities and house numbers."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -274,6 +275,7 @@ def _is_ascii(word: str) -> bool:
     return word.isascii()
 
 
+@functools.lru_cache(maxsize=4096)  # localities are gazetteer names: a bounded set
 def locality_words(locality: str) -> tuple[str, ...]:
     """The naming words of a gazetteer locality, lower case with diacritics, type words
     dropped: 'chợ Phú Đa' → ('phú', 'đa'), 'Lang Co beach' → ('lang', 'co')."""
