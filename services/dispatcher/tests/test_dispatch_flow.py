@@ -736,3 +736,29 @@ async def test_two_house_numbers_on_one_street_are_two_cases(env: Env) -> None:
         DispatchAction.MERGED,
     ]
     assert result[2].case_id == result[0].case_id
+
+
+async def test_a_reassigned_case_and_a_merge_target_keep_the_places_they_learned(
+    env: Env,
+) -> None:
+    staff = Actor(id="staff-1", role="staff")
+    district_wide, joined = decisions(
+        await env.dispatcher.dispatch_many([_flood(None, "c1", 42), _flood("Phú Đa", "c2", 43)])
+    )
+    assert joined.case_id == district_wide.case_id  # the case is now about Phú Đa
+    await env.cases.reassign(
+        str(district_wide.case_id), staff, "more hands", person_id="phu-vang-o2"
+    )
+    [other] = decisions(await env.dispatcher.dispatch_many([_flood("Vinh Thanh", "c3", 44)]))
+    assert other.action == DispatchAction.NEW_CASE  # still about Phú Đa after the reassignment
+    # The Staff Office decides the two are one incident: the target now covers both places.
+    await env.cases.merge(str(other.case_id), str(district_wide.case_id), staff, "one flood")
+    later = decisions(
+        await env.dispatcher.dispatch_many(
+            [_flood("Vinh Thanh", "c4", 45), _flood("Phú Đa", "c5", 46)]
+        )
+    )
+    assert [(d.action, d.case_id) for d in later] == [
+        (DispatchAction.MERGED, district_wide.case_id),
+        (DispatchAction.MERGED, district_wide.case_id),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -402,3 +403,20 @@ def test_a_citizens_report_from_another_commune_is_not_a_follow_up() -> None:
     match = _find_flood(view, "chợ Phú Đa", **own)
     assert match is not None and match.reason == "followup"
     assert _find_flood(view, None, **own) is not None
+
+
+def test_a_case_document_put_back_keeps_what_the_index_learned() -> None:
+    index = OpenCaseIndex()
+    opened = _flood_case("HUE-20240124-0001", None)
+    index.put(opened)
+    view = IndexView(index)
+    view.add_report(opened.case_id, "tel:84900000002", AT, locality="Phú Đa")
+    view.commit()
+    # Reassigned: the case document (the opening report's facts) is put back.
+    index.update(replace(opened, assignee_id="phu-vang-o2"))
+    kept = index.cases[opened.case_id]
+    assert kept.assignee_id == "phu-vang-o2" and kept.localities == {"Phú Đa"}
+    assert kept.reporter_keys == {"tel:84900000001", "tel:84900000002"}
+    # Moved to another district: the places of the old one are dropped.
+    index.update(replace(opened, location=District.HUONG_THUY))
+    assert index.cases[opened.case_id].localities == frozenset()

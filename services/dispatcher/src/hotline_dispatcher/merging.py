@@ -127,6 +127,22 @@ class OpenCaseIndex:
         for key in case.reporter_keys:
             self.reporters.setdefault(key, set()).add(case.case_id)
 
+    def update(self, case: OpenCase) -> None:
+        """Put `case` as a case document has it, keeping what the index learned from its
+        later reports (reporters, last report, and, in the same district, localities and
+        house numbers): the document records only the opening report's."""
+        old = self.cases.get(case.case_id)
+        if old is not None:
+            same_place = old.location == case.location
+            case = replace(
+                case,
+                reporter_keys=case.reporter_keys | old.reporter_keys,
+                last_report_at=max(case.last_report_at, old.last_report_at),
+                localities=case.localities | old.localities if same_place else case.localities,
+                addresses=case.addresses | old.addresses,
+            )
+        self.put(case)
+
     def remove(self, case_id: str) -> None:
         case = self.cases.pop(case_id, None)
         if case is None:

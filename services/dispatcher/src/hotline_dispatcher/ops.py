@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -356,7 +356,7 @@ class CaseService:
                 "to_person": person.id,
             },
         )
-        self._forget(changed.before)
+        self._unload(changed.before)  # still a merge target, with what it learned
         self._remember(changed.after)
         await self._record(
             changed.after, event, "reassigned", reason, {"unit": unit_id, "person": person.id}
@@ -536,7 +536,7 @@ class CaseService:
             at=at,
         )
         if CaseState(changed.after["state"]) in OPEN_STATES:
-            self.working.index.put(open_case_from_doc(changed.after))
+            self.working.index.update(open_case_from_doc(changed.after))
         data = {"before": before, "after": after, "fields": sorted(diff)}
         event = self._event(
             CaseEventType.TRIAGE_CORRECTED, changed.after, actor, at, text=reason, data=data
@@ -680,9 +680,23 @@ class CaseService:
         if more_urgent(Priority(source["priority"]), Priority(target["priority"])):
             target_fields["priority"] = source["priority"]
         merged = await self._transition(into_id, None, target_fields, at)
+        learned = self.working.index.get(case_id)
         self._forget(changed.before)
         if CaseState(merged.after["state"]) in OPEN_STATES:
-            self.working.index.put(open_case_from_doc(merged.after))
+            target_entry = open_case_from_doc(merged.after)
+            self.working.index.update(target_entry)
+            if learned is not None:
+                # One incident now: the target takes the merged case's reporters and places.
+                self.working.index.update(
+                    replace(
+                        target_entry,
+                        reporter_keys=learned.reporter_keys,
+                        localities=learned.localities
+                        if learned.location == target_entry.location
+                        else frozenset(),
+                        addresses=learned.addresses,
+                    )
+                )
         closed_event = self._event(
             CaseEventType.CLOSED,
             changed.after,
@@ -1097,15 +1111,19 @@ class CaseService:
         return self.org.people.get(str(pid)) if pid else None
 
     def _forget(self, case: dict[str, Any]) -> None:
-        """The case left its assignee (resolved or reassigned): no longer a merge target/load."""
+        """The case is over (resolved, merged away): no longer a merge target or a load."""
         self.working.index.remove(str(case["_id"]))
+        self._unload(case)
+
+    def _unload(self, case: dict[str, Any]) -> None:
+        """The case left its assignee."""
         pid = (case.get("assignee") or {}).get("person_id")
         if pid and self.working.loads.get(str(pid), 0) > 0:
             self.working.loads[str(pid)] -= 1
 
     def _remember(self, case: dict[str, Any]) -> None:
         if CaseState(case["state"]) in OPEN_STATES:
-            self.working.index.put(open_case_from_doc(case))
+            self.working.index.update(open_case_from_doc(case))
         pid = (case.get("assignee") or {}).get("person_id")
         if pid:
             self.working.loads[str(pid)] += 1
