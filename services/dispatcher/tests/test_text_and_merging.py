@@ -13,6 +13,7 @@ from hotline_dispatcher.merging import CALLBACK, IndexView, MergeMatch, OpenCase
 from hotline_dispatcher.testing import local
 from hotline_dispatcher.text import (
     address_numbers,
+    count_places,
     different_addresses,
     fold,
     locality_words,
@@ -319,6 +320,17 @@ def test_same_locality(a: str, b: str, same: bool) -> None:
 )
 def test_address_numbers(text: str, numbers: set[str]) -> None:
     assert address_numbers(text) == numbers
+
+
+def test_names_of_one_place_are_counted_together_under_the_shortest() -> None:
+    counts = {"chợ Phú Đa": 1, "Phú Đa": 3, "thị trấn Phú Đa": 1, "Vinh Thanh": 2, "Hương Văn": 2}
+    assert count_places({**counts, "Hương Vân": 1}) == [
+        ("Phú Đa", 5),
+        ("Hương Văn", 2),
+        ("Vinh Thanh", 2),
+        ("Hương Vân", 1),
+    ]
+    assert count_places({}) == []
 
 
 def test_different_addresses_need_two_numbers_of_a_kind_that_disagree() -> None:

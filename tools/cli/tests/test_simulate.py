@@ -299,8 +299,8 @@ def test_the_days_figures_count_rank_and_take_medians() -> None:
         ("phong_dien", 1),
         ("unknown", 1),
     ]
-    # Places as the gazetteer names them: "chợ Phú Đa" is counted apart from "Phú Đa".
-    assert figures.reports_by_place == [("Phú Đa", 1), ("chợ Phú Đa", 1), ("Đông Ba", 1)]
+    # Names of one place count together, under the shortest: "chợ Phú Đa" is in Phú Đa.
+    assert figures.reports_by_place == [("Phú Đa", 2), ("Đông Ba", 1)]
     assert figures.reports_by_unit == [
         ("ca-tp-hue", 3),
         ("pc07", 2),
@@ -352,7 +352,7 @@ def test_the_summary_prints_the_breakdowns_without_personal_data() -> None:
         "violence 1",
         "    by district                hue_city 3, phu_vang 2, huong_thuy 1, phong_dien 1, "
         "unknown 1",
-        "    most reported places       Phú Đa 1, chợ Phú Đa 1, Đông Ba 1",
+        "    most reported places       Phú Đa 2, Đông Ba 1",
         "    by responsible unit        ca-tp-hue 3, pc07 2, ca-huong-thuy 1, none 1, pc02 1",
         "  greetings                    3",
         "  missed calls to return       1",

@@ -15,6 +15,7 @@ from datetime import tzinfo
 from typing import Any
 
 from hotline.clock import ensure_utc
+from hotline_dispatcher.text import count_places
 
 REPORT_ACTIONS = frozenset({"new_case", "merged", "followup", "callback"})
 
@@ -46,9 +47,20 @@ class DailyCounts:
     """Reports per (district, locality) they name: where the day's incidents were."""
 
     def top_places(self, n: int = 10) -> list[tuple[str, str, int]]:
-        """The `n` localities most reports named: (district, locality, reports), most first."""
-        ranked = sorted(self.by_locality.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [(district, locality, count) for (district, locality), count in ranked[:n]]
+        """The `n` places most reports named: (district, locality, reports), most first; names
+        of one place ("Phú Đa", "chợ Phú Đa") count together (`text.count_places`)."""
+        per_district: dict[str, Counter[str]] = {}
+        for (district, locality), count in self.by_locality.items():
+            per_district.setdefault(district, Counter())[locality] += count
+        ranked = sorted(
+            (
+                (district, place, count)
+                for district, counts in per_district.items()
+                for place, count in count_places(counts)
+            ),
+            key=lambda row: (-row[2], row[0], row[1]),
+        )
+        return ranked[:n]
 
 
 def fold_daily(day: str, rows: Iterable[dict[str, Any]]) -> DailyCounts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Mapping
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -303,6 +304,17 @@ def same_locality(a: str, b: str) -> bool:
         return True
     small, large = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
     return all(any(_same_word(w, v) for v in large) for w in small)
+
+
+def count_places(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Reports per place, most first: localities with the same naming words counted as one
+    ('Phú Đa' 3 and 'chợ Phú Đa' 1 → 'Phú Đa' 4), under the shortest of their names."""
+    groups: dict[tuple[str, ...], tuple[str, int]] = {}
+    for name, n in counts.items():
+        key = locality_words(name) or (name,)
+        shown, total = groups.get(key, (name, 0))
+        groups[key] = (min(shown, name, key=lambda s: (len(s), s)), total + n)
+    return sorted(groups.values(), key=lambda kv: (-kv[1], kv[0]))
 
 
 # "số 12", "số nhà 12", "nhà số 12/3", "kiệt 45", "hẻm 7", "ngõ 3", "ngách 2", and the

@@ -40,6 +40,7 @@ from hotline.contracts import (
 )
 from hotline.privacy import mask_address
 from hotline_cli.settings import CliSettings
+from hotline_dispatcher.text import count_places
 from hotline_ingest.samples import Delivery, Samples
 from hotline_ingest.settings import IngestSettings
 
@@ -765,7 +766,7 @@ def day_figures(
         officer_replies=officer_replies,
         reports_by_category=_ranked(by_category),
         reports_by_district=_ranked(by_district),
-        reports_by_place=_ranked(by_place),
+        reports_by_place=count_places(by_place),
         reports_by_unit=_ranked(by_unit),
         time_to_acknowledge=[
             AckFigures(p, cases[p], len(w), statistics.median(w)) for p, w in sorted(waits.items())
