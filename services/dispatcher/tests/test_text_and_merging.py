@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from hotline.contracts.labels import Category, District, Priority
 from hotline_dispatcher.config import load_organisation
@@ -432,3 +434,15 @@ def test_a_case_document_put_back_keeps_what_the_index_learned() -> None:
     # Moved to another district: the places of the old one are dropped.
     index.update(replace(opened, location=District.HUONG_THUY))
     assert index.cases[opened.case_id].localities == frozenset()
+
+
+@given(st.text(max_size=400), st.text(max_size=60), st.text(max_size=60))
+@example("số 99999 nhà 1/2/3/4/5", "Phú Phú", "Phú Đa")  # repeated words: symmetric still
+def test_where_helpers_take_any_text(text: str, a: str, b: str) -> None:
+    """Texts and localities come from citizens and from the topic: whatever they hold, the
+    helpers answer (no exception), and numbers are only ever well-formed kinds."""
+    numbers = address_numbers(text)
+    assert all(n.split(":")[0] in {"house", "alley", "hamlet"} for n in numbers)
+    assert same_locality(a, b) == same_locality(b, a)
+    assert same_locality(a, a)
+    count_places({a: 1, b: 2})

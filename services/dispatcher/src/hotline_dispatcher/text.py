@@ -302,8 +302,11 @@ def same_locality(a: str, b: str) -> bool:
     wa, wb = locality_words(a), locality_words(b)
     if not wa or not wb:
         return True
-    small, large = (wa, wb) if len(wa) <= len(wb) else (wb, wa)
-    return all(any(_same_word(w, v) for v in large) for w in small)
+
+    def within(small: tuple[str, ...], large: tuple[str, ...]) -> bool:
+        return all(any(_same_word(w, v) for v in large) for w in small)
+
+    return within(wa, wb) or within(wb, wa)
 
 
 def count_places(counts: Mapping[str, int]) -> list[tuple[str, int]]:
