@@ -91,7 +91,9 @@ def render_case(case: dict[str, Any]) -> str:
     reporter = case.get("reporter") or {}
     head = [
         f"{case['case_id']}  {case['priority']} {case['category']}  state={case['state']}",
-        f"  district: {case.get('location') or '-'}   unit: {case['responsible_unit']}   "
+        f"  district: {case.get('location') or '-'}"
+        + (f" ({case['locality']})" if case.get("locality") else "")
+        + f"   unit: {case['responsible_unit']}   "
         f"assignee: {assignee.get('name', '-')} ({assignee.get('rank') or ''})",
         f"  reporter: {reporter.get('channel')} "
         f"{reporter.get('phone') or reporter.get('address') or '-'}",
