@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.errors import AutoReconnect
 
 from hotline.clock import ManualClock
@@ -664,6 +665,13 @@ def _flood(where: str | None, user: str, minute: int) -> Any:
 async def test_two_communes_stranded_by_a_flood_are_two_cases_after_a_restart_too(
     env: Env,
 ) -> None:
+    def kept_apart() -> float:
+        return (
+            REGISTRY.get_sample_value("hotline_dispatcher_kept_apart_total", {"by": "locality"})
+            or 0.0
+        )
+
+    before = kept_apart()
     # The texts differ only by the commune; the district-wide report joins the first case.
     first, same_commune, district_only, other_commune = decisions(
         await env.dispatcher.dispatch_many(
@@ -680,6 +688,12 @@ async def test_two_communes_stranded_by_a_flood_are_two_cases_after_a_restart_to
     assert (district_only.action, district_only.case_id) == (DispatchAction.MERGED, first.case_id)
     assert other_commune.action == DispatchAction.NEW_CASE and other_commune.alert
     assert other_commune.case_id != first.case_id
+    # Why a case of its own, for whoever wonders (the Staff Office can still merge them).
+    assert (
+        f"not merged into {first.case_id} (text similarity 0.91): another place: Vinh Thanh; "
+        "the case: Phú Đa, chợ Phú Đa"
+    ) in other_commune.reasons
+    assert kept_apart() == before + 1
     case = await env.repo.db["cases"].find_one({"_id": first.case_id})
     assert case is not None and case["locality"] == "Phú Đa"
     # A new process rebuilds what each case is about from the database.
@@ -736,6 +750,11 @@ async def test_two_house_numbers_on_one_street_are_two_cases(env: Env) -> None:
         DispatchAction.MERGED,
     ]
     assert result[2].case_id == result[0].case_id
+    assert any(
+        r.startswith(f"not merged into {result[0].case_id}")
+        and r.endswith("another address: house:14; the case: house:12")
+        for r in result[1].reasons
+    ), result[1].reasons
 
 
 async def test_a_reassigned_case_and_a_merge_target_keep_the_places_they_learned(

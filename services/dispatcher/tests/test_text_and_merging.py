@@ -88,7 +88,7 @@ def _find(view: IndexView, text: str, **kw: object) -> MergeMatch | None:
         "threshold": THRESHOLD,
     }
     args.update(kw)
-    return view.find(**args)  # type: ignore[arg-type]
+    return view.lookup(**args).match  # type: ignore[arg-type]
 
 
 def test_merge_and_no_merge_decisions() -> None:
@@ -372,6 +372,23 @@ def test_reports_alike_but_from_two_communes_are_two_cases() -> None:
     words = significant_words(FLOOD.format("Vinh Thanh"))
     assert similarity(words, index.cases["HUE-20240124-0001"].words) >= THRESHOLD
     assert _find_flood(view, "Vinh Thanh") is None
+    # ... and the lookup says which case it was kept apart from, and why.
+    found = view.lookup(
+        reporter_key="tel:84900000002",
+        category=Category.FIRE_RESCUE,
+        priority=Priority.P1,
+        location=District.PHU_VANG,
+        words=words,
+        at=AT + timedelta(minutes=10),
+        window=WINDOW,
+        followup_window=FOLLOWUP,
+        threshold=THRESHOLD,
+        locality="Vinh Thanh",
+    )
+    assert found.match is None and found.kept_apart is not None
+    assert found.kept_apart.case.case_id == "HUE-20240124-0001"
+    assert found.kept_apart.reason == "locality"
+    assert found.kept_apart.detail == "another place: Vinh Thanh; the case: Phú Đa"
     same = _find_flood(view, "chợ Phú Đa")  # the market of the same commune
     assert same is not None and same.reason == "same_incident"
     assert "(chợ Phú Đa)" in same.detail

@@ -63,7 +63,14 @@ from hotline_dispatcher.assignment import (
 from hotline_dispatcher.cases import CaseState, format_case_id, more_urgent
 from hotline_dispatcher.config import Organisation, Person, normalise_phone
 from hotline_dispatcher.labels_vi import CATEGORY_VI, DISTRICT_VI
-from hotline_dispatcher.merging import CALLBACK, REPORT, IndexView, MergeMatch, OpenCase
+from hotline_dispatcher.merging import (
+    CALLBACK,
+    REPORT,
+    IndexView,
+    Lookup,
+    MergeMatch,
+    OpenCase,
+)
 from hotline_dispatcher.repository import Repository
 from hotline_dispatcher.routing import RouteInput, RouteResult, route
 from hotline_dispatcher.state import WorkingSet
@@ -160,6 +167,7 @@ class Plan:
     assignee: Person | None = None
     case_ref: str | None = None  # a real case id, or "~<event id>" for a case still unnumbered
     match: MergeMatch | None = None
+    kept_apart: str | None = None  # "locality" or "address": alike an open case, elsewhere
     raise_priority: bool = False
     # A missed call from a citizen with an open report case: that case (its timeline notes
     # the call); a real case id or a placeholder, like `case_ref`.
@@ -434,12 +442,22 @@ class Dispatcher:
 
         words = significant_words(event.text)
         addresses = address_numbers(f"{event.text}\n{event.place or ''}")
-        match = self._find(event, key, words, view, at, REPORT, addresses)
-        if match is not None:
-            return self._plan_join(event, key, words, match, view, at, addresses)
-        return self._plan_new_case(event, key, words, view, loads, at, addresses)
+        found = self._lookup(event, key, words, view, at, REPORT, addresses)
+        if found.match is not None:
+            return self._plan_join(event, key, words, found.match, view, at, addresses)
+        plan = self._plan_new_case(event, key, words, view, loads, at, addresses)
+        if found.kept_apart is not None:
+            # Alike, but somewhere else: said where the Staff Office reads why a case exists
+            # (it can still merge the two from the case page).
+            apart = found.kept_apart
+            plan.kept_apart = apart.reason
+            plan.reasons.append(
+                f"not merged into {apart.case.case_id} (text similarity {apart.score:.2f}): "
+                f"{apart.detail}"
+            )
+        return plan
 
-    def _find(
+    def _lookup(
         self,
         event: TriagedEvent,
         key: str,
@@ -448,10 +466,10 @@ class Dispatcher:
         at: datetime,
         kind: str,
         addresses: frozenset[str] = frozenset(),
-    ) -> MergeMatch | None:
+    ) -> Lookup:
         t = event.triage
         merge = self.org.routing.merge
-        return view.find(
+        return view.lookup(
             reporter_key=key,
             category=t.category,
             priority=t.priority,
@@ -538,7 +556,7 @@ class Dispatcher:
         """A missed call: the caller's open callback task if there is one (follow-up), else a
         new callback task for the Staff Office's on-call call-taker. The caller's latest open
         report case, if any, is named in the reasons and gets a `reporter_called` entry."""
-        match = self._find(event, key, frozenset(), view, at, CALLBACK)
+        match = self._lookup(event, key, frozenset(), view, at, CALLBACK).match
         if match is not None:
             return self._plan_join(event, key, frozenset(), match, view, at)
         unit_id = self.org.routing.callback_unit_id
@@ -1023,6 +1041,8 @@ class Dispatcher:
             metrics.GREETINGS.labels(plan.event.channel.value).inc()
         elif plan.match is not None:
             metrics.MERGES.labels(plan.match.reason).inc()
+        if plan.kept_apart is not None:
+            metrics.KEPT_APART.labels(plan.kept_apart).inc()
 
 
 def _triage_data(t: Triage) -> dict[str, Any]:

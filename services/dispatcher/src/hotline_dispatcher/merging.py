@@ -76,6 +76,16 @@ class MergeMatch:
     detail: str
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What merging found for a report: the case it joins, if any, and otherwise the most
+    similar case it was kept apart from because the two name different places (for the
+    reasons the Staff Office reads, and the `kept_apart` metric)."""
+
+    match: MergeMatch | None = None
+    kept_apart: MergeMatch | None = None
+
+
 def continues(
     case: OpenCase,
     *,
@@ -236,7 +246,7 @@ class IndexView:
         self.changed.clear()
         self.reporters.clear()
 
-    def find(
+    def lookup(
         self,
         *,
         reporter_key: str,
@@ -251,9 +261,8 @@ class IndexView:
         kind: str = REPORT,
         locality: str | None = None,
         addresses: frozenset[str] = frozenset(),
-    ) -> MergeMatch | None:
-        """The open case this report (or missed call, `kind=CALLBACK`) joins, with the reason,
-        or None.
+    ) -> Lookup:
+        """The open case this report (or missed call, `kind=CALLBACK`) joins, with the reason.
 
         The citizen's own cases come first (`continues` decides; among several, the one of the
         same category, then of the same district, then the latest reported). Missed calls
@@ -282,11 +291,13 @@ class IndexView:
                     c.case_id,
                 ),
             )
-            return MergeMatch(
-                best_own, "followup", 1.0, f"same citizen's open case {best_own.case_id}"
+            return Lookup(
+                MergeMatch(
+                    best_own, "followup", 1.0, f"same citizen's open case {best_own.case_id}"
+                )
             )
         if kind == CALLBACK or location is None or not words:
-            return None
+            return Lookup()
         candidates: dict[str, OpenCase] = {
             c.case_id: c for c in self.base.in_slot(category, location)
         }
@@ -294,16 +305,28 @@ class IndexView:
             if case.category == category and case.location == location and case.kind == REPORT:
                 candidates[case.case_id] = case
         best: MergeMatch | None = None
+        apart: MergeMatch | None = None
         for case in candidates.values():
             case = self.changed.get(case.case_id, case)
             if case.last_report_at < at - window:
                 continue
-            if not locality_matches(locality, case) or different_addresses(
-                addresses, case.addresses
-            ):
-                continue
             score = similarity(words, case.words)
-            if score >= threshold and (best is None or score > best.score):
+            if score < threshold:
+                continue
+            if not locality_matches(locality, case):
+                why = f"another place: {locality}; the case: {', '.join(sorted(case.localities))}"
+                if apart is None or score > apart.score:
+                    apart = MergeMatch(case, "locality", score, why)
+                continue
+            if different_addresses(addresses, case.addresses):
+                why = (
+                    f"another address: {', '.join(sorted(addresses))}; "
+                    f"the case: {', '.join(sorted(case.addresses))}"
+                )
+                if apart is None or score > apart.score:
+                    apart = MergeMatch(case, "address", score, why)
+                continue
+            if best is None or score > best.score:
                 shared = ", ".join(sorted(words & case.words)[:6])
                 best = MergeMatch(
                     case,
@@ -314,4 +337,4 @@ class IndexView:
                     + f" as {case.case_id}, "
                     f"text similarity {score:.2f} (shared: {shared})",
                 )
-        return best
+        return Lookup(best, None if best is not None else apart)

@@ -29,6 +29,12 @@ MERGES = Counter(
     "Reports that joined an open case instead of opening one, by reason",
     ["reason"],
 )
+KEPT_APART = Counter(
+    "hotline_dispatcher_kept_apart_total",
+    "Reports that opened a case although an open case was alike, because the two name different "
+    "places, by what differed (locality or address)",
+    ["by"],
+)
 CALLBACKS = Counter("hotline_dispatcher_callbacks_total", "Callback tasks created for missed calls")
 OVERDUE_DIRECTIVES = Gauge(
     "hotline_dispatcher_overdue_directives",
