@@ -13,8 +13,8 @@ Two reasons to join:
   within the merge window, whose text shares enough significant words (overlap coefficient ≥
   the configured similarity), in the same place: a report naming a locality (the commune,
   ward or landmark the classifier found) joins only a case with no locality or a matching
-  one, and a report giving a house or alley number joins only a case with no such number or
-  the same one. Reports without a district never merge across citizens.
+  one, and a report giving a house, alley or hamlet number joins only a case with no such
+  number or the same one. Reports without a district never merge across citizens.
 
 Two reports too alike to tell apart but naming two communes are two rescues: each gets its own
 case and alert, and the Staff Office can still merge them from the console. A report that
@@ -55,8 +55,8 @@ class OpenCase:
     responsible_unit: str
     assignee_id: str | None
     kind: str = REPORT  # or CALLBACK
-    # Where, exactly: the localities its reports named (gazetteer names) and the house and
-    # alley numbers they gave ('house:12', see text.address_numbers).
+    # Where, exactly: the localities its reports named (gazetteer names) and the house, alley
+    # and hamlet numbers they gave ('house:12', see text.address_numbers).
     localities: frozenset[str] = frozenset()
     addresses: frozenset[str] = frozenset()
 
@@ -267,7 +267,7 @@ class IndexView:
         The citizen's own cases come first (`continues` decides; among several, the one of the
         same category, then of the same district, then the latest reported). Missed calls
         join nothing else. Another citizen's case is joined only in the same place
-        (`locality_matches`, and no disagreeing house or alley number).
+        (`locality_matches`, and no disagreeing house, alley or hamlet number).
         """
         own = [
             c
