@@ -256,6 +256,17 @@ async def test_the_commune_a_report_names_is_shown_beside_its_district(setup: Se
         assert row is not None and "· Phú Đa" in row.group(0)
         other = re.search(rf'<tr [^>]*data-case="{bare}".*?</tr>', queue, re.S)
         assert other is not None and "locality" not in other.group(0)
+    # The same words from the next commune: a case of its own, which links the alike one.
+    apart = await setup.open_case(
+        "Nước ngập sâu ở Vinh Thanh, cần ca nô", location="phu_vang", locality="Vinh Thanh"
+    )
+    assert apart != case_id
+    async with setup.browser() as client:
+        await sign_in(client, STAFF)
+        page = (await client.get(f"/cases/{apart}")).text
+        link = f'Giống vụ <a href="/cases/{case_id}">{case_id}</a> nhưng ở địa điểm khác'
+        assert link in page
+        assert "Giống vụ" not in (await client.get(f"/cases/{case_id}")).text
 
 
 def shown(html: str) -> list[tuple[str, str]]:

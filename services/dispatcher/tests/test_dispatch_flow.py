@@ -694,6 +694,13 @@ async def test_two_communes_stranded_by_a_flood_are_two_cases_after_a_restart_to
         "the case: Phú Đa, chợ Phú Đa"
     ) in other_commune.reasons
     assert kept_apart() == before + 1
+    timeline = await env.repo.timeline(str(other_commune.case_id))
+    [assigned] = [e for e in timeline if e["type"] == "assigned"]
+    assert assigned["data"]["kept_apart"] == {
+        "case_id": first.case_id,
+        "by": "locality",
+        "detail": "another place: Vinh Thanh; the case: Phú Đa, chợ Phú Đa",
+    }
     case = await env.repo.db["cases"].find_one({"_id": first.case_id})
     assert case is not None and case["locality"] == "Phú Đa"
     # A new process rebuilds what each case is about from the database.

@@ -151,6 +151,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.responsible": ("Đơn vị xử lý", "Responding unit"),
     "case.informed": ("Thông báo cho", "Informed"),
     "case.rule": ("Quy tắc", "Rule"),
+    "case.kept_apart": ("Giống vụ", "Alike case"),
+    "case.kept_apart_locality": (
+        "nhưng ở địa điểm khác: nếu là cùng một vụ, hãy gộp",
+        "but at another place: merge if it is one incident",
+    ),
+    "case.kept_apart_address": (
+        "nhưng khác số nhà: nếu là cùng một vụ, hãy gộp",
+        "but at another address: merge if it is one incident",
+    ),
     "case.routing_why": ("Căn cứ phân công", "Why this assignment"),
     "case.confidence": ("độ tin cậy", "confidence"),
     "case.back": ("← Hàng đợi", "← Queue"),

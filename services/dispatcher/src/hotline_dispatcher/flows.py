@@ -167,7 +167,8 @@ class Plan:
     assignee: Person | None = None
     case_ref: str | None = None  # a real case id, or "~<event id>" for a case still unnumbered
     match: MergeMatch | None = None
-    kept_apart: str | None = None  # "locality" or "address": alike an open case, elsewhere
+    # An open case this report was alike but kept apart from (another locality or address).
+    kept_apart: MergeMatch | None = None
     raise_priority: bool = False
     # A missed call from a citizen with an open report case: that case (its timeline notes
     # the call); a real case id or a placeholder, like `case_ref`.
@@ -288,6 +289,12 @@ class Dispatcher:
                 if plan.match is not None:
                     detail = _PLACEHOLDER.sub(lambda m: numbers.get(m[0], m[0]), plan.match.detail)
                     plan.match = replace(plan.match, detail=detail)
+                if plan.kept_apart is not None:
+                    other = plan.kept_apart.case
+                    plan.kept_apart = replace(
+                        plan.kept_apart,
+                        case=replace(other, case_id=numbers.get(other.case_id, other.case_id)),
+                    )
             case_id = numbers.get(plan.case_ref or "", plan.case_ref)
             if plan.related_ref is not None:
                 plan.related_ref = numbers.get(plan.related_ref, plan.related_ref)
@@ -450,7 +457,7 @@ class Dispatcher:
             # Alike, but somewhere else: said where the Staff Office reads why a case exists
             # (it can still merge the two from the case page).
             apart = found.kept_apart
-            plan.kept_apart = apart.reason
+            plan.kept_apart = apart
             plan.reasons.append(
                 f"not merged into {apart.case.case_id} (text similarity {apart.score:.2f}): "
                 f"{apart.detail}"
@@ -947,6 +954,14 @@ class Dispatcher:
                     ],
                     "informed": [r.person_id for r in decision.informed],
                     "rule": plan.route.rule_id if plan.route else None,
+                    # Alike an open case but elsewhere: the console links it, for a merge.
+                    "kept_apart": {
+                        "case_id": plan.kept_apart.case.case_id,
+                        "by": plan.kept_apart.reason,
+                        "detail": plan.kept_apart.detail,
+                    }
+                    if plan.kept_apart is not None
+                    else None,
                 },
             )
         )
@@ -1042,7 +1057,7 @@ class Dispatcher:
         elif plan.match is not None:
             metrics.MERGES.labels(plan.match.reason).inc()
         if plan.kept_apart is not None:
-            metrics.KEPT_APART.labels(plan.kept_apart).inc()
+            metrics.KEPT_APART.labels(plan.kept_apart.reason).inc()
 
 
 def _triage_data(t: Triage) -> dict[str, Any]:
