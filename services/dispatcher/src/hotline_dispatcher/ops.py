@@ -684,19 +684,17 @@ class CaseService:
         self._forget(changed.before)
         if CaseState(merged.after["state"]) in OPEN_STATES:
             target_entry = open_case_from_doc(merged.after)
-            self.working.index.update(target_entry)
             if learned is not None:
                 # One incident now: the target takes the merged case's reporters and places.
-                self.working.index.update(
-                    replace(
-                        target_entry,
-                        reporter_keys=learned.reporter_keys,
-                        localities=learned.localities
-                        if learned.location == target_entry.location
-                        else frozenset(),
-                        addresses=learned.addresses,
-                    )
+                same_district = learned.location == target_entry.location
+                target_entry = replace(
+                    target_entry,
+                    reporter_keys=target_entry.reporter_keys | learned.reporter_keys,
+                    localities=target_entry.localities
+                    | (learned.localities if same_district else frozenset()),
+                    addresses=target_entry.addresses | learned.addresses,
                 )
+            self.working.index.update(target_entry)
         closed_event = self._event(
             CaseEventType.CLOSED,
             changed.after,

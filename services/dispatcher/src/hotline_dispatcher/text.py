@@ -272,10 +272,6 @@ _PLACE_TYPE_WORDS = frozenset(
 )
 
 
-def _is_ascii(word: str) -> bool:
-    return word.isascii()
-
-
 @functools.lru_cache(maxsize=4096)  # localities are gazetteer names: a bounded set
 def locality_words(locality: str) -> tuple[str, ...]:
     """The naming words of a gazetteer locality, lower case with diacritics, type words
@@ -290,7 +286,7 @@ def _same_word(a: str, b: str) -> bool:
     # Names written without diacritics in the gazetteer ("Dong Ba market") equal their
     # Vietnamese spelling; two spellings with diacritics must agree ("Hương Văn" is not
     # "Hương Vân").
-    return a == b or ((_is_ascii(a) or _is_ascii(b)) and fold(a) == fold(b))
+    return a == b or ((a.isascii() or b.isascii()) and fold(a) == fold(b))
 
 
 def same_locality(a: str, b: str) -> bool:
