@@ -77,30 +77,59 @@ def test_one_digit_apart_is_somebody_else() -> None:
 # --------------------------------------------------------------------------- options
 
 
-def test_rate_or_duration_with_a_scripted_scenario_is_refused(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert main(["simulate", "--scenario", "day", "--rate", "20"]) == 2
-    err = capsys.readouterr().err
-    assert "--rate only apply to the flood scenario" in err and "'day'" in err
-    assert main(["simulate", "--scenario", "day", "--duration", "30"]) == 2
-    assert "--duration only apply" in capsys.readouterr().err
-
-
-def test_flood_options_are_checked() -> None:
+def test_rate_and_duration_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     assert simulate.options_error("flood", 20, 60) is None
     assert simulate.options_error("flood", None, None) is None
-    assert simulate.options_error("day", None, None) is None
+    assert simulate.options_error("day", 2, None) is None
+    assert simulate.options_error("day", None, 600) is None
     assert "--rate must be" in (simulate.options_error("flood", 0, 60) or "")
-    assert "--duration must be" in (simulate.options_error("flood", 5, -1) or "")
+    assert "--duration must be" in (simulate.options_error("day", None, -1) or "")
+    # A script's messages are written: a rate and a duration would ask for another number.
+    assert "not both" in (simulate.options_error("day", 2, 600) or "")
+    assert main(["simulate", "--scenario", "day", "--rate", "2", "--duration", "60"]) == 2
+    err = capsys.readouterr().err
+    assert "'day' is a script with its own messages" in err and "--rate" in err
 
 
-def test_a_refused_combination_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_option_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_: object, **__: object) -> None:
         raise AssertionError("nothing may be played")
 
     monkeypatch.setattr(simulate, "simulate", fail)
     assert simulate.run(CliSettings(), "day", rate=50.0, duration=10.0) == 2
+    assert simulate.run(CliSettings(), "flood", rate=0.0) == 2
+
+
+def test_a_script_without_rate_or_duration_plays_as_written_with_new_citizens() -> None:
+    day = load_scenario("day")
+    assert simulate.paced(day, salt=7) == with_fresh_citizens(day, 7)
+
+
+def test_a_script_at_a_rate_arrives_at_that_rate_in_its_own_order() -> None:
+    day = load_scenario("day")
+    fast = simulate.paced(day, rate=2.0, salt=7)
+    messages = [s for s in fast.steps if s.act is None]
+    assert len(messages) == 35
+    assert [s.id for s in fast.steps] == [s.id for s in day.steps]
+    assert [(s.act, s.case_of, s.level) for s in fast.steps] == [
+        (s.act, s.case_of, s.level) for s in day.steps
+    ]
+    # Written: 35 messages over 60 s (the directive last). At 2/s the script lasts 17.5 s,
+    # every step at 17.5/60 of its written time, acts included.
+    assert fast.steps[-1].at == pytest.approx(17.5)
+    for before, after in zip(day.steps, fast.steps, strict=True):
+        assert after.at == pytest.approx(before.at * 17.5 / 60.0)
+    assert "played at 2 messages/s" in fast.description
+    # This run's citizens, as without a rate.
+    assert [s.sender for s in fast.steps] == [s.sender for s in with_fresh_citizens(day, 7).steps]
+
+
+def test_a_script_fitted_into_a_duration_keeps_its_proportions() -> None:
+    day = load_scenario("day")
+    slow = simulate.paced(day, duration=600.0, salt=7)
+    assert slow.steps[-1].at == pytest.approx(600.0)
+    assert [s.at for s in slow.steps] == pytest.approx([s.at * 10 for s in day.steps])
+    assert "played over 600 s" in slow.description
 
 
 # --------------------------------------------------------------------------- progress
@@ -432,6 +461,7 @@ async def test_ack_first_opens_one_link_per_case_however_many_reports_name_it(
 ) -> None:
     observer = simulate.Observer(CliSettings(), simulate.View(quiet=True))
     observer.case_of_step.update({"f0001": "HUE-1", "f0002": "HUE-1", "f0003": "HUE-2"})
+    observer.opened.update({"HUE-1", "HUE-2"})
     player = simulate.Player(CliSettings(), observer.view, observer)
     opened: list[str] = []
 
@@ -444,3 +474,36 @@ async def test_ack_first_opens_one_link_per_case_however_many_reports_name_it(
     await player.close()
     assert opened == ["HUE-1", "HUE-2"]
     assert player.acknowledged == {"HUE-1", "HUE-2"}
+
+
+async def test_an_ack_on_a_case_alerted_before_the_run_is_skipped_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Playing the day again within the merge window: its fire report joins the case the
+    first run opened, whose alert this run never saw. The officer's act says so instead of
+    waiting 90 s for an alert and calling it missing; a case this run opened is acted on."""
+    view = simulate.View(quiet=False, colour=False)
+    observer = simulate.Observer(CliSettings(), view)
+    observer.step_of_event.update({"e1": "r_fire1", "e2": "r_fire2", "e3": "r_scam"})
+    observer._on_decision(decision(1, "merged", "sms", category="fire_rescue", case_id="HUE-OLD"))
+    observer._on_decision(decision(2, "merged", "viber", category="fire_rescue", case_id="HUE-OLD"))
+    observer._on_decision(decision(3, "new_case", "whatsapp", category="fraud", case_id="HUE-NEW"))
+    out = capsys.readouterr().out
+    assert "joins HUE-OLD (merged, no new alert, a case opened before this run)" in out
+    assert observer.opened == {"HUE-NEW"}
+    player = simulate.Player(CliSettings(), view, observer)
+    opened: list[str] = []
+
+    async def open_link(step: simulate.Step, case_id: str) -> None:
+        opened.append(case_id)
+
+    monkeypatch.setattr(player, "_ack_link", open_link)
+    await player.act(simulate.Step(at=0, act="ack", case_of="r_fire1"))
+    await player.act(simulate.Step(at=0, act="ack_reply", case_of="r_fire2"))
+    await player.act(simulate.Step(at=0, act="ack", case_of="r_scam"))
+    await player.close()
+    assert opened == ["HUE-NEW"]
+    out = capsys.readouterr().out
+    assert "r_fire1    skipped   ack: HUE-OLD was alerted before this run" in out
+    assert "r_fire2    skipped   ack_reply: HUE-OLD was alerted before this run" in out
+    assert player.sent == 0  # no "OK" reply sent for it

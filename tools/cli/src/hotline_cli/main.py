@@ -3,6 +3,7 @@
     hotline status                         every component, readiness and consumer lag
     hotline simulate --scenario day        play a scenario through the real webhooks
     hotline simulate --scenario flood --rate 20 --duration 60
+    hotline simulate --scenario day --rate 2      the day's script at 2 messages/s
     hotline cases [--state ...] [--priority P1] [--unit ...] [--open]
     hotline case HUE-20240124-0042         a case with its timeline
     hotline ack HUE-20240124-0042          acknowledge (stops the escalation)
@@ -30,16 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="play a scenario through the real, signed webhooks")
     sim.add_argument("--scenario", default="day", help="day, flood, or a path to a YAML file")
     sim.add_argument(
-        "--rate", type=float, default=None, help="messages per second (flood only; default 10)"
+        "--rate",
+        type=float,
+        default=None,
+        help="messages per second (the flood's default 10; a script's messages at this "
+        "rate on average, instead of its written pace)",
     )
     sim.add_argument(
-        "--duration", type=float, default=None, help="seconds (flood only; default 60)"
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds (the flood's default 60; a script fitted into this time; "
+        "with a script, give --rate or --duration)",
     )
     sim.add_argument(
         "--quiet",
         action="store_true",
         help="no live view: a line of counters every 2 s, then the summary "
-        "(always so for a flood above 5 messages/s)",
+        "(always so above 5 messages/s)",
     )
 
     cases = sub.add_parser("cases", help="list cases")
