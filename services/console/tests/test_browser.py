@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STAFF = "dev-staff-token"
 VIEWER = "dev-viewer-token"
+DIRECTOR = "dev-director-token"
 CALL_TAKER = "dev-call-taker-token"
 
 
@@ -494,6 +495,57 @@ def test_the_on_call_board_and_a_shift_override(
     page.locator("#overrides li", has_text="tăng cường trực lễ hội").locator("button").click()
     page.wait_for_url(f"{pipeline.console}/on-call")
     assert page.locator("#overrides li", has_text="tăng cường trực lễ hội").count() == 0
+
+
+def test_the_directives_page_follows_the_directors_directives_live(
+    pipeline: Pipeline, browser_context: Any, artifacts: Path
+) -> None:
+    """The Director records a directive on a case page; the directives page lists it as his,
+    waiting for the unit's report-back, and shows one the Staff Office records meanwhile
+    without a reload; each links to its case."""
+    marker = f"ref{uuid.uuid4().hex[:6]}"
+    send_webhook(
+        pipeline,
+        f"Hai thanh niên đi xe máy giật túi xách của tôi ở chợ Phong Điền, vừa xảy ra ({marker})",
+        user_id=f"67{uuid.uuid4().int % 10**14:014d}",
+    )
+    case_id = str(wait_for_case(pipeline, marker)["case_id"])
+    mine = f"Truy xét nhóm giật túi xách, báo cáo trong 1 giờ ({marker})"
+    page = sign_in(browser_context, pipeline.console, DIRECTOR)
+    page.goto(f"{pipeline.console}/cases/{case_id}")
+    page.locator("details", has=page.locator("#form-directive")).locator("summary").click()
+    page.fill("#form-directive textarea[name=text]", mine)
+    page.select_option("#form-directive select[name=due_in_minutes]", "60")
+    page.click("#form-directive button[type=submit]")
+    page.wait_for_url(f"**/cases/{case_id}")
+    page.click("nav a[href='/directives']")
+    waiting = page.locator("#directives-waiting")
+    card = waiting.locator(".directive", has_text=mine)
+    card.wait_for()
+    assert "Giám đốc chỉ đạo" in card.inner_text() and case_id in card.inner_text()
+    page.evaluate("window.stillThisPage = true")  # gone if the page were reloaded
+    theirs = f"Phối hợp Công an huyện Phong Điền rà soát camera ({marker})"
+    r = pipeline.ops(
+        STAFF,
+        "POST",
+        f"/cases/{case_id}/directives",
+        json={"text": theirs, "due_in_minutes": 240},
+    )
+    assert r.status_code == 201, r.text
+    # Pushed by the live stream, not reloaded.
+    later = waiting.locator(".directive", has_text=theirs)
+    later.wait_for(timeout=5000)
+    assert page.evaluate("window.stillThisPage") is True
+    assert "Phòng Tham mưu, thừa lệnh Giám đốc" in later.inner_text()
+    assert (
+        waiting.locator(".directive")
+        .evaluate_all(f"els => els.map(e => e.innerText.includes({marker!r}))")
+        .count(True)
+        == 2
+    )
+    page.screenshot(path=str(artifacts / "directives.png"), full_page=True)
+    card.locator(f"a[href='/cases/{case_id}']").click()
+    page.wait_for_url(f"**/cases/{case_id}")
 
 
 def test_today_shows_the_figures_with_charts(

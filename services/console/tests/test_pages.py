@@ -697,3 +697,78 @@ async def test_the_queue_is_most_urgent_first_a_page_at_a_time(setup: Setup) -> 
         html = (await client.get("/", params={"priority": "P3"})).text
         p3 = [c["case_id"] for c in newest if c["priority"] == "P3"]
         assert rows(html, "queue-cases") == p3[:3] and f'data-total="{len(p3)}"' in html
+
+
+async def test_the_directives_page_lists_what_waits_for_a_report_back(setup: Setup) -> None:
+    """The Director's loop on one page: open directives by deadline (the overdue one on top,
+    marked), the reported ones with their report, each linked to its case; by unit."""
+    fire = await setup.open_case()
+    gambling = await setup.open_case(
+        "Nhóm người đánh bạc ăn tiền trong nhà kho sau chợ Sịa",
+        category="gambling",
+        priority="P2",  # P2 with a place: that district's police (P3 would go to PC06)
+        location="quang_dien",
+        user_id="8800112233440102",
+    )
+    theft = await setup.open_case(
+        "Bị giật túi xách ở đầu cầu Trường Tiền",
+        category="theft",
+        priority="P2",
+        user_id="8800112233440103",
+    )
+    async with setup.browser() as client:
+        csrf = await sign_in(client, STAFF)
+        for case_id, text, minutes in (
+            (fire, "Báo cáo thiệt hại trước 12 giờ", "240"),
+            (gambling, "Xác minh, triệt phá tụ điểm", "60"),
+            (theft, "Truy tìm đối tượng giật túi", "120"),
+        ):
+            r = await client.post(
+                f"/cases/{case_id}/act/directive",
+                data={"text": text, "due_in_minutes": minutes, "csrf_token": csrf},
+            )
+            assert r.status_code == 303, r.text
+        # The gambling directive's deadline passes (as if an hour and a half went by).
+        directives = setup.dispatcher.repo.db["directives"]
+        await directives.update_one(
+            {"case_id": gambling},
+            {"$set": {"deadline": datetime.now(UTC) - timedelta(minutes=30)}},
+        )
+        theft_directive = (await setup.ops(f"/cases/{theft}"))["directives"][0]["directive_id"]
+        r = await client.post(
+            f"/cases/{theft}/act/report_directive",
+            data={
+                "directive_id": theft_directive,
+                "text": "Đã bắt giữ đối tượng",
+                "csrf_token": csrf,
+            },
+        )
+        assert r.status_code == 303, r.text
+
+        page = await client.get("/directives")
+        assert page.status_code == 200
+        text = page.text
+        waiting = text[
+            text.index('id="directives-waiting"') : text.index('id="directives-reported"')
+        ]
+        reported = text[text.index('id="directives-reported"') :]
+        # Longest overdue first, then by deadline; the reported one is no longer waiting.
+        assert waiting.index(gambling) < waiting.index(fire) and theft not in waiting
+        assert "Quá hạn 1" in waiting and "quá hạn 30 min" in waiting
+        assert "còn 3 h 59 min" in waiting or "còn 4 h 00 min" in waiting
+        assert f'href="/cases/{gambling}"' in waiting and "Công an huyện Quảng Điền" in waiting
+        assert "Giám đốc chỉ đạo" not in waiting  # recorded by the Staff Office, for him
+        assert "Phòng Tham mưu, thừa lệnh Giám đốc" in waiting
+        assert theft in reported and "Đã bắt giữ đối tượng" in reported
+        assert 'class="nav"' in text and 'href="/directives" aria-current="page"' in text
+        # By unit: the Quảng Điền police have only the gambling directive.
+        one = await client.get("/directives", params={"unit": "ca-quang-dien"})
+        assert gambling in one.text and fire not in one.text and theft not in one.text
+        live = await client.get("/directives/live", params={"unit": "ca-quang-dien"})
+        assert live.status_code == 200 and gambling in live.text and "<html" not in live.text
+    # A viewer reads it too (no actions on this page: reporting back is on the case page).
+    async with setup.browser() as client:
+        await sign_in(client, VIEWER)
+        page = await client.get("/directives")
+        assert page.status_code == 200 and gambling in page.text
+        assert 'method="post"' not in page.text.split("</header>", 1)[1]

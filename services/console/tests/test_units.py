@@ -34,6 +34,7 @@ from hotline_console.queue import (
     slices,
 )
 from hotline_console.settings import ConsoleSettings
+from hotline_console.views.directives import directive_lists
 from hotline_console.views.today import figures
 from hotline_console.web import local_time, safe_next
 
@@ -380,6 +381,7 @@ def test_live_fragments_refetch_when_the_stream_reopens() -> None:
         ("queue.html", "queue"),
         ("queue.html", "greeting-count"),
         ("board.html", "board"),
+        ("directives.html", "directives"),
         ("case.html", "case-live"),
     ]:
         assert reopened in _trigger(template, element_id), (template, element_id)
@@ -604,3 +606,53 @@ def test_every_reason_the_classifier_gives_reads_without_english() -> None:
             untranslated[written] = english
     assert len(reasons) > 50, "too few reasons to say anything"
     assert not untranslated
+
+
+def directive(n: int, deadline: str, **changes: Any) -> dict[str, Any]:
+    """Directive `n` as the ops API gives it."""
+    return {
+        "directive_id": f"dir-{n}",
+        "case_id": f"HUE-20240124-000{n}",
+        "text": f"chỉ đạo {n}",
+        "by": {"id": "director", "role": "director", "name": "Giám đốc"},
+        "issued_by": "director",
+        "at": "2024-01-24T01:00:00Z",
+        "deadline": deadline,
+        "state": "open",
+        "overdue": False,
+        "unit": "ca-tp-hue",
+        "recipients": [],
+        **changes,
+    }
+
+
+def test_the_directives_page_says_how_far_each_is_from_its_deadline() -> None:
+    now = datetime(2024, 1, 24, 9, 0, tzinfo=LOCAL_TZ)  # 02:00 UTC
+    units = [{"unit_id": "ca-tp-hue", "name_vi": "Công an TP Huế", "name_en": "Huế City Police"}]
+    waiting = [
+        directive(1, "2024-01-24T00:55:00Z", overdue=True),  # 65 min ago
+        directive(2, "2024-01-24T02:25:00Z"),  # in 25 min
+        directive(3, "2024-01-24T02:30:00Z", unit="pc99"),  # a unit no longer configured
+    ]
+    reported = [
+        directive(4, "2024-01-24T01:30:00Z", state="reported", reported_at="2024-01-24T01:50:00Z"),
+        directive(5, "2024-01-24T03:00:00Z", state="reported", reported_at="2024-01-24T01:00:10Z"),
+    ]
+    shown = directive_lists(waiting, reported, units, now, "en")
+    assert [d["directive_id"] for d in shown["waiting"]] == ["dir-1", "dir-2", "dir-3"]
+    assert [(d["late"], d["gap"]) for d in shown["waiting"]] == [
+        (True, "1 h 05 min"),
+        (False, "25 min 00 s"),
+        (False, "30 min 00 s"),
+    ]
+    assert shown["overdue"] == 1
+    assert [d["unit_name"] for d in shown["waiting"]] == ["Huế City Police"] * 2 + ["pc99"]
+    # A report-back after its deadline is late by the difference; one before it is not.
+    assert [(d["late"], d["gap"]) for d in shown["reported"]] == [
+        (True, "20 min 00 s"),
+        (False, "1 h 59 min"),
+    ]
+    assert (
+        directive_lists(waiting, [], units, now, "vi")["waiting"][0]["unit_name"]
+        == "Công an TP Huế"
+    )

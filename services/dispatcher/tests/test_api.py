@@ -276,6 +276,48 @@ async def test_list_and_filter_cases(api: Api) -> None:
     assert r.status_code == 422
 
 
+async def test_directive_lists_put_the_longest_overdue_and_the_latest_reported_first(
+    api: Api,
+) -> None:
+    """What the console's directives page shows at its top: the open ones by deadline (the
+    longest overdue first), the reported ones by report-back (the latest first)."""
+    cases = [
+        await api.open_case(text, category=category, user_id=user)
+        for text, category, user in (
+            ("Cháy nhà ở kiệt 5 đường Lê Lợi", "fire_rescue", "8800112233440101"),
+            ("Đánh bạc ở chợ Sịa", "gambling", "8800112233440102"),
+            ("Trộm xe máy ở phường Phú Hội", "theft", "8800112233440103"),
+        )
+    ]
+    made = []
+    for case_id, minutes in zip(cases, (120, 30, 60), strict=True):
+        r = await api.http.post(
+            f"/api/v1/cases/{case_id}/directives",
+            headers=DIRECTOR,
+            json={"text": f"báo cáo trong {minutes} phút", "due_in_minutes": minutes},
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["directive_id"])
+
+    async def listed(state: str) -> list[str]:
+        r = await api.http.get("/api/v1/directives", headers=VIEWER, params={"state": state})
+        assert r.status_code == 200, r.text
+        return [d["directive_id"] for d in r.json()]
+
+    assert await listed("open") == [made[1], made[2], made[0]]  # due in 30, 60, 120 min
+    for i in (2, 0):  # the 60-minute one reported first, then the 120-minute one
+        api.clock.advance(60)
+        r = await api.http.post(
+            f"/api/v1/cases/{cases[i]}/directives/{made[i]}/report",
+            headers=DIRECTOR,
+            json={"text": "đã xong"},
+        )
+        assert r.status_code == 200, r.text
+    # The latest report first (by deadline, the 60-minute one would come first).
+    assert await listed("reported") == [made[0], made[2]]
+    assert await listed("open") == [made[1]]
+
+
 async def test_directives_with_report_back_deadlines_and_reminders(
     api: Api, kafka_bootstrap: str
 ) -> None:

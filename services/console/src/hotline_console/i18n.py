@@ -19,6 +19,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.queue": ("Hàng đợi", "Queue"),
     "nav.desk": ("Ghi cuộc gọi", "Call desk"),
     "nav.board": ("Trực ban", "On call"),
+    "nav.directives": ("Chỉ đạo", "Directives"),
     "nav.today": ("Hôm nay", "Today"),
     "nav.sign_out": ("Đăng xuất", "Sign out"),
     "nav.language": ("English", "Tiếng Việt"),
@@ -185,6 +186,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Hệ thống tiếp nhận không nhận tin; thử lại.",
         "Ingest did not accept it; try again.",
     ),
+    # directives
+    "directives.title": ("Chỉ đạo của Giám đốc", "The Director's directives"),
+    "directives.intro": (
+        "Chỉ đạo của Giám đốc (hoặc Phòng Tham mưu thừa lệnh) đang chờ đơn vị báo cáo, quá hạn "
+        "lâu nhất lên đầu; đơn vị báo cáo kết quả trên trang vụ việc.",
+        "The Director's directives (or the Staff Office's on his behalf) waiting for the unit's "
+        "report-back, the longest overdue first; units report back on the case page.",
+    ),
+    "directives.waiting": ("Chờ báo cáo", "Waiting for a report-back"),
+    "directives.reported": ("Đã báo cáo gần đây", "Reported lately"),
+    "directives.none_waiting": (
+        "Không có chỉ đạo nào chờ báo cáo.",
+        "No directive is waiting for a report-back.",
+    ),
+    "directives.none_reported": ("Chưa có báo cáo nào.", "No report-back yet."),
+    "directives.all_units": ("Tất cả đơn vị", "All units"),
+    "directives.show": ("Xem", "Show"),
+    "directives.due_in": ("còn {gap}", "due in {gap}"),
+    "directives.overdue_by": ("quá hạn {gap}", "overdue by {gap}"),
+    "directives.reported_late": ("trễ {gap}", "{gap} late"),
     # on-call board
     "board.title": ("Trực ban hiện tại", "Who is on call now"),
     "board.commander": ("Chỉ huy", "Commander"),

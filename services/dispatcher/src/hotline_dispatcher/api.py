@@ -747,6 +747,8 @@ def build_router() -> APIRouter:
         response_model=list[DirectiveOut],
         tags=["directives"],
         summary="Directives, e.g. the overdue ones",
+        description="Open (and overdue) directives come by deadline, the longest overdue "
+        "first; reported ones by report-back, the latest first.",
     )
     async def list_directives(
         request: Request,
@@ -764,7 +766,8 @@ def build_router() -> APIRouter:
             query["state"] = state
         if unit:
             query["unit"] = unit
-        return [_directive(d, now) for d in await repo.find_directives(query, limit)]
+        found = await repo.find_directives(query, limit, latest_reported=state == "reported")
+        return [_directive(d, now) for d in found]
 
     @router.get(
         "/on-call",

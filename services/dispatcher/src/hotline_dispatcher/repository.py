@@ -398,8 +398,13 @@ class Repository:
         cursor = self.db[DIRECTIVES].find({"state": "open"}).sort([("deadline", 1)])
         return [d async for d in cursor]
 
-    async def find_directives(self, query: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
-        cursor = self.db[DIRECTIVES].find(dict(query)).sort([("deadline", 1)]).limit(limit)
+    async def find_directives(
+        self, query: Mapping[str, Any], limit: int, *, latest_reported: bool = False
+    ) -> list[dict[str, Any]]:
+        """Directives by deadline, the nearest (or longest overdue) first; or, with
+        `latest_reported`, by report-back, the latest first."""
+        order = [("reported_at", -1)] if latest_reported else [("deadline", 1)]
+        cursor = self.db[DIRECTIVES].find(dict(query)).sort(order).limit(limit)
         return [d async for d in cursor]
 
     # ------------------------------------------------------------------ outbox
